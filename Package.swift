@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+// gazefilter: live Kalman filtering of eye-tracker gaze streams over ZeroMQ, and batch refits.
+import PackageDescription
+
+/// Release-mode settings shared by every target: strict Swift 6 concurrency everywhere.
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "gazefilter",
+    products: [
+        .executable(name: "gazefit", targets: ["gazefit"]),
+        .executable(name: "gazefilterd", targets: ["gazefilterd"]),
+        .executable(name: "gazecat", targets: ["gazecat"]),
+        .library(name: "LinearDynamics", targets: ["LinearDynamics"]),
+        .library(name: "GazeKit", targets: ["GazeKit"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
+    ],
+    targets: [
+        // Pure numerical core: model parameters, online and batch filter, smoother, EM, sampling.
+        .target(name: "LinearDynamics", swiftSettings: strict),
+
+        // libzmq through pkg-config, and a small safe Swift layer over it.
+        .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
+
+        // The gaze domain: samples, masking, files, parameter files, wire codec, recordings.
+        .target(name: "GazeKit", dependencies: ["LinearDynamics"], swiftSettings: strict),
+
+        // Table-driven argument parsing shared by the three executables.
+        .target(name: "CommandLineSupport", swiftSettings: strict),
+
+        // What `gazefit` does, as a library so tests can call it.
+        .target(
+            name: "GazefitCommands",
+            dependencies: ["LinearDynamics", "GazeKit", "CommandLineSupport"],
+            swiftSettings: strict),
+
+        .executableTarget(name: "gazefit", dependencies: ["GazefitCommands"], swiftSettings: strict),
+        .executableTarget(
+            name: "gazefilterd", dependencies: ["GazeKit", "ZeroMQ", "CommandLineSupport"],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "gazecat", dependencies: ["GazeKit", "ZeroMQ", "CommandLineSupport"],
+            swiftSettings: strict),
+
+        // Shared by the tests: reference fixtures, tolerance checks, process launching.
+        .target(name: "_TestSupport", dependencies: ["LinearDynamics", "GazeKit"], swiftSettings: strict),
+
+        .testTarget(
+            name: "LinearDynamicsTests", dependencies: ["LinearDynamics", "GazeKit", "_TestSupport"],
+            swiftSettings: strict),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
+        .testTarget(name: "GazeKitTests", dependencies: ["GazeKit", "_TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "GazefitTests", dependencies: ["GazefitCommands", "GazeKit", "_TestSupport"],
+            swiftSettings: strict),
+    ]
+)

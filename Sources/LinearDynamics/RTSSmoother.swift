@@ -1,0 +1,97 @@
+/// The Rauch–Tung–Striebel smoother's output over a sequence.
+public struct SmootherResult: Equatable, Sendable {
+    /// The filter pass it started from.
+    public let filter: FilterResult
+    /// Smoothed means and covariances, mu_s_t and Σ_s_t.
+    public internal(set) var smoothed: StateTrajectory
+    /// Lag-one covariances V_{t,t-1} = Cov(s_t, s_{t-1} | all data), n×n blocks; block 0 is zero.
+    public internal(set) var lagOneCovariances: [Double]
+
+    /// The lag-one covariance V_{t,t-1} for t ≥ 1.
+    public func lagOneCovariance(at t: Int) -> Matrix {
+        let n = smoothed.dimension, size = n * n
+        return Matrix(rows: n, columns: n, elements: Array(lagOneCovariances[(t * size)..<((t + 1) * size)]))
+    }
+}
+
+extension ModelParameters {
+    /// Filters, then smooths backwards (MODEL.md's RTS smoother, with lag-one covariances).
+    ///
+    /// - Throws: `KalmanError` when the filter meets a singular innovation covariance.
+    public func smooth(_ observations: ObservationSequence) throws(KalmanError) -> SmootherResult {
+        smooth(filtered: try filter(observations))
+    }
+
+    /// The backward pass over a finished filter pass.
+    ///
+    /// J_t = Σ_t Dᵀ Σ_pred_{t+1}⁻¹ is computed by a Cholesky solve; a singular predicted
+    /// covariance (possible when Q is only semi-definite) falls back to the pseudo-inverse,
+    /// as pykalman does throughout.
+    public func smooth(filtered filter: FilterResult) -> SmootherResult {
+        let n = stateDimension, size = n * n, steps = filter.filtered.count
+        var smoothed = filter.filtered
+        var lagOne = [Double](repeating: 0, count: steps * size)
+        guard steps > 1 else { return SmootherResult(filter: filter, smoothed: smoothed, lagOneCovariances: lagOne) }
+        var scratch = [Double](repeating: 0, count: 5 * size + n)
+        typealias LA = SmallLinearAlgebra
+        transition.elements.withUnsafeBufferPointer { transitionBuffer in
+        filter.filtered.means.withUnsafeBufferPointer { filteredMeans in
+        filter.filtered.covariances.withUnsafeBufferPointer { filteredCovariances in
+        filter.predicted.means.withUnsafeBufferPointer { predictedMeans in
+        filter.predicted.covariances.withUnsafeBufferPointer { predictedCovariances in
+        smoothed.means.withUnsafeMutableBufferPointer { smoothedMeans in
+        smoothed.covariances.withUnsafeMutableBufferPointer { smoothedCovariances in
+        lagOne.withUnsafeMutableBufferPointer { lagOneBuffer in
+        scratch.withUnsafeMutableBufferPointer { scratchBuffer in
+            let d = transitionBuffer.baseAddress!
+            let gain = scratchBuffer.baseAddress!          // J_t, n×n
+            let work = gain + size                          // D Σ_t, then Σ_pred⁻¹ D Σ_t
+            let factor = work + size                        // Cholesky factor of Σ_pred_{t+1}
+            let difference = factor + size                  // Σ_s_{t+1} - Σ_pred_{t+1}
+            let product = difference + size                 // J (Σ_s - Σ_pred)
+            let meanDifference = product + size             // mu_s_{t+1} - mu_pred_{t+1}
+            var t = steps - 2
+            while t >= 0 {
+                let sigma = filteredCovariances.baseAddress! + t * size
+                let nextPredicted = predictedCovariances.baseAddress! + (t + 1) * size
+                // J_t = (Σ_pred_{t+1}⁻¹ D Σ_t)ᵀ, using the symmetry of Σ_t and Σ_pred_{t+1}.
+                LA.multiply(d, UnsafePointer(sigma), into: work, rows: n, inner: n, columns: n)
+                if LA.cholesky(nextPredicted, into: factor, n) != nil {
+                    LA.solveLower(factor, work, n, columns: n)
+                    LA.solveLowerTransposed(factor, work, n, columns: n)
+                } else {
+                    let pseudoInverse = SymmetricEigen(Matrix(rows: n, columns: n,
+                        elements: Array(UnsafeBufferPointer(start: nextPredicted, count: size)))).pseudoInverse
+                    let solved = pseudoInverse * Matrix(rows: n, columns: n, elements: Array(UnsafeBufferPointer(start: work, count: size)))
+                    for i in 0..<size { work[i] = solved.elements[i] }
+                }
+                for i in 0..<n { for j in 0..<n { gain[i * n + j] = work[j * n + i] } }
+
+                let nextSmoothedMean = smoothedMeans.baseAddress! + (t + 1) * n
+                let nextPredictedMean = predictedMeans.baseAddress! + (t + 1) * n
+                for i in 0..<n { meanDifference[i] = nextSmoothedMean[i] - nextPredictedMean[i] }
+                let mean = smoothedMeans.baseAddress! + t * n
+                let filteredMean = filteredMeans.baseAddress! + t * n
+                for i in 0..<n {
+                    var sum = filteredMean[i]
+                    for j in 0..<n { sum += gain[i * n + j] * meanDifference[j] }
+                    mean[i] = sum
+                }
+
+                let nextSmoothed = smoothedCovariances.baseAddress! + (t + 1) * size
+                for i in 0..<size { difference[i] = nextSmoothed[i] - nextPredicted[i] }
+                LA.multiply(gain, difference, into: product, rows: n, inner: n, columns: n)
+                let covariance = smoothedCovariances.baseAddress! + t * size
+                LA.multiplyTransposed(product, gain, into: covariance, rows: n, inner: n, columns: n)
+                for i in 0..<size { covariance[i] += sigma[i] }
+                LA.symmetrize(covariance, n)
+
+                // V_{t+1,t} = Σ_s_{t+1} J_tᵀ
+                LA.multiplyTransposed(nextSmoothed, gain, into: lagOneBuffer.baseAddress! + (t + 1) * size,
+                                      rows: n, inner: n, columns: n)
+                t -= 1
+            }
+        }}}}}}}}}
+        return SmootherResult(filter: filter, smoothed: smoothed, lagOneCovariances: lagOne)
+    }
+}
