@@ -1,1 +1,7 @@
-print("todo")
+import GazefitCommands
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+exit(Gazefit.run(Array(CommandLine.arguments.dropFirst())))

@@ -1,0 +1,204 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommandLineSupport
+import Foundation
+import GazeKit
+import LinearDynamics
+
+/// The `gazefit` tool: filter, smooth, fit and sample gaze files with the numerical core.
+///
+/// `main` hands its arguments to `Gazefit.run`, which returns the exit status: 0 on
+/// success, 2 for bad input (usage, files, parameters), 1 when the numbers cannot be
+/// computed (for example a singular innovation covariance).
+public enum Gazefit {
+    static let maskOption = OptionSpec("no-mask-negative", help: "keep negative values as observations (by default a negative value is a lost gaze sample and masks its step)")
+    static let outputJSON = OptionSpec("output", .value(placeholder: "OUT.json"), help: "write the result here (atomically) instead of to stdout")
+
+    static let filterSpec = CommandSpec(
+        name: "gazefit filter", summary: "Run the Kalman filter over an observation file.",
+        options: [
+            OptionSpec("params", .value(placeholder: "P.json"), required: true, help: "model parameters (D, Q, H, R, mu_0, sigma_0)"),
+            OptionSpec("input", .value(placeholder: "OBS.csv"), required: true, help: "observations: header t,<columns>; empty, NaN or negative cells are masked"),
+            outputJSON, maskOption,
+        ],
+        notes: "Writes {\"means\", \"covariances\", \"loglikelihood\"}: filtered means (T×n), covariances (T×n×n), and the log-likelihood.")
+    static let smoothSpec = CommandSpec(
+        name: "gazefit smooth", summary: "Run the RTS smoother over an observation file.",
+        options: filterSpec.options,
+        notes: "Writes {\"means\", \"covariances\", \"loglikelihood\"}: smoothed means and covariances, and the filter's log-likelihood.")
+    static let emSpec = CommandSpec(
+        name: "gazefit em", summary: "Fit model parameters by EM over one or several observation files.",
+        options: [
+            OptionSpec("params", .value(placeholder: "INIT.json"), required: true, help: "parameters to start from"),
+            OptionSpec("input", .repeatedValue(placeholder: "OBS.csv"), required: true, help: "observations; several files are fitted together as separate sequences"),
+            OptionSpec("fit", .value(placeholder: "D,Q,H,R"), required: true, help: "parameters to fit: any of D, Q, H, R, mu_0, sigma_0"),
+            OptionSpec("iterations", .value(placeholder: "N"), required: true, help: "most EM iterations to run"),
+            OptionSpec("tolerance", .value(placeholder: "TOL"), help: "stop once an iteration improves the log-likelihood by less than TOL"),
+            outputJSON, maskOption,
+        ],
+        notes: "Writes the fitted parameters (same keys as the params file) plus \"loglikelihoods\": before iteration 1, then after each.")
+    static let sampleSpec = CommandSpec(
+        name: "gazefit sample", summary: "Draw observations (and states) from the model with a seeded generator.",
+        options: [
+            OptionSpec("params", .value(placeholder: "P.json"), required: true, help: "model parameters"),
+            OptionSpec("steps", .value(placeholder: "T"), required: true, help: "number of time steps"),
+            OptionSpec("seed", .value(placeholder: "S"), required: true, help: "generator seed (0 ... 2^64-1); the same seed gives the same data everywhere"),
+            OptionSpec("rate", .value(placeholder: "HZ"), help: "sampling rate for the t column (default 60)"),
+            OptionSpec("lost-fraction", .value(placeholder: "F"), help: "fraction of samples written as lost gaze (-1 in every column), default 0"),
+            OptionSpec("output", .value(placeholder: "OBS.csv"), required: true, help: "observation CSV to write"),
+            OptionSpec("states", .value(placeholder: "S.csv"), help: "also write the latent states"),
+        ])
+
+    /// The command table; `refit` and other commands are added by the tools that own them.
+    public static let group = CommandGroup(
+        name: "gazefit", summary: "Batch side of gazefilter: filter, smooth, EM and sampling over gaze files.",
+        commands: [("filter", filterSpec), ("smooth", smoothSpec), ("em", emSpec), ("sample", sampleSpec)])
+
+    /// Runs one `gazefit` command line (without the program name) and returns the exit status.
+    public static func run(_ arguments: [String]) -> Int32 {
+        do {
+            guard let (word, spec, rest) = try group.select(arguments) else {
+                print(group.helpText, terminator: "")
+                return 0
+            }
+            guard let options = try spec.parse(rest) else {
+                print(spec.helpText, terminator: "")
+                return 0
+            }
+            switch word {
+            case "filter": try filterOrSmooth(options, smoothing: false)
+            case "smooth": try filterOrSmooth(options, smoothing: true)
+            case "em": try fitEM(options)
+            case "sample": try sample(options)
+            default: throw UsageError(command: "gazefit", "unknown command \"\(word)\"")
+            }
+            return 0
+        } catch let error as UsageError {
+            return fail(error.description, status: 2)
+        } catch let error as GazeFileError {
+            return fail(error.description, status: 2)
+        } catch let error as ComputationError {
+            return fail(error.description, status: 1)
+        } catch {
+            return fail("\(error)", status: 1)
+        }
+    }
+
+    /// Prints one line on stderr and returns `status`.
+    static func fail(_ message: String, status: Int32) -> Int32 {
+        FileHandle.standardError.write(Data("gazefit: \(message)\n".utf8))
+        return status
+    }
+
+    // MARK: Commands
+
+    static func filterOrSmooth(_ options: ParsedOptions, smoothing: Bool) throws {
+        let parameters = try ParameterFile.read(try options.require("params")).parameters
+        let input = try options.require("input")
+        let file = try readObservations(input, for: parameters, options: options)
+        let means: StateTrajectory, logLikelihood: Double
+        do {
+            if smoothing {
+                let result = try parameters.smooth(file.observations)
+                means = result.smoothed
+                logLikelihood = result.filter.logLikelihood
+            } else {
+                let result = try parameters.filter(file.observations)
+                means = result.filtered
+                logLikelihood = result.logLikelihood
+            }
+        } catch {
+            throw ComputationError("\(input): \(error)")
+        }
+        var writer = JSONTextWriter()
+        writer.beginObject()
+        writer.key("means")
+        writer.beginArray()
+        for t in 0..<means.count { writer.numbers(means.mean(at: t)) }
+        writer.endArray()
+        writer.key("covariances")
+        writer.beginArray()
+        for t in 0..<means.count { writer.matrix(means.covariance(at: t)) }
+        writer.endArray()
+        writer.key("loglikelihood")
+        writer.number(logLikelihood)
+        writer.endObject()
+        try emit(writer.text + "\n", to: options.value("output"))
+    }
+
+    static func fitEM(_ options: ParsedOptions) throws {
+        let initial = try ParameterFile.read(try options.require("params")).parameters
+        let fitting: FittedParameters
+        do { fitting = try FittedParameters(names: try options.require("fit")) } catch let error as ParameterError {
+            throw UsageError(command: "gazefit em", "--fit: \(error)")
+        }
+        let iterations = try options.integer("iterations", in: 0...1_000_000)!
+        let tolerance = try options.number("tolerance", requirement: "a non-negative number") { $0 >= 0 }
+        let inputs = options.values("input")
+        let sequences = try inputs.map { try readObservations($0, for: initial, options: options).observations }
+        let result: EMResult
+        do {
+            result = try initial.fitEM(to: sequences, configuration: EMConfiguration(fitting: fitting, maximumIterations: iterations, tolerance: tolerance))
+        } catch {
+            throw ComputationError("\(inputs.joined(separator: ", ")): \(error)")
+        }
+        let output = ParameterFile(parameters: result.parameters, extra: ["loglikelihoods": JSONValue(result.logLikelihoods)])
+        try emit(output.encoded(), to: options.value("output"))
+    }
+
+    static func sample(_ options: ParsedOptions) throws {
+        let parameters = try ParameterFile.read(try options.require("params")).parameters
+        let steps = try options.integer("steps", in: 1...100_000_000)!
+        guard let seed = UInt64(try options.require("seed")) else {
+            throw UsageError(command: "gazefit sample", "--seed must be a whole number in 0...\(UInt64.max)")
+        }
+        let rate = try options.number("rate", requirement: "a positive number") { $0 > 0 } ?? 60
+        let lostFraction = try options.number("lost-fraction", requirement: "a number in [0, 1]") { (0...1).contains($0) } ?? 0
+        var generator = SeededGenerator(seed: seed)
+        let sampled = parameters.sample(steps: steps, using: &generator)
+        var observations = sampled.observations
+        var lossGenerator = SeededGenerator(seed: seed ^ 0x6C6F_7374)
+        if lostFraction > 0 {
+            var withLosses = ObservationSequence(dimension: observations.dimension)
+            for t in 0..<observations.count {
+                let lost = lossGenerator.nextUniform() < lostFraction
+                withLosses.append(lost ? Array(repeating: -1, count: observations.dimension) : observations[t])
+            }
+            observations = withLosses
+        }
+        let times = (0..<steps).map { Double($0) / rate }
+        try ObservationFile.write(times: times, observations: observations,
+                                  columnNames: ObservationFile.defaultColumnNames(dimension: observations.dimension),
+                                  to: try options.require("output"))
+        if let statesPath = options.value("states") {
+            var states = ObservationSequence(dimension: parameters.stateDimension)
+            for t in 0..<steps { states.append(sampled.states.mean(at: t)) }
+            try ObservationFile.write(times: times, observations: states,
+                                      columnNames: (0..<parameters.stateDimension).map { "s\($0)" }, to: statesPath)
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Reads an observation file and checks it has the model's m columns.
+    static func readObservations(_ path: String, for parameters: ModelParameters, options: ParsedOptions) throws(GazeFileError) -> ObservationFile {
+        let file = try ObservationFile.read(path, masking: MaskingPolicy(masksNegativeValues: !options.flag("no-mask-negative")))
+        guard file.observations.dimension == parameters.observationDimension else {
+            throw GazeFileError(path: path, line: 1,
+                "has \(file.observations.dimension) observed columns, the parameters observe \(parameters.observationDimension) (H has \(parameters.observationDimension) rows)")
+        }
+        return file
+    }
+
+    /// Writes `text` atomically to `path`, or to stdout without one.
+    static func emit(_ text: String, to path: String?) throws(GazeFileError) {
+        if let path { try AtomicFile.write(text: text, to: path) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
+    }
+}
+
+/// The numbers could not be computed (singular covariance, invalid EM update): exit status 1.
+struct ComputationError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import GazeKit
+import LinearDynamics
+import Testing
+import _TestSupport
+
+/// The `gazefit` executable, run as a process on real files.
+@Suite struct GazefitProcessTests {
+    static let cases = ReferenceCase.all()
+
+    func maskArguments(_ reference: ReferenceCase) -> [String] {
+        reference.masking.masksNegativeValues ? [] : ["--no-mask-negative"]
+    }
+
+    @Test(arguments: cases)
+    func filterAndSmoothReproducePykalman(_ reference: ReferenceCase) throws {
+        for (command, key) in [("filter", "filter"), ("smooth", "smoother")] {
+            let output = try runTool("gazefit", [command, "--params", reference.directory + "/params.json",
+                                                 "--input", reference.directory + "/observations.csv"] + maskArguments(reference))
+            #expect(output.status == 0, "\(output.standardError)")
+            let json = try JSONValue.parse(Data(output.standardOutput.utf8))
+            let means = json.object!["means"]!.numberRows!.flatMap { $0 }
+            let mismatch = firstMismatch(means, reference.expectedRows(key, "means").flatMap { $0 },
+                                         relative: 1e-9, absolute: 1e-9, label: "\(command) means")
+            #expect(mismatch == nil, "\(mismatch ?? "")")
+            let covariances = json.object!["covariances"]!.array!.flatMap { $0.numberRows!.flatMap { $0 } }
+            let covarianceMismatch = firstMismatch(covariances, reference.expectedMatrices(key, "covariances").flatMap(\.elements),
+                                                   relative: 1e-9, absolute: 1e-9, label: "\(command) covariances")
+            #expect(covarianceMismatch == nil, "\(covarianceMismatch ?? "")")
+            let logLikelihood = json.object!["loglikelihood"]!.number!
+            #expect(isClose(logLikelihood, reference.expected("filter", "loglikelihood").number!, relative: 1e-9, absolute: 1e-9))
+        }
+    }
+
+    @Test(arguments: cases)
+    func emReproducesPykalman(_ reference: ReferenceCase) throws {
+        let directory = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let names = reference.expected("em", "em_vars").array!.map { $0.string! }.joined(separator: ",")
+        let iterations = String(Int(reference.expected("em", "iterations").number!))
+        let output = try runTool("gazefit", ["em", "--params", reference.directory + "/em_init.json",
+                                             "--input", reference.directory + "/observations.csv", "--fit", names,
+                                             "--iterations", iterations, "--output", directory + "/fit.json"] + maskArguments(reference))
+        #expect(output.status == 0, "\(output.standardError)")
+        #expect(output.standardOutput.isEmpty)
+        let fitted = try ParameterFile.read(directory + "/fit.json")
+        let mismatch = firstMismatch(fitted.parameters, try reference.expectedParameters("em", "fitted"), relative: 1e-6, absolute: 1e-6)
+        #expect(mismatch == nil, "\(mismatch ?? "")")
+        let curve = fitted.extra["loglikelihoods"]?.numbers ?? []
+        let curveMismatch = firstMismatch(curve, reference.expected("em", "loglikelihoods").numbers!,
+                                          relative: 1e-6, absolute: 1e-6, label: "loglikelihoods")
+        #expect(curveMismatch == nil, "\(curveMismatch ?? "")")
+    }
+
+    @Test func sampleIsReproducibleBySeed() throws {
+        let directory = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let params = packageRoot + "/config/params/default.json"
+        for (name, seed) in [("a", "42"), ("b", "42"), ("c", "43")] {
+            let output = try runTool("gazefit", ["sample", "--params", params, "--steps", "500", "--seed", seed,
+                                                 "--rate", "250", "--output", "\(directory)/\(name).csv", "--states", "\(directory)/\(name).states.csv"])
+            #expect(output.status == 0, "\(output.standardError)")
+        }
+        let a = try String(contentsOfFile: directory + "/a.csv", encoding: .utf8)
+        #expect(a == (try String(contentsOfFile: directory + "/b.csv", encoding: .utf8)))
+        #expect(a != (try String(contentsOfFile: directory + "/c.csv", encoding: .utf8)))
+        let file = try ObservationFile.read(directory + "/a.csv")
+        #expect(file.observations.count == 500)
+        #expect(file.times[250] == 1.0)
+        #expect(file.columnNames == ["x", "y"])
+        let states = try ObservationFile.read(directory + "/a.states.csv", masking: MaskingPolicy(masksNegativeValues: false))
+        #expect(states.observations.count == 500 && states.observations.dimension == 2)
+    }
+
+    /// Each kind of bad input: exit status 2, one stderr line naming the file (and line), no output written.
+    @Test func badInputFailsCleanly() throws {
+        let directory = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let params = packageRoot + "/config/params/default.json"
+        func write(_ name: String, _ text: String) -> String {
+            let path = directory + "/" + name
+            _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+            return path
+        }
+        let good = write("good.csv", "t,x,y\n0,1,2\n0.1,3,4\n")
+        let asymmetric = write("asym.json", """
+            {"D": [[1,0],[0,1]], "Q": [[1,0.5],[0,1]], "H": [[1,0],[0,1]], "R": [[1,0],[0,1]], "mu_0": [0,0], "sigma_0": [[1,0],[0,1]]}
+            """)
+        let cases: [(args: [String], mentions: [String])] = [
+            (["filter", "--params", params, "--input", directory + "/missing.csv"], ["missing.csv", "no such file"]),
+            (["filter", "--params", params, "--input", write("ragged.csv", "t,x,y\n0,1,2\n0.1,3\n")], ["ragged.csv:3", "fields"]),
+            (["filter", "--params", params, "--input", write("word.csv", "t,x,y\n0,1,2\n0.1,3,abc\n")], ["word.csv:3", "abc"]),
+            (["filter", "--params", params, "--input", write("wide.csv", "t,x,y,z\n0,1,2,3\n")], ["wide.csv", "3 observed columns"]),
+            (["filter", "--params", params, "--input", write("noheader.csv", "0,1,2\n")], ["noheader.csv:1", "header"]),
+            (["smooth", "--params", asymmetric, "--input", good], ["asym.json", "Q", "symmetric"]),
+            (["filter", "--params", write("broken.json", "{\"D\": [[1"), "--input", good], ["broken.json", "JSON"]),
+            (["filter", "--params", params, "--input", good, "--frobnicate"], ["--frobnicate"]),
+            (["em", "--params", params, "--input", good, "--fit", "D,X", "--iterations", "2"], ["X"]),
+            (["em", "--params", params, "--input", good, "--fit", "D", "--iterations", "many"], ["--iterations"]),
+        ]
+        for (arguments, mentions) in cases {
+            let output = try runTool("gazefit", arguments + ["--output", directory + "/out.json"])
+            #expect(output.status == 2, "\(arguments): status \(output.status)")
+            let lines = output.standardError.split(separator: "\n")
+            #expect(lines.count == 1, "\(arguments): \(output.standardError)")
+            for word in mentions { #expect(output.standardError.contains(word), "\(arguments): \(output.standardError) should mention \(word)") }
+            #expect(!FileManager.default.fileExists(atPath: directory + "/out.json"), "\(arguments) wrote output")
+        }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty)
+    }
+
+    @Test func helpListsEveryCommandAndOption() throws {
+        let top = try runTool("gazefit", ["--help"])
+        #expect(top.status == 0)
+        for command in ["filter", "smooth", "em", "sample"] {
+            #expect(top.standardOutput.contains(command))
+            let help = try runTool("gazefit", [command, "--help"])
+            #expect(help.status == 0 && help.standardOutput.hasPrefix("usage: gazefit \(command)"))
+        }
+        let em = try runTool("gazefit", ["em", "--help"])
+        for option in ["--params", "--input", "--fit", "--iterations", "--tolerance", "--output", "--no-mask-negative"] {
+            #expect(em.standardOutput.contains(option))
+        }
+    }
+}
