@@ -43,6 +43,10 @@ let package = Package(
             name: "gazecat", dependencies: ["GazeKit", "ZeroMQ", "CommandLineSupport"],
             swiftSettings: strict),
 
+        // `scripts/bench`: timings of the core (and later the daemon and refit) for side-by-side reports.
+        .executableTarget(
+            name: "gazebench", dependencies: ["LinearDynamics", "GazeKit"], swiftSettings: strict),
+
         // Shared by the tests: reference fixtures, tolerance checks, process launching.
         .target(name: "_TestSupport", dependencies: ["LinearDynamics", "GazeKit"], swiftSettings: strict),
 

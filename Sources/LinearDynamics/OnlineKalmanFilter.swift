@@ -83,6 +83,10 @@ public struct OnlineKalmanFilter: Sendable {
     }
 
     /// One predict and (unless masked) update; nil when the innovation covariance is singular.
+    ///
+    /// Dispatches once on (n, m) so that the common small sizes run a copy of the kernel
+    /// whose loop bounds are constants (fully unrolled by the compiler); other sizes run
+    /// the same kernel with runtime bounds.
     @usableFromInline
     mutating func advance(observation: UnsafePointer<Double>?) -> Double? {
         let n = stateDimension, m = observationDimension, layout = self.layout
@@ -90,61 +94,93 @@ public struct OnlineKalmanFilter: Sendable {
         stepCount += 1
         return storage.withUnsafeMutableBufferPointer { buffer -> Double? in
             let base = buffer.baseAddress!
-            let mean = base + layout.mean, covariance = base + layout.covariance
-            let predictedMean = base + layout.predictedMean, predictedCovariance = base + layout.predictedCovariance
-            typealias LA = SmallLinearAlgebra
-            if first {
-                predictedMean.update(from: base + layout.initialMean, count: n)
-                predictedCovariance.update(from: base + layout.initialCovariance, count: n * n)
-            } else {
-                let scratch = base + layout.scratchNN
-                LA.multiply(base + layout.transition, vector: mean, into: predictedMean, rows: n, columns: n)
-                LA.multiply(base + layout.transition, covariance, into: scratch, rows: n, inner: n, columns: n)
-                LA.multiplyTransposed(scratch, base + layout.transition, into: predictedCovariance, rows: n, inner: n, columns: n)
-                let q = base + layout.transitionCovariance
-                for i in 0..<(n * n) { predictedCovariance[i] += q[i] }
-                LA.symmetrize(predictedCovariance, n)
+            switch (n, m) {
+            case (2, 2): return Self.kernel(Fixed2.self, Fixed2.self, base, layout, n, m, first, observation)
+            case (4, 2): return Self.kernel(Fixed4.self, Fixed2.self, base, layout, n, m, first, observation)
+            case (1, 1): return Self.kernel(Fixed1.self, Fixed1.self, base, layout, n, m, first, observation)
+            case (3, 2): return Self.kernel(Fixed3.self, Fixed2.self, base, layout, n, m, first, observation)
+            case (6, 2): return Self.kernel(Fixed6.self, Fixed2.self, base, layout, n, m, first, observation)
+            case (2, 1): return Self.kernel(Fixed2.self, Fixed1.self, base, layout, n, m, first, observation)
+            case (4, 4): return Self.kernel(Fixed4.self, Fixed4.self, base, layout, n, m, first, observation)
+            default: return Self.kernel(RuntimeDimension.self, RuntimeDimension.self, base, layout, n, m, first, observation)
             }
-            guard let y = observation else {
-                mean.update(from: predictedMean, count: n)
-                covariance.update(from: predictedCovariance, count: n * n)
-                return 0
-            }
-            // S = H P Hᵀ + R, and Z = L⁻¹ H P with S = L Lᵀ, so that
-            // K v = Zᵀ (L⁻¹ v) and K H P = Zᵀ Z (symmetric by construction).
-            let h = base + layout.observation
-            let z = base + layout.scratchMN, s = base + layout.scratchMM, l = base + layout.factorMM
-            let u = base + layout.innovation
-            LA.multiply(h, predictedCovariance, into: z, rows: m, inner: n, columns: n)
-            LA.multiplyTransposed(z, h, into: s, rows: m, inner: n, columns: m)
-            let r = base + layout.observationCovariance
-            for i in 0..<(m * m) { s[i] += r[i] }
-            LA.symmetrize(s, m)
-            guard let halfLogDeterminant = LA.cholesky(s, into: l, m) else {
-                mean.update(from: predictedMean, count: n)
-                covariance.update(from: predictedCovariance, count: n * n)
-                return nil
-            }
-            LA.multiply(h, vector: predictedMean, into: u, rows: m, columns: n)
-            for i in 0..<m { u[i] = y[i] - u[i] }
-            LA.solveLower(l, u, m, columns: 1)
-            LA.solveLower(l, z, m, columns: n)
-            var mahalanobis = 0.0
-            for i in 0..<m { mahalanobis += u[i] * u[i] }
+        }
+    }
+
+    /// The filter step of MODEL.md on raw storage; `N` and `M` fix n and m at compile time
+    /// where they can.
+    @inline(never)
+    static func kernel<N: KernelDimension, M: KernelDimension>(
+        _: N.Type, _: M.Type, _ base: UnsafeMutablePointer<Double>, _ layout: Layout,
+        _ runtimeN: Int, _ runtimeM: Int, _ first: Bool, _ observation: UnsafePointer<Double>?
+    ) -> Double? {
+        let n = N.resolve(runtimeN), m = M.resolve(runtimeM)
+        let mean = base + layout.mean, covariance = base + layout.covariance
+        let predictedMean = base + layout.predictedMean, predictedCovariance = base + layout.predictedCovariance
+        typealias LA = SmallLinearAlgebra
+        if first {
+            predictedMean.update(from: base + layout.initialMean, count: n)
+            predictedCovariance.update(from: base + layout.initialCovariance, count: n * n)
+        } else {
+            // Σ_pred = D Σ Dᵀ + Q, computed on the upper triangle and mirrored (exactly symmetric).
+            let d = base + layout.transition, q = base + layout.transitionCovariance
+            let scratch = base + layout.scratchNN
+            LA.multiply(d, vector: mean, into: predictedMean, rows: n, columns: n)
+            LA.multiply(d, covariance, into: scratch, rows: n, inner: n, columns: n)
             for i in 0..<n {
-                var correction = 0.0
-                for k in 0..<m { correction += z[k * n + i] * u[k] }
-                mean[i] = predictedMean[i] + correction
                 for j in i..<n {
-                    var reduction = 0.0
-                    for k in 0..<m { reduction += z[k * n + i] * z[k * n + j] }
-                    let value = predictedCovariance[i * n + j] - reduction
-                    covariance[i * n + j] = value
-                    covariance[j * n + i] = value
+                    var sum = 0.0
+                    for k in 0..<n { sum += scratch[i * n + k] * d[j * n + k] }
+                    let value = sum + 0.5 * (q[i * n + j] + q[j * n + i])
+                    predictedCovariance[i * n + j] = value
+                    predictedCovariance[j * n + i] = value
                 }
             }
-            return -0.5 * (mahalanobis + Double(m) * Self.logTwoPi + 2 * halfLogDeterminant)
         }
+        guard let y = observation else {
+            mean.update(from: predictedMean, count: n)
+            covariance.update(from: predictedCovariance, count: n * n)
+            return 0
+        }
+        // S = H P Hᵀ + R, and Z = L⁻¹ H P with S = L Lᵀ, so that
+        // K v = Zᵀ (L⁻¹ v) and K H P = Zᵀ Z (symmetric by construction).
+        let h = base + layout.observation, r = base + layout.observationCovariance
+        let z = base + layout.scratchMN, s = base + layout.scratchMM, l = base + layout.factorMM
+        let u = base + layout.innovation
+        LA.multiply(h, predictedCovariance, into: z, rows: m, inner: n, columns: n)
+        for i in 0..<m {
+            for j in i..<m {
+                var sum = 0.0
+                for k in 0..<n { sum += z[i * n + k] * h[j * n + k] }
+                let value = sum + 0.5 * (r[i * m + j] + r[j * m + i])
+                s[i * m + j] = value
+                s[j * m + i] = value
+            }
+        }
+        guard let halfLogDeterminant = LA.cholesky(s, into: l, m) else {
+            mean.update(from: predictedMean, count: n)
+            covariance.update(from: predictedCovariance, count: n * n)
+            return nil
+        }
+        LA.multiply(h, vector: predictedMean, into: u, rows: m, columns: n)
+        for i in 0..<m { u[i] = y[i] - u[i] }
+        LA.solveLower(l, u, m, columns: 1)
+        LA.solveLower(l, z, m, columns: n)
+        var mahalanobis = 0.0
+        for i in 0..<m { mahalanobis += u[i] * u[i] }
+        for i in 0..<n {
+            var correction = 0.0
+            for k in 0..<m { correction += z[k * n + i] * u[k] }
+            mean[i] = predictedMean[i] + correction
+            for j in i..<n {
+                var reduction = 0.0
+                for k in 0..<m { reduction += z[k * n + i] * z[k * n + j] }
+                let value = predictedCovariance[i * n + j] - reduction
+                covariance[i * n + j] = value
+                covariance[j * n + i] = value
+            }
+        }
+        return -0.5 * (mahalanobis + Double(m) * logTwoPi + 2 * halfLogDeterminant)
     }
 
     @usableFromInline static let logTwoPi = (2 * Double.pi).logarithm

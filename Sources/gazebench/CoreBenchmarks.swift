@@ -1,0 +1,76 @@
+import GazeKit
+import LinearDynamics
+
+/// Timings of the numerical core, printed as `key value` lines for `scripts/bench`.
+enum CoreBenchmarks {
+    /// A constant-velocity gaze model: state (x, y, vx, vy), observed (x, y).
+    static func velocityModel() -> ModelParameters {
+        let dt = 1.0 / 250
+        return ModelParameters(
+            transition: Matrix(nestedRows: [[1, 0, dt, 0], [0, 1, 0, dt], [0, 0, 1, 0], [0, 0, 0, 1]])!,
+            transitionCovariance: Matrix.diagonal([1, 1, 400, 400]),
+            observation: Matrix(nestedRows: [[1, 0, 0, 0], [0, 1, 0, 0]])!,
+            observationCovariance: Matrix(nestedRows: [[26, 19.6], [19.6, 26.7]])!,
+            initialMean: [512, 384, 0, 0], initialCovariance: Matrix.diagonal([100, 100, 1000, 1000]))
+    }
+
+    /// ns per online filter step, over a stream with about 5% of samples masked.
+    static func nanosecondsPerStep(_ parameters: ModelParameters, steps: Int) -> Double {
+        var generator = SeededGenerator(seed: 1)
+        let sample = parameters.sample(steps: 4096, using: &generator).observations
+        var values = sample.values
+        var masked = [Bool](repeating: false, count: 4096)
+        for t in 0..<4096 where generator.nextUniform() < 0.05 { masked[t] = true }
+        let m = parameters.observationDimension
+        let elapsed = bestOf(5) {
+            var filter = OnlineKalmanFilter(parameters: parameters)
+            var total = 0.0
+            values.withUnsafeMutableBufferPointer { buffer in
+                for step in 0..<steps {
+                    let t = step & 4095
+                    if masked[t] {
+                        filter.predictOnly()
+                    } else {
+                        total += (try? filter.step(observation: UnsafeBufferPointer(rebasing: buffer[(t * m)..<(t * m + m)]))) ?? 0
+                    }
+                }
+            }
+            sink += total + filter.mean[0]
+        }
+        return elapsed / Double(steps)
+    }
+
+    /// ms per EM iteration (fitting D, Q, H, R) on `steps` samples of gaze drawn from `truth`.
+    static func millisecondsPerEMIteration(truth: ModelParameters, start: ModelParameters, steps: Int, iterations: Int) -> Double {
+        var generator = SeededGenerator(seed: 2)
+        let data = truth.sample(steps: steps, using: &generator).observations
+        let configuration = EMConfiguration(fitting: [.transition, .transitionCovariance, .observation, .observationCovariance], maximumIterations: iterations)
+        let elapsed = bestOf(3) {
+            let result = try? start.fitEM(to: [data], configuration: configuration)
+            sink += result?.logLikelihoods.last ?? 0
+        }
+        return elapsed / Double(iterations) / 1e6
+    }
+
+    static func run(parameters: ModelParameters, emSteps: Int, emIterations: Int, dataDirectory: String?) {
+        print("step_ns_n2 \(nanosecondsPerStep(parameters, steps: 5_000_000))")
+        print("step_ns_n4 \(nanosecondsPerStep(velocityModel(), steps: 2_000_000))")
+        var start = parameters
+        start.transition = .identity(2)
+        start.transitionCovariance = .identity(2)
+        start.observation = .identity(2)
+        start.observationCovariance = .identity(2)
+        print("em_ms_per_iteration \(millisecondsPerEMIteration(truth: parameters, start: start, steps: emSteps, iterations: emIterations))")
+        if let dataDirectory {
+            // The same data for pykalman: observations and the EM starting point.
+            var generator = SeededGenerator(seed: 2)
+            let data = parameters.sample(steps: emSteps, using: &generator).observations
+            try? ObservationFile.write(times: (0..<emSteps).map { Double($0) / 60 }, observations: data,
+                                       columnNames: ["x", "y"], to: dataDirectory + "/em_data.csv")
+            try? ParameterFile(parameters: start).write(to: dataDirectory + "/em_init.json")
+            try? ParameterFile(parameters: parameters).write(to: dataDirectory + "/params.json")
+            try? ParameterFile(parameters: velocityModel()).write(to: dataDirectory + "/velocity.json")
+        }
+        if sink == 42 { print("") }
+    }
+}
