@@ -36,8 +36,14 @@ let package = Package(
             swiftSettings: strict),
 
         .executableTarget(name: "gazefit", dependencies: ["GazefitCommands"], swiftSettings: strict),
+        // The live daemon's service: sockets, streams, statistics, reload, systemd notification.
+        .target(
+            name: "GazeFilterDaemon",
+            dependencies: ["LinearDynamics", "GazeKit", "ZeroMQ", "CommandLineSupport"],
+            swiftSettings: strict),
+
         .executableTarget(
-            name: "gazefilterd", dependencies: ["GazeKit", "ZeroMQ", "CommandLineSupport"],
+            name: "gazefilterd", dependencies: ["GazeFilterDaemon", "CommandLineSupport", "GazeKit"],
             swiftSettings: strict),
         .executableTarget(
             name: "gazecat", dependencies: ["GazeKit", "ZeroMQ", "CommandLineSupport"],

@@ -52,6 +52,21 @@ public struct OnlineKalmanFilter: Sendable {
         self.storage = storage
     }
 
+    /// This filter's state (mean, covariance, step count) under new parameters of the same
+    /// shape: the next step predicts with the new D and Q and updates with the new H and R.
+    public func continuing(with parameters: ModelParameters) -> OnlineKalmanFilter {
+        precondition(parameters.stateDimension == stateDimension && parameters.observationDimension == observationDimension,
+                     "new parameters must have the same n and m")
+        var next = OnlineKalmanFilter(parameters: parameters, initialMean: parameters.initialMean)
+        let (mean, covariance) = (self.mean, self.covariance.elements)
+        next.storage.withUnsafeMutableBufferPointer { buffer in
+            for i in 0..<stateDimension { buffer[next.layout.mean + i] = mean[i] }
+            for i in 0..<(stateDimension * stateDimension) { buffer[next.layout.covariance + i] = covariance[i] }
+        }
+        next.stepCount = stepCount
+        return next
+    }
+
     /// Takes the observation of step `stepCount` (nil when masked) and returns its log-likelihood.
     ///
     /// Predicts (step 0 uses mu_0 and sigma_0 as the prediction, later steps D and Q), then

@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommandLineSupport
+import Foundation
+import GazeKit
+import ZeroMQ
+
+/// `gazefilterd`'s command line: parses flags and the config file, wires signals, logging,
+/// systemd notification and the pid file around a `GazeFilterService`, and returns the exit
+/// status (0 after a clean stop; 2 for bad flags, config or parameters; 1 when sockets fail).
+public enum DaemonCommand {
+    /// The command's flags and help.
+    public static let spec = CommandSpec(
+        name: "gazefilterd",
+        summary: "Live Kalman filtering of eye-tracker gaze streams over ZeroMQ: subscribes to gaze.raw.<stream>, publishes gaze.clean.<stream>.",
+        options: DaemonConfiguration.options,
+        notes: """
+            Signals: SIGHUP reloads the configuration and parameter files (a file that fails validation
+            is reported and the old parameters stay); SIGTERM or SIGINT stops reading, flushes recordings,
+            closes the sockets and exits 0. Wire format: docs/PROTOCOL.md. Config keys are shown in [brackets].
+            """)
+
+    /// Runs the daemon with `arguments` (without the program name). Call `SignalWaiter.blockSignals()` first.
+    public static func run(_ arguments: [String]) -> Int32 {
+        let environment = ProcessInfo.processInfo.environment
+        let options: ParsedOptions
+        do {
+            guard let parsed = try spec.parse(arguments) else {
+                print(spec.helpText, terminator: "")
+                return 0
+            }
+            options = parsed
+        } catch {
+            return fail(error.description)
+        }
+        let configuration: DaemonConfiguration
+        do { configuration = try DaemonConfiguration.load(options) } catch { return fail("\(error)") }
+
+        let control = ServiceControl()
+        let logger = Logger(program: "gazefilterd", level: configuration.logLevel, environment: environment)
+        SignalWaiter.start(control: control) { signal in
+            logger.info(signal == SIGHUP ? "SIGHUP: reloading" : "signal \(signal): shutting down")
+        }
+        let service: GazeFilterService
+        do {
+            service = try GazeFilterService(
+                configuration: configuration, reloadConfiguration: { try DaemonConfiguration.load(options) },
+                control: control, logger: logger, notifier: SystemdNotifier(environment: environment))
+        } catch {
+            return fail("\(error)")
+        }
+        if let pidFile = configuration.pidFile {
+            do { try AtomicFile.write(text: "\(getpid())\n", to: pidFile) } catch { return fail("\(error)") }
+        }
+        defer { if let pidFile = configuration.pidFile { unlink(pidFile) } }
+        do {
+            try service.run()
+        } catch {
+            logger.error("\(error) (input \(configuration.inputEndpoint), output \(configuration.outputEndpoint))")
+            return 1
+        }
+        return 0
+    }
+
+    static func fail(_ message: String) -> Int32 {
+        FileHandle.standardError.write(Data("gazefilterd: \(message)\n".utf8))
+        return 2
+    }
+}

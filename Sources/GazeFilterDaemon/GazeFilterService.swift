@@ -1,0 +1,340 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CommandLineSupport
+import Foundation
+import GazeKit
+import LinearDynamics
+import ZeroMQ
+
+/// The daemon's one service: subscribes to raw gaze, filters each stream, publishes every
+/// estimate, records raw samples, reports statistics, reloads on request, and stops cleanly.
+///
+/// `run()` lasts until shutdown is requested through `control` (SIGTERM/SIGINT), then
+/// flushes recordings, closes the sockets and returns. Everything on the sample path reuses
+/// storage made when a stream first appears.
+public final class GazeFilterService {
+    private var configuration: DaemonConfiguration
+    private let reloadConfiguration: () throws -> DaemonConfiguration
+    private let control: ServiceControl
+    private var logger: Logger
+    private let notifier: SystemdNotifier
+
+    private var parameters: ParameterSource
+    private var table: StreamTable
+    private var streams: [Stream] = []
+    private var recorder: RecordingWriter?
+    private var encoder = CleanGazeEncoder()
+    private var observation = [Double](repeating: 0, count: 2)
+
+    private var unattributedMalformed: UInt64 = 0
+    private var rejectedStreams: UInt64 = 0
+    private var malformedSinceLog: UInt64 = 0
+    private var lastMalformedLog = -Double.infinity
+    private let startTime = monotonicSeconds()
+    private var loadedReloadGeneration = 0
+
+    /// What the service keeps per stream.
+    struct Stream {
+        let name: String
+        let cleanTopic: [UInt8]
+        var filter: GazeStreamFilter
+        var parameterSource: String
+        let recorderID: RecordingWriter.StreamID
+        var reported = StreamCounters()
+    }
+
+    /// A service for `configuration`; `reloadConfiguration` re-reads config and flags on SIGHUP.
+    /// - Throws: `GazeFileError` when the parameters cannot be loaded, or the recording
+    ///   directory cannot be made.
+    public init(configuration: DaemonConfiguration, reloadConfiguration: @escaping () throws -> DaemonConfiguration,
+                control: ServiceControl, logger: Logger, notifier: SystemdNotifier) throws {
+        self.configuration = configuration
+        self.reloadConfiguration = reloadConfiguration
+        self.control = control
+        self.logger = logger
+        self.notifier = notifier
+        parameters = try ParameterSource(path: configuration.parametersPath, directory: configuration.parametersDirectory)
+        table = StreamTable(capacity: min(configuration.maximumStreams, 4096))
+        if let directory = configuration.recordDirectory {
+            let log = logger
+            recorder = try RecordingWriter(directory: directory) { message in log.error(message) }
+        }
+        streams.reserveCapacity(min(configuration.maximumStreams, 4096))
+    }
+
+    /// Runs until shutdown; returns after sockets are closed and recordings flushed.
+    public func run() throws(ZMQError) {
+        let context = try ZMQContext()
+        let input = try ZMQSocket(context, type: .subscriber)
+        let output = try ZMQSocket(context, type: .publisher)
+        defer {
+            input.close()
+            output.close()
+            recorder?.close()
+        }
+        let highWaterMark = Int32(clamping: configuration.highWaterMark)
+        try input.setReceiveHighWaterMark(highWaterMark)
+        try output.setSendHighWaterMark(highWaterMark)
+        try input.subscribe("gaze.raw.")
+        switch configuration.inputMode {
+        case .bind: try input.bind(configuration.inputEndpoint)
+        case .connect: try input.connect(configuration.inputEndpoint)
+        }
+        switch configuration.outputMode {
+        case .bind: try output.bind(configuration.outputEndpoint)
+        case .connect: try output.connect(configuration.outputEndpoint)
+        }
+        let inputEndpoint = (try? input.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.inputEndpoint
+        let outputEndpoint = (try? output.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.outputEndpoint
+        logger.info("listening for gaze.raw.* on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)")
+        notifier.ready(status: "filtering \(inputEndpoint) -> \(outputEndpoint)")
+
+        let topic = ZMQMessage(), payload = ZMQMessage()
+        var nextStatistics = monotonicSeconds() + configuration.statisticsInterval
+        let watchdogPeriod = notifier.watchdogInterval.map { $0 / 2 }
+        var nextWatchdog = monotonicSeconds()
+        loadedReloadGeneration = control.reloadGeneration.load(ordering: .acquiring)
+
+        while !control.shutdownRequested.load(ordering: .acquiring) {
+            let ready = try ZMQ.poll([(input, .readable)], timeoutMilliseconds: 100)
+            if ready[0].contains(.readable) {
+                // Drain what is queued, a bounded batch at a time so timers and signals stay timely.
+                var handled = 0
+                while handled < 4096, try input.receive(into: topic, flags: .dontWait) {
+                    handled += 1
+                    var frames = 1
+                    var hasPayload = false
+                    if topic.hasMore {
+                        _ = try input.receive(into: payload)
+                        frames += 1
+                        hasPayload = true
+                        while payload.hasMore {  // extra frames: read them all, then report
+                            _ = try input.receive(into: payload)
+                            frames += 1
+                        }
+                    }
+                    if frames != 2 || !hasPayload {
+                        malformed(stream: nil, topic: topic, GazeWireError.wrongFrameCount(frames))
+                        continue
+                    }
+                    handle(topic: topic, payload: payload, output: output)
+                }
+            }
+            let now = monotonicSeconds()
+            if let watchdogPeriod, now >= nextWatchdog {
+                notifier.watchdog()
+                nextWatchdog = now + watchdogPeriod
+            }
+            if now >= nextStatistics {
+                publishStatistics(output: output, now: now)
+                nextStatistics = now + configuration.statisticsInterval
+            }
+            let generation = control.reloadGeneration.load(ordering: .acquiring)
+            if generation != loadedReloadGeneration {
+                loadedReloadGeneration = generation
+                reload()
+            }
+        }
+        notifier.stopping()
+        logger.info("stopping: \(streams.count) streams, \(streams.reduce(0) { $0 + $1.filter.counters.published }) estimates published")
+    }
+
+    // MARK: The sample path
+
+    private func handle(topic: ZMQMessage, payload: ZMQMessage, output: ZMQSocket) {
+        let index: Int
+        do {
+            index = try topic.withUnsafeBytes { (bytes) throws(GazeWireError) -> Int in
+                let name = try GazeTopic.streamName(inRawTopic: bytes)
+                if let known = table.find(name) { return known }
+                return try register(name)
+            }
+        } catch {
+            malformed(stream: nil, topic: topic, error)
+            return
+        }
+        let sample: RawGazeSample
+        do {
+            sample = try payload.withUnsafeBytes { (bytes) throws(GazeWireError) -> RawGazeSample in try RawGazeDecoder.decode(bytes) }
+        } catch {
+            streams[index].filter.counters.malformed += 1
+            malformed(stream: index, topic: topic, error)
+            return
+        }
+        recorder?.append(streams[index].recorderID, time: sample.t, x: sample.x, y: sample.y)
+        let masked = sample.x < 0 || sample.y < 0
+        observation[0] = sample.x
+        observation[1] = sample.y
+        let start = monotonicNanoseconds()
+        let outcome = observation.withUnsafeBufferPointer { values in
+            streams[index].filter.process(time: sample.t, observation: values, masked: masked, arrival: Double(start) * 1e-9)
+        }
+        let elapsed = monotonicNanoseconds() &- start
+        guard outcome == .estimate else { return }
+        streams[index].filter.counters.stepNanosecondsTotal &+= elapsed
+        if elapsed > streams[index].filter.counters.stepNanosecondsMax { streams[index].filter.counters.stepNanosecondsMax = elapsed }
+        let sequence = streams[index].filter.sequenceNumber
+        let reportedMasked = streams[index].filter.lastWasMasked
+        streams[index].filter.withEstimate { mean, covariance, state in
+            encoder.encode(t: sample.t, estimate: mean, covariance: covariance, state: state, masked: reportedMasked, sequence: sequence)
+        }
+        do {
+            try output.send(streams[index].cleanTopic, flags: [.sendMore, .dontWait])
+            try output.send(encoder.bytes, flags: .dontWait)
+        } catch {
+            logger.error("cannot publish on \(configuration.outputEndpoint): \(error)")
+        }
+    }
+
+    /// Adds a stream on its first message (allocation here is once per stream).
+    private func register(_ name: UnsafeRawBufferPointer) throws(GazeWireError) -> Int {
+        guard streams.count < configuration.maximumStreams else {
+            rejectedStreams += 1
+            throw GazeWireError.streamNameLength(-1)
+        }
+        let index = table.insert(name)
+        let text = String(decoding: name, as: UTF8.self)
+        let chosen = parameters.parameters(for: text)
+        if let error = chosen.error { logger.error("stream \(text): \(error); using \(chosen.source)") }
+        let recorderID = recorder?.register(stream: text) ?? -1
+        streams.append(Stream(name: text, cleanTopic: GazeTopic.clean(text),
+                              filter: GazeStreamFilter(parameters: chosen.parameters, settings: configuration.settings(for: text)),
+                              parameterSource: chosen.source, recorderID: recorderID))
+        logger.info("new stream \(text) (parameters \(chosen.source))")
+        return index
+    }
+
+    /// Counts a malformed message and logs at most one line per second about them.
+    private func malformed(stream: Int?, topic: ZMQMessage, _ error: GazeWireError) {
+        if stream == nil { unattributedMalformed += 1 }
+        malformedSinceLog += 1
+        let now = monotonicSeconds()
+        guard now - lastMalformedLog >= 1 else { return }
+        let topicText = topic.withUnsafeBytes { String(decoding: $0.prefix(80), as: UTF8.self) }
+        let suppressed = malformedSinceLog - 1
+        logger.warning("malformed message on topic \"\(topicText)\": \(error)" + (suppressed > 0 ? " (\(suppressed) more since the last report)" : ""))
+        if case .streamNameLength(-1) = error {
+            logger.warning("stream limit of \(configuration.maximumStreams) reached; raise --max-streams to serve more")
+        }
+        malformedSinceLog = 0
+        lastMalformedLog = now
+    }
+
+    // MARK: Statistics
+
+    private func publishStatistics(output: ZMQSocket, now: Double) {
+        var writer = JSONTextWriter()
+        writer.beginObject()
+        writer.key("uptime_s"); writer.number(((now - startTime) * 1000).rounded() / 1000)
+        writer.key("streams")
+        writer.beginObject()
+        var totals = StreamCounters()
+        for stream in streams {
+            let c = stream.filter.counters
+            writer.key(stream.name)
+            writer.beginObject()
+            writer.key("received"); writer.integer(Int(c.received))
+            writer.key("published"); writer.integer(Int(c.published))
+            writer.key("masked"); writer.integer(Int(c.masked))
+            writer.key("dropped"); writer.integer(Int(c.dropped))
+            writer.key("malformed"); writer.integer(Int(c.malformed))
+            writer.key("bridged_steps"); writer.integer(Int(c.bridgedSteps))
+            writer.key("resets"); writer.integer(Int(c.resets))
+            writer.key("singular"); writer.integer(Int(c.singular))
+            writer.key("step_ns_mean"); writer.number(c.published == 0 ? 0 : (Double(c.stepNanosecondsTotal) / Double(c.published)).rounded())
+            writer.key("step_ns_max"); writer.integer(Int(c.stepNanosecondsMax))
+            writer.key("params"); writer.string(stream.parameterSource)
+            writer.endObject()
+            totals.received += c.received
+            totals.published += c.published
+            totals.masked += c.masked
+            totals.dropped += c.dropped
+            totals.malformed += c.malformed
+        }
+        writer.endObject()
+        writer.key("malformed_unattributed"); writer.integer(Int(unattributedMalformed))
+        writer.key("rejected_streams"); writer.integer(Int(rejectedStreams))
+        if let recorder {
+            let statistics = recorder.statistics
+            writer.key("recording")
+            writer.beginObject()
+            writer.key("written"); writer.integer(Int(statistics.written))
+            writer.key("failed"); writer.integer(Int(statistics.failed))
+            writer.key("pending"); writer.integer(statistics.pending)
+            writer.endObject()
+        }
+        writer.endObject()
+        do {
+            _ = try output.send(GazeTopic.statistics, flags: [.sendMore, .dontWait])
+            _ = try output.send(writer.text, flags: .dontWait)
+        } catch {
+            logger.error("cannot publish statistics: \(error)")
+        }
+        logger.info("stats: \(streams.count) streams, received \(totals.received), published \(totals.published), masked \(totals.masked), dropped \(totals.dropped), malformed \(totals.malformed + unattributedMalformed)")
+        if logger.level <= .debug {
+            for stream in streams {
+                let c = stream.filter.counters
+                logger.debug("stream \(stream.name): received \(c.received) published \(c.published) masked \(c.masked) dropped \(c.dropped) malformed \(c.malformed) bridged \(c.bridgedSteps) resets \(c.resets)")
+            }
+        }
+    }
+
+    // MARK: Reload
+
+    /// SIGHUP: re-reads the configuration and every parameter file. A file that fails
+    /// validation is reported and what was in force stays in force.
+    private func reload() {
+        notifier.reloading()
+        defer { notifier.ready(status: "reloaded") }
+        var next = configuration
+        do { next = try reloadConfiguration() } catch {
+            logger.error("reload: configuration not reloaded: \(error)")
+        }
+        if next.inputEndpoint != configuration.inputEndpoint || next.outputEndpoint != configuration.outputEndpoint
+            || next.inputMode != configuration.inputMode || next.outputMode != configuration.outputMode
+            || next.recordDirectory != configuration.recordDirectory || next.highWaterMark != configuration.highWaterMark {
+            logger.warning("reload: endpoint, high-water-mark and recording changes take effect at the next restart")
+            next.inputEndpoint = configuration.inputEndpoint
+            next.outputEndpoint = configuration.outputEndpoint
+            next.inputMode = configuration.inputMode
+            next.outputMode = configuration.outputMode
+            next.recordDirectory = configuration.recordDirectory
+            next.highWaterMark = configuration.highWaterMark
+        }
+        configuration = next
+        logger.level = next.logLevel
+        parameters.directory = next.parametersDirectory
+        do {
+            try parameters.reloadGlobal(path: next.parametersPath)
+        } catch {
+            logger.error("reload: \(error); keeping the parameters in force")
+        }
+        var changed = 0
+        for index in streams.indices {
+            let name = streams[index].name
+            var chosen = parameters.parameters(for: name)
+            if let error = chosen.error {
+                logger.error("reload: stream \(name): \(error); keeping the parameters in force")
+                chosen = (streams[index].filter.parameters, streams[index].parameterSource, nil)
+            }
+            streams[index].filter.settings = configuration.settings(for: name)
+            if chosen.parameters != streams[index].filter.parameters {
+                streams[index].filter.replaceParameters(chosen.parameters)
+                changed += 1
+            }
+            streams[index].parameterSource = chosen.source
+        }
+        logger.info("reloaded: parameters \(parameters.globalPath), \(changed) of \(streams.count) streams changed model")
+    }
+}
+
+/// Monotonic clock in seconds.
+func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) * 1e-9 }
+
+/// Monotonic clock in nanoseconds.
+@inline(__always) func monotonicNanoseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
+}

@@ -1,0 +1,83 @@
+/// Writes the cleaned estimate JSON of the wire contract into a reusable buffer:
+/// `{"t":…,"x":…,"y":…,"cov":[[…],[…]],"state":[…],"masked":false,"seq":N}`.
+///
+/// Numbers are Swift's shortest round-trip form (read back exactly by any JSON parser),
+/// written through `TextOutputStream._writeASCII` so no String is made: after the first
+/// message the encoder allocates nothing. A non-finite number is written as `null`.
+public struct CleanGazeEncoder: Sendable {
+    /// The last message's bytes.
+    public private(set) var bytes: [UInt8] = []
+
+    /// An encoder with room for typical messages.
+    public init() { bytes.reserveCapacity(512) }
+
+    /// Encodes one estimate, replacing the previous message.
+    /// - Parameters:
+    ///   - estimate: H·mean; its first two values are x and y.
+    ///   - covariance: H·Σ·Hᵀ, m×m row-major; written as nested rows.
+    ///   - state: the full filtered state mean.
+    public mutating func encode(t: Double, estimate: UnsafeBufferPointer<Double>, covariance: UnsafeBufferPointer<Double>,
+                                state: UnsafeBufferPointer<Double>, masked: Bool, sequence: UInt64) {
+        bytes.removeAll(keepingCapacity: true)
+        append("{\"t\":")
+        number(t)
+        append(",\"x\":")
+        number(estimate.count > 0 ? estimate[0] : .nan)
+        append(",\"y\":")
+        number(estimate.count > 1 ? estimate[1] : .nan)
+        append(",\"cov\":[")
+        let m = estimate.count
+        for i in 0..<m {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(UInt8(ascii: "["))
+            for j in 0..<m {
+                if j > 0 { bytes.append(UInt8(ascii: ",")) }
+                number(covariance[i * m + j])
+            }
+            bytes.append(UInt8(ascii: "]"))
+        }
+        append("],\"state\":[")
+        for (index, value) in state.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            number(value)
+        }
+        append(masked ? "],\"masked\":true,\"seq\":" : "],\"masked\":false,\"seq\":")
+        integer(sequence)
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    @inline(__always) private mutating func append(_ text: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    @inline(__always) private mutating func number(_ value: Double) {
+        guard value.isFinite else { append("null"); return }
+        var sink = ASCIISink(bytes: bytes)
+        bytes = []
+        value.write(to: &sink)
+        bytes = sink.bytes
+    }
+
+    private mutating func integer(_ value: UInt64) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            bytes.append(contentsOf: buffer[(20 - count)...])
+        }
+    }
+}
+
+/// Collects the ASCII that `Double.write(to:)` produces, without making Strings.
+struct ASCIISink: TextOutputStream {
+    var bytes: [UInt8]
+    mutating func write(_ string: String) { bytes.append(contentsOf: string.utf8) }
+    mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
+}

@@ -1,0 +1,32 @@
+/// Why a gaze message could not be decoded; each case reads as one line in a log.
+public enum GazeWireError: Error, Equatable, Sendable, CustomStringConvertible {
+    case wrongFrameCount(Int)
+    case topicPrefix
+    case streamNameLength(Int)
+    case streamNameCharacter
+    case notAnObject
+    case syntax(offset: Int, expected: String)
+    case trailingBytes(offset: Int)
+    case missingField(String)
+    case duplicateField(String)
+    case notAFiniteNumber(String)
+    case tooDeep
+    case numberTooLong
+
+    public var description: String {
+        switch self {
+        case .wrongFrameCount(let count): "expected 2 frames (topic, JSON), got \(count)"
+        case .topicPrefix: "topic does not start with gaze.raw."
+        case .streamNameLength(let length): "stream name must be 1 to \(GazeTopic.maximumNameLength) bytes, got \(length)"
+        case .streamNameCharacter: "stream name must use only [A-Za-z0-9_.:-] and not start with a dot"
+        case .notAnObject: "payload is not a JSON object"
+        case .syntax(let offset, let expected): "JSON syntax error at byte \(offset): expected \(expected)"
+        case .trailingBytes(let offset): "trailing bytes after the JSON object at byte \(offset)"
+        case .missingField(let name): "missing field \"\(name)\""
+        case .duplicateField(let name): "duplicate field \"\(name)\""
+        case .notAFiniteNumber(let name): "field \"\(name)\" is not a finite number"
+        case .tooDeep: "JSON nested too deeply"
+        case .numberTooLong: "a number is longer than 64 characters"
+        }
+    }
+}

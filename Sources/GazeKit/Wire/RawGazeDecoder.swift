@@ -1,0 +1,229 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One raw sample as it arrives: time in seconds, gaze in pixels (negative = lost).
+public struct RawGazeSample: Sendable, Equatable {
+    public var t: Double
+    public var x: Double
+    public var y: Double
+
+    public init(t: Double, x: Double, y: Double) {
+        self.t = t
+        self.x = x
+        self.y = y
+    }
+}
+
+/// Decodes the flat JSON object `{"t": …, "x": …, "y": …}` without allocating.
+///
+/// Full JSON syntax at the object level: any whitespace, keys in any order, unknown keys
+/// skipped whatever their value (nested up to 32 levels), escaped keys compared after
+/// unescaping. t, x and y must each appear once as finite numbers. Numbers follow JSON's
+/// grammar and are converted by the C library's correctly rounded `strtod` (the process
+/// never changes LC_NUMERIC from "C"), so results equal Foundation's to the bit.
+public enum RawGazeDecoder {
+    /// Decodes one payload frame.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(GazeWireError) -> RawGazeSample {
+        var reader = Reader(bytes: bytes)
+        reader.skipWhitespace()
+        guard reader.peek() == UInt8(ascii: "{") else { throw .notAnObject }
+        reader.position += 1
+        var t = Double.nan, x = Double.nan, y = Double.nan
+        var seen: UInt8 = 0
+        reader.skipWhitespace()
+        if reader.peek() == UInt8(ascii: "}") {
+            reader.position += 1
+        } else {
+            while true {
+                reader.skipWhitespace()
+                let field = try reader.readKey()
+                reader.skipWhitespace()
+                try reader.expect(UInt8(ascii: ":"), "':'")
+                reader.skipWhitespace()
+                if field != .other {
+                    let bit: UInt8 = field == .t ? 1 : field == .x ? 2 : 4
+                    guard seen & bit == 0 else { throw .duplicateField(field.name) }
+                    seen |= bit
+                    guard let value = try reader.readNumberIfPresent(), value.isFinite else { throw .notAFiniteNumber(field.name) }
+                    switch field {
+                    case .t: t = value
+                    case .x: x = value
+                    default: y = value
+                    }
+                } else {
+                    try reader.skipValue(depth: 0)
+                }
+                reader.skipWhitespace()
+                guard let next = reader.peek() else { throw .syntax(offset: reader.position, expected: "',' or '}'") }
+                reader.position += 1
+                if next == UInt8(ascii: "}") { break }
+                guard next == UInt8(ascii: ",") else { throw .syntax(offset: reader.position - 1, expected: "',' or '}'") }
+            }
+        }
+        reader.skipWhitespace()
+        guard reader.position == bytes.count else { throw .trailingBytes(offset: reader.position) }
+        guard seen & 1 != 0 else { throw .missingField("t") }
+        guard seen & 2 != 0 else { throw .missingField("x") }
+        guard seen & 4 != 0 else { throw .missingField("y") }
+        return RawGazeSample(t: t, x: x, y: y)
+    }
+
+    enum Field: Equatable {
+        case t, x, y, other
+        var name: String { self == .t ? "t" : self == .x ? "x" : "y" }
+    }
+
+    struct Reader {
+        let bytes: UnsafeRawBufferPointer
+        var position = 0
+
+        @inline(__always) func peek() -> UInt8? { position < bytes.count ? bytes[position] : nil }
+
+        @inline(__always) mutating func skipWhitespace() {
+            while position < bytes.count {
+                switch bytes[position] {
+                case 0x20, 0x09, 0x0A, 0x0D: position += 1
+                default: return
+                }
+            }
+        }
+
+        mutating func expect(_ byte: UInt8, _ what: String) throws(GazeWireError) {
+            guard peek() == byte else { throw .syntax(offset: position, expected: what) }
+            position += 1
+        }
+
+        /// Reads a quoted key and says which field it names (after unescaping).
+        mutating func readKey() throws(GazeWireError) -> Field {
+            try expect(UInt8(ascii: "\""), "a quoted key")
+            var first: UInt32 = 0, length = 0
+            while true {
+                guard let byte = peek() else { throw .syntax(offset: position, expected: "closing '\"'") }
+                position += 1
+                var scalar = UInt32(byte)
+                if byte == UInt8(ascii: "\"") { break }
+                if byte < 0x20 { throw .syntax(offset: position - 1, expected: "no control characters in strings") }
+                if byte == UInt8(ascii: "\\") { scalar = try readEscape() }
+                if length == 0 { first = scalar }
+                length += 1
+            }
+            guard length == 1 else { return .other }
+            switch first {
+            case 0x74: return .t
+            case 0x78: return .x
+            case 0x79: return .y
+            default: return .other
+            }
+        }
+
+        /// Reads the escape after a backslash; returns the code unit (surrogates as is).
+        mutating func readEscape() throws(GazeWireError) -> UInt32 {
+            guard let byte = peek() else { throw .syntax(offset: position, expected: "an escape") }
+            position += 1
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): return UInt32(byte)
+            case UInt8(ascii: "b"): return 0x08
+            case UInt8(ascii: "f"): return 0x0C
+            case UInt8(ascii: "n"): return 0x0A
+            case UInt8(ascii: "r"): return 0x0D
+            case UInt8(ascii: "t"): return 0x09
+            case UInt8(ascii: "u"):
+                var value: UInt32 = 0
+                for _ in 0..<4 {
+                    guard let digit = peek() else { throw .syntax(offset: position, expected: "four hex digits") }
+                    position += 1
+                    switch digit {
+                    case UInt8(ascii: "0")...UInt8(ascii: "9"): value = value << 4 | UInt32(digit - UInt8(ascii: "0"))
+                    case UInt8(ascii: "a")...UInt8(ascii: "f"): value = value << 4 | UInt32(digit - UInt8(ascii: "a") + 10)
+                    case UInt8(ascii: "A")...UInt8(ascii: "F"): value = value << 4 | UInt32(digit - UInt8(ascii: "A") + 10)
+                    default: throw .syntax(offset: position - 1, expected: "a hex digit")
+                    }
+                }
+                return value
+            default:
+                throw .syntax(offset: position - 1, expected: "a valid escape")
+            }
+        }
+
+        /// A JSON number at the current position, or nil when the value is not a number
+        /// (the value is then left unread and the caller reports the field).
+        mutating func readNumberIfPresent() throws(GazeWireError) -> Double? {
+            let start = position
+            if peek() == UInt8(ascii: "-") { position += 1 }
+            guard let first = peek(), isDigit(first) else { position = start; return nil }
+            position += 1
+            if first != UInt8(ascii: "0") { while let d = peek(), isDigit(d) { position += 1 } }
+            if peek() == UInt8(ascii: ".") {
+                position += 1
+                guard let d = peek(), isDigit(d) else { throw .syntax(offset: position, expected: "a digit after '.'") }
+                while let d = peek(), isDigit(d) { position += 1 }
+            }
+            if let e = peek(), e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
+                position += 1
+                if let sign = peek(), sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") { position += 1 }
+                guard let d = peek(), isDigit(d) else { throw .syntax(offset: position, expected: "a digit in the exponent") }
+                while let d = peek(), isDigit(d) { position += 1 }
+            }
+            let length = position - start
+            guard length <= 64 else { throw .numberTooLong }
+            // NUL-terminated copy on the stack for strtod.
+            return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 65) { buffer -> Double in
+                for i in 0..<length { buffer[i] = CChar(bitPattern: bytes[start + i]) }
+                buffer[length] = 0
+                return strtod(buffer.baseAddress!, nil)
+            }
+        }
+
+        @inline(__always) func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
+        /// Skips any JSON value.
+        mutating func skipValue(depth: Int) throws(GazeWireError) {
+            guard depth < 32 else { throw .tooDeep }
+            guard let byte = peek() else { throw .syntax(offset: position, expected: "a value") }
+            switch byte {
+            case UInt8(ascii: "\""):
+                position += 1
+                while true {
+                    guard let c = peek() else { throw .syntax(offset: position, expected: "closing '\"'") }
+                    position += 1
+                    if c == UInt8(ascii: "\"") { return }
+                    if c < 0x20 { throw .syntax(offset: position - 1, expected: "no control characters in strings") }
+                    if c == UInt8(ascii: "\\") { _ = try readEscape() }
+                }
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                let close = byte == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                position += 1
+                skipWhitespace()
+                if peek() == close { position += 1; return }
+                while true {
+                    skipWhitespace()
+                    if close == UInt8(ascii: "}") {
+                        _ = try readKey()
+                        skipWhitespace()
+                        try expect(UInt8(ascii: ":"), "':'")
+                        skipWhitespace()
+                    }
+                    try skipValue(depth: depth + 1)
+                    skipWhitespace()
+                    guard let next = peek() else { throw .syntax(offset: position, expected: "',' or a closing bracket") }
+                    position += 1
+                    if next == close { return }
+                    guard next == UInt8(ascii: ",") else { throw .syntax(offset: position - 1, expected: "',' or a closing bracket") }
+                }
+            case UInt8(ascii: "t"): try literal("true")
+            case UInt8(ascii: "f"): try literal("false")
+            case UInt8(ascii: "n"): try literal("null")
+            default:
+                guard try readNumberIfPresent() != nil else { throw .syntax(offset: position, expected: "a value") }
+            }
+        }
+
+        mutating func literal(_ word: StaticString) throws(GazeWireError) {
+            let count = word.utf8CodeUnitCount
+            guard position + count <= bytes.count else { throw .syntax(offset: position, expected: "\(word)") }
+            for i in 0..<count where bytes[position + i] != word.utf8Start[i] { throw .syntax(offset: position, expected: "\(word)") }
+            position += count
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import CZeroMQ
+
+/// Library-wide functions: polling, the built-in proxy, version and capabilities, CURVE keys.
+public enum ZMQ {
+    /// What to wait for on a socket (ZMQ_POLLIN, ZMQ_POLLOUT).
+    public struct PollEvents: OptionSet, Sendable {
+        public let rawValue: Int16
+        public init(rawValue: Int16) { self.rawValue = rawValue }
+        /// ZMQ_POLLIN: a message can be received.
+        public static let readable = PollEvents(rawValue: Int16(ZMQ_POLLIN))
+        /// ZMQ_POLLOUT: a message can be sent.
+        public static let writable = PollEvents(rawValue: Int16(ZMQ_POLLOUT))
+    }
+
+    /// Waits until one of `sockets` has one of its events, or `timeoutMilliseconds` pass
+    /// (-1 waits forever; `zmq_poll`).
+    /// - Returns: the events that happened, one entry per socket, in order.
+    public static func poll(_ sockets: [(ZMQSocket, PollEvents)], timeoutMilliseconds: Int) throws(ZMQError) -> [PollEvents] {
+        var items = [zmq_pollitem_t]()
+        for (socket, events) in sockets {
+            items.append(zmq_pollitem_t(socket: try socket.socket("zmq_poll"), fd: -1, events: events.rawValue, revents: 0))
+        }
+        _ = try checked("zmq_poll", retryOnInterrupt: true) {
+            items.withUnsafeMutableBufferPointer { Calls.poll($0.baseAddress!, Int32($0.count), timeoutMilliseconds) }
+        }
+        return items.map { PollEvents(rawValue: $0.revents) }
+    }
+
+    /// Forwards messages between two sockets until the context shuts down (`zmq_proxy`):
+    /// the bare forwarder benchmarks compare against.
+    public static func proxy(frontend: ZMQSocket, backend: ZMQSocket) throws(ZMQError) {
+        let front = try frontend.socket("zmq_proxy"), back = try backend.socket("zmq_proxy")
+        _ = try checked("zmq_proxy") { Calls.proxy(front, back) }
+    }
+
+    /// The libzmq version in use (`zmq_version`).
+    public static var version: (major: Int, minor: Int, patch: Int) {
+        let (major, minor, patch) = Calls.version()
+        return (Int(major), Int(minor), Int(patch))
+    }
+
+    /// Whether libzmq was built with a capability such as `curve` or `ipc` (`zmq_has`).
+    public static func hasCapability(_ name: String) -> Bool { Calls.has(name) == 1 }
+
+    /// A new CURVE key pair, Z85-encoded (40 characters each; `zmq_curve_keypair`).
+    public static func curveKeyPair() throws(ZMQError) -> (publicKey: String, secretKey: String) {
+        var publicKey = [CChar](repeating: 0, count: 41), secretKey = [CChar](repeating: 0, count: 41)
+        _ = try checked("zmq_curve_keypair") {
+            publicKey.withUnsafeMutableBufferPointer { p in secretKey.withUnsafeMutableBufferPointer { s in Calls.curveKeyPair(p.baseAddress!, s.baseAddress!) } }
+        }
+        func text(_ key: [CChar]) -> String { String(decoding: key.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        return (text(publicKey), text(secretKey))
+    }
+}
