@@ -45,9 +45,9 @@ let package = Package(
         .executableTarget(
             name: "gazefilterd", dependencies: ["GazeFilterDaemon", "CommandLineSupport", "GazeKit"],
             swiftSettings: strict),
-        .executableTarget(
-            name: "gazecat", dependencies: ["GazeKit", "ZeroMQ", "CommandLineSupport"],
-            swiftSettings: strict),
+        // What `gazecat` does: replay files as live streams, print what is published.
+        .target(name: "GazecatCommands", dependencies: ["GazeKit", "ZeroMQ", "CommandLineSupport"], swiftSettings: strict),
+        .executableTarget(name: "gazecat", dependencies: ["GazecatCommands"], swiftSettings: strict),
 
         // `scripts/bench`: timings of the core (and later the daemon and refit) for side-by-side reports.
         .executableTarget(

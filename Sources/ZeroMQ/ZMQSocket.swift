@@ -268,6 +268,11 @@ public final class ZMQSocket {
         get throws(ZMQError) { try intOption(ZMQ_RCVMORE) != 0 }
     }
 
+    /// Whether no message is waiting to be received right now (ZMQ_EVENTS lacks ZMQ_POLLIN).
+    public var hasNothingQueued: Bool {
+        ((try? intOption(ZMQ_EVENTS)) ?? 0) & Int32(ZMQ_POLLIN) == 0
+    }
+
     /// The raw handle, for polling and proxies inside the module.
     var rawHandle: UnsafeMutableRawPointer? { handle }
 }

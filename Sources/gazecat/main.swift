@@ -1,1 +1,7 @@
-print("todo")
+import GazecatCommands
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+exit(Gazecat.run(Array(CommandLine.arguments.dropFirst())))
