@@ -54,12 +54,16 @@ let package = Package(
             name: "gazebench", dependencies: ["LinearDynamics", "GazeKit"], swiftSettings: strict),
 
         // Shared by the tests: reference fixtures, tolerance checks, process launching.
-        .target(name: "_TestSupport", dependencies: ["LinearDynamics", "GazeKit"], swiftSettings: strict),
+        .target(name: "_TestSupport", dependencies: ["LinearDynamics", "GazeKit", "ZeroMQ"], swiftSettings: strict),
 
         .testTarget(
             name: "LinearDynamicsTests", dependencies: ["LinearDynamics", "GazeKit", "_TestSupport"],
             swiftSettings: strict),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
+        .testTarget(
+            name: "GazeFilterDaemonTests",
+            dependencies: ["GazeFilterDaemon", "GazeKit", "LinearDynamics", "ZeroMQ", "_TestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "GazeKitTests", dependencies: ["GazeKit", "_TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "GazefitTests", dependencies: ["GazefitCommands", "GazeKit", "_TestSupport"],

@@ -1,0 +1,165 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import ZeroMQ
+
+/// A datagram socket standing in for systemd's `$NOTIFY_SOCKET`: the daemon's READY,
+/// RELOADING, WATCHDOG and STOPPING messages arrive here.
+public final class NotifyListener: @unchecked Sendable {
+    public let path: String
+    private let descriptor: Int32
+
+    public init(path: String) {
+        self.path = path
+        unlink(path)
+        descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+    }
+
+    deinit {
+        close(descriptor)
+        unlink(path)
+    }
+
+    /// The next message, or nil after `timeout` seconds.
+    public func next(timeout: Double) -> String? {
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, Int32(timeout * 1000)) > 0 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = recv(descriptor, &buffer, buffer.count, 0)
+        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : nil
+    }
+
+    /// Waits for a message containing `text`; nil when none came within `timeout` seconds.
+    public func wait(for text: String, timeout: Double) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let message = next(timeout: max(0.01, deadline.timeIntervalSinceNow)), message.contains(text) { return message }
+        }
+        return nil
+    }
+}
+
+/// A real `gazefilterd` process on ipc:// endpoints in a private directory, for integration tests.
+public final class DaemonProcess: @unchecked Sendable {
+    public let directory: String
+    public let inputEndpoint: String
+    public let outputEndpoint: String
+    public let process = Process()
+    public let notify: NotifyListener
+    public let logPath: String
+
+    /// Starts the daemon with `arguments` (endpoints are added) and waits for READY=1.
+    public init(directory: String, arguments: [String], environment: [String: String] = [:]) throws {
+        self.directory = directory
+        inputEndpoint = "ipc://\(directory)/in.sock"
+        outputEndpoint = "ipc://\(directory)/out.sock"
+        logPath = directory + "/daemon.log"
+        notify = NotifyListener(path: directory + "/notify.sock")
+        process.executableURL = URL(fileURLWithPath: executablePath("gazefilterd"))
+        process.arguments = ["--input", inputEndpoint, "--output", outputEndpoint] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path].merging(environment) { $1 }) { $1 }
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = FileHandle(forWritingAtPath: logPath)!
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+        guard notify.wait(for: "READY=1", timeout: 20) != nil else {
+            process.terminate()
+            throw LaunchError(message: "gazefilterd did not report READY=1: \(self.log)")
+        }
+    }
+
+    /// What the daemon wrote on stderr so far.
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Waits until the log contains `text` (or `timeout` passes); returns whether it did.
+    public func waitForLog(_ text: String, timeout: Double = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if log.contains(text) { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// Sends a signal.
+    public func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Sends SIGTERM and waits for exit; returns (status, seconds taken), or nil if it did not exit in 10 s.
+    public func terminate() -> (status: Int32, seconds: Double)? {
+        let start = Date()
+        signal(SIGTERM)
+        while process.isRunning && Date().timeIntervalSince(start) < 10 { usleep(5_000) }
+        guard !process.isRunning else { process.interrupt(); return nil }
+        return (process.terminationStatus, Date().timeIntervalSince(start))
+    }
+
+    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+    public struct LaunchError: Error, CustomStringConvertible {
+        public let message: String
+        public var description: String { message }
+    }
+}
+
+/// A test client of a daemon: publishes raw frames to its input and reads its output.
+public final class GazeTestClient {
+    public let context: ZMQContext
+    public let publisher: ZMQSocket
+    public let subscriber: ZMQSocket
+
+    /// Connects to a daemon and makes sure both directions are live: the daemon has
+    /// subscribed to our publisher, and our subscription has reached its publisher
+    /// (probed with samples on stream `probe`, whose estimates are consumed here).
+    public init(daemon: DaemonProcess, topic: String = "gaze.") throws {
+        context = try ZMQContext()
+        publisher = try ZMQSocket(context, type: .extendedPublisher)
+        try publisher.setSendHighWaterMark(0)
+        try publisher.setLinger(milliseconds: 2000)
+        try publisher.connect(daemon.inputEndpoint)
+        try publisher.setReceiveTimeout(milliseconds: 10_000)
+        guard let subscription = try publisher.receiveMultipart(), subscription.first?.first == 1 else {
+            throw DaemonProcess.LaunchError(message: "the daemon never subscribed to the test publisher")
+        }
+        subscriber = try ZMQSocket(context, type: .subscriber)
+        try subscriber.setReceiveHighWaterMark(0)
+        try subscriber.subscribe(topic)
+        try subscriber.connect(daemon.outputEndpoint)
+        try subscriber.setReceiveTimeout(milliseconds: 50)
+        var probe = 0.0
+        while true {
+            try publish(stream: "probe", json: "{\"t\": \(probe), \"x\": 1, \"y\": 1}")
+            probe += 1
+            if let frames = try subscriber.receiveMultipart(), String(decoding: frames[0], as: UTF8.self) == "gaze.clean.probe" { break }
+            guard probe < 400 else { throw DaemonProcess.LaunchError(message: "no estimate came back for the probe stream") }
+        }
+        try subscriber.setReceiveTimeout(milliseconds: 200)
+        while let frames = try subscriber.receiveMultipart(), String(decoding: frames[0], as: UTF8.self).hasSuffix("probe") {}
+        try subscriber.setReceiveTimeout(milliseconds: 5000)
+    }
+
+    /// Publishes a two-frame raw message.
+    public func publish(stream: String, json: String) throws {
+        try publisher.sendMultipart([Array("gaze.raw.\(stream)".utf8), Array(json.utf8)])
+    }
+
+    /// Publishes arbitrary frames (for malformed-message tests).
+    public func publish(frames: [[UInt8]]) throws { try publisher.sendMultipart(frames) }
+
+    /// Receives messages until `count` arrived on topics passing `filter`, or a 5 s silence.
+    public func receive(count: Int, where filter: (String) -> Bool = { !$0.hasSuffix(".probe") }) throws -> [(topic: String, payload: [UInt8])] {
+        var result: [(String, [UInt8])] = []
+        while result.count < count, let frames = try subscriber.receiveMultipart() {
+            let topic = String(decoding: frames[0], as: UTF8.self)
+            if filter(topic) { result.append((topic, frames.count > 1 ? frames[1] : [])) }
+        }
+        return result
+    }
+}
