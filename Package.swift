@@ -64,7 +64,7 @@ let package = Package(
             name: "GazeFilterDaemonTests",
             dependencies: ["GazeFilterDaemon", "GazeKit", "LinearDynamics", "ZeroMQ", "_TestSupport"],
             swiftSettings: strict),
-        .testTarget(name: "GazeKitTests", dependencies: ["GazeKit", "_TestSupport"], swiftSettings: strict),
+        .testTarget(name: "GazeKitTests", dependencies: ["GazeKit", "LinearDynamics", "_TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "GazefitTests", dependencies: ["GazefitCommands", "GazeKit", "_TestSupport"],
             swiftSettings: strict),

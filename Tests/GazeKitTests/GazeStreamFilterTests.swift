@@ -1,0 +1,70 @@
+import GazeKit
+import LinearDynamics
+import Testing
+import _TestSupport
+
+@Suite struct GazeStreamFilterTests {
+    static let model = RandomModels.make(n: 4, m: 2, seed: 5)
+
+    static func run(_ filter: inout GazeStreamFilter, _ t: Double, _ x: Double, _ y: Double, arrival: Double = 0) -> GazeStreamFilter.Outcome {
+        [x, y].withUnsafeBufferPointer { filter.process(time: t, observation: $0, masked: x < 0 || y < 0, arrival: arrival) }
+    }
+
+    @Test func startsAtTheFirstUnmaskedSampleAndPublishesThePriorBefore() {
+        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings())
+        #expect(Self.run(&filter, 0, -1, -1) == .estimate)
+        #expect(!filter.hasStarted && filter.sequenceNumber == 1)
+        filter.withEstimate { _, _, state in #expect(Array(state) == Self.model.initialMean) }
+        #expect(Self.run(&filter, 0.01, 100, 200) == .estimate)
+        #expect(filter.hasStarted)
+        var reference = OnlineKalmanFilter(parameters: Self.model, initialMean: [100, 200, 0, 0])
+        _ = try? reference.step([100, 200])
+        filter.withEstimate { _, _, state in #expect(Array(state) == reference.mean) }
+    }
+
+    @Test func staleSamplesAreDroppedAndCounted() {
+        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings())
+        _ = Self.run(&filter, 1.0, 10, 10)
+        #expect(Self.run(&filter, 0.5, 10, 10) == .droppedStale)
+        #expect(filter.counters.dropped == 1 && filter.sequenceNumber == 1 && filter.lastTime == 1.0)
+        #expect(Self.run(&filter, 1.0, 10, 10) == .estimate)
+    }
+
+    @Test func gapsAreBridgedWithPredictOnlySteps() {
+        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings(rateHz: 100))
+        var reference = OnlineKalmanFilter(parameters: Self.model, initialMean: [5, 6, 0, 0])
+        _ = Self.run(&filter, 0, 5, 6)
+        _ = try? reference.step([5, 6])
+        _ = Self.run(&filter, 0.04, 7, 8)  // four periods: three missing samples
+        for _ in 0..<3 { reference.predictOnly() }
+        _ = try? reference.step([7, 8])
+        #expect(filter.counters.bridgedSteps == 3)
+        filter.withEstimate { _, _, state in #expect(Array(state) == reference.mean) }
+        _ = Self.run(&filter, 0.054, 7, 8)  // 1.4 periods: no bridging
+        #expect(filter.counters.bridgedSteps == 3)
+    }
+
+    @Test func silenceRestartsTheStream() {
+        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings(resetAfterSeconds: 2))
+        _ = Self.run(&filter, 0, 5, 6)
+        _ = Self.run(&filter, 3, 50, 60)  // three seconds of silence by timestamps
+        #expect(filter.counters.resets == 1)
+        filter.withEstimate { _, _, state in #expect(state[0] != 5) }
+        _ = Self.run(&filter, 3.1, 50, 60, arrival: 10)  // and by the wall clock
+        #expect(filter.counters.resets == 2)
+        #expect(filter.sequenceNumber == 3)
+    }
+
+    @Test func newParametersCarryTheStateOver() {
+        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings())
+        _ = Self.run(&filter, 0, 5, 6)
+        var replacement = Self.model
+        replacement.observationCovariance = Matrix.diagonal([100, 100])
+        let before = filter.withEstimate { _, _, state in Array(state) }
+        filter.replaceParameters(replacement)
+        #expect(filter.parameters == replacement && filter.hasStarted)
+        #expect(filter.withEstimate { _, _, state in Array(state) } == before)
+        filter.replaceParameters(RandomModels.make(n: 2, m: 2, seed: 1))
+        #expect(!filter.hasStarted && filter.counters.resets == 1)
+    }
+}

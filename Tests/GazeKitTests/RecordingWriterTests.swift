@@ -1,0 +1,62 @@
+import Foundation
+import GazeKit
+import Synchronization
+import Testing
+import _TestSupport
+
+@Suite struct RecordingWriterTests {
+    @Test func writesEverySampleOfEveryStream() throws {
+        let directory = makeTemporaryDirectory("rec")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let writer = try RecordingWriter(directory: directory, flushInterval: 0.05) { _ in }
+        let a = writer.register(stream: "a"), b = writer.register(stream: "b")
+        #expect(writer.register(stream: "a") == a)
+        for i in 0..<5000 { writer.append(i % 3 == 0 ? b : a, time: Double(i) / 1000, x: Double(i) * 0.5, y: -1) }
+        writer.close()
+        writer.close()
+        #expect(writer.statistics.written == 5000 && writer.statistics.failed == 0)
+        for (name, residue) in [("a", [1, 2]), ("b", [0])] {
+            let files = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(name)")
+            let file = try ObservationFile.read("\(directory)/\(name)/\(files[0])", masking: MaskingPolicy(masksNegativeValues: false))
+            let expected = (0..<5000).filter { residue.contains($0 % 3) }
+            #expect(file.times == expected.map { Double($0) / 1000 })
+            #expect(file.observations.values == expected.flatMap { [Double($0) * 0.5, -1] })
+        }
+    }
+
+    @Test func flushesWithinAboutASecond() throws {
+        let directory = makeTemporaryDirectory("rec")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let writer = try RecordingWriter(directory: directory, flushInterval: 0.25) { _ in }
+        defer { writer.close() }
+        writer.append(writer.register(stream: "s"), time: 1, x: 2, y: 3)
+        var text = ""
+        for _ in 0..<100 {
+            if let files = try? FileManager.default.contentsOfDirectory(atPath: directory + "/s"), let file = files.first {
+                text = (try? String(contentsOfFile: "\(directory)/s/\(file)", encoding: .utf8)) ?? ""
+                if text.contains("1.0,2.0,3.0") { break }
+            }
+            usleep(20_000)
+        }
+        #expect(text == "t,x,y\n1.0,2.0,3.0\n")
+    }
+
+    @Test func aFullDiskIsReportedAndCounted() throws {
+        let directory = makeTemporaryDirectory("rec")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let reports = Mutex<[String]>([])
+        let writer = try RecordingWriter(directory: directory, flushInterval: 0.05) { message in reports.withLock { $0.append(message) } }
+        // The day's file is /dev/full: every flush fails with ENOSPC.
+        let stream = writer.register(stream: "full")
+        try FileManager.default.createDirectory(atPath: directory + "/full", withIntermediateDirectories: true)
+        var now = time(nil)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        let date = String(format: "%04d-%02d-%02d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday))
+        try FileManager.default.createSymbolicLink(atPath: "\(directory)/full/\(date).csv", withDestinationPath: "/dev/full")
+        for i in 0..<100 { writer.append(stream, time: Double(i), x: 1, y: 1) }
+        writer.close()
+        let messages = reports.withLock { $0 }
+        #expect(messages.count >= 1 && messages[0].contains("No space left on device"), "\(messages)")
+    }
+}
