@@ -81,7 +81,7 @@ public enum Gazecat {
         }
         guard subscribed else { return fail("no subscriber for \(String(decoding: topic, as: UTF8.self)) at \(endpoint) within \(wait) s", status: 1) }
 
-        var encoder = JSONTextWriter()
+        var encoder = RawGazeEncoder()
         let start = monotonic()
         let firstTime = file.times.first ?? 0
         for index in 0..<file.observations.count {
@@ -91,14 +91,9 @@ public enum Gazecat {
                 if delay > 0 { usleep(UInt32(min(delay, 10) * 1_000_000)) }
             }
             let values = file.observations[index] ?? [-1, -1]
-            encoder = JSONTextWriter()
-            encoder.beginObject()
-            encoder.key("t"); encoder.number(file.times[index])
-            encoder.key("x"); encoder.number(values[0])
-            encoder.key("y"); encoder.number(values[1])
-            encoder.endObject()
+            encoder.encode(RawGazeSample(t: file.times[index], x: values[0], y: values[1]))
             try socket.send(topic, flags: .sendMore)
-            try socket.send(encoder.text)
+            try socket.send(encoder.bytes)
         }
         return 0
     }

@@ -16,6 +16,22 @@ case "core":
     } catch {
         print("gazebench: \(error)")
     }
+case "forwarder":
+    do { try DaemonBenchmarks.forwarder(input: option("input")!, output: option("output")!) } catch { print("gazebench: \(error)") }
+case "load":
+    do {
+        let report = try DaemonBenchmarks.load(
+            input: option("input")!, output: option("output")!, streams: Int(option("streams") ?? "") ?? 8,
+            rate: option("rate").flatMap(Double.init), seconds: Double(option("seconds") ?? "") ?? 60,
+            total: Int(option("total") ?? "") ?? 400_000, pid: option("pid").flatMap(Int32.init))
+        report.print(prefix: option("prefix") ?? "load")
+    } catch {
+        print("gazebench: \(error)")
+    }
 default:
-    print("usage: gazebench core [--params P.json] [--em-steps N] [--em-iterations K] [--data-dir DIR]")
+    print("""
+        usage: gazebench core [--params P.json] [--em-steps N] [--em-iterations K] [--data-dir DIR]
+               gazebench forwarder --input E --output E
+               gazebench load --input E --output E [--streams 8] [--rate HZ --seconds S | --total N] [--pid P] [--prefix NAME]
+        """)
 }

@@ -80,4 +80,31 @@ struct ASCIISink: TextOutputStream {
     var bytes: [UInt8]
     mutating func write(_ string: String) { bytes.append(contentsOf: string.utf8) }
     mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
+    mutating func append(_ text: StaticString) {
+        bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+}
+
+/// Writes the raw sample JSON `{"t":…,"x":…,"y":…}` into a reusable buffer, for replay
+/// tools and load generators (numbers in shortest round-trip form, no allocation per message).
+public struct RawGazeEncoder: Sendable {
+    /// The last message's bytes.
+    public private(set) var bytes: [UInt8] = []
+
+    public init() { bytes.reserveCapacity(96) }
+
+    /// Encodes one sample, replacing the previous message.
+    public mutating func encode(_ sample: RawGazeSample) {
+        var sink = ASCIISink(bytes: bytes)
+        bytes = []
+        sink.bytes.removeAll(keepingCapacity: true)
+        sink.append("{\"t\":")
+        sample.t.write(to: &sink)
+        sink.append(",\"x\":")
+        sample.x.write(to: &sink)
+        sink.append(",\"y\":")
+        sample.y.write(to: &sink)
+        sink.append("}")
+        bytes = sink.bytes
+    }
 }
