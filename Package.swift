@@ -29,13 +29,17 @@ let package = Package(
         // Table-driven argument parsing shared by the three executables.
         .target(name: "CommandLineSupport", swiftSettings: strict),
 
+        // The periodic refit: recordings in, gated EM fit, atomic install, daemon reload, reports.
+        .target(name: "GazeRefit", dependencies: ["LinearDynamics", "GazeKit", "CommandLineSupport"], swiftSettings: strict),
+
         // What `gazefit` does, as a library so tests can call it.
         .target(
             name: "GazefitCommands",
-            dependencies: ["LinearDynamics", "GazeKit", "CommandLineSupport"],
+            dependencies: ["LinearDynamics", "GazeKit", "GazeRefit", "CommandLineSupport"],
             swiftSettings: strict),
 
         .executableTarget(name: "gazefit", dependencies: ["GazefitCommands"], swiftSettings: strict),
+
         // The live daemon's service: sockets, streams, statistics, reload, systemd notification.
         .target(
             name: "GazeFilterDaemon",

@@ -4,6 +4,7 @@ import Glibc
 import CommandLineSupport
 import Foundation
 import GazeKit
+import GazeRefit
 import LinearDynamics
 
 /// The `gazefit` tool: filter, smooth, fit and sample gaze files with the numerical core.
@@ -50,10 +51,22 @@ public enum Gazefit {
             OptionSpec("states", .value(placeholder: "S.csv"), help: "also write the latent states"),
         ])
 
-    /// The command table; `refit` and other commands are added by the tools that own them.
+    static let refitSpec = CommandSpec(
+        name: "gazefit refit", summary: "Refit each stream's model from the daemon's recordings, promote it only if it predicts held-out data better, and reload the daemon.",
+        options: RefitConfiguration.options,
+        notes: """
+            Per stream: reads <record_dir>/<stream>/*.csv of the window (corrupt lines skipped and counted), splits
+            sequences at files and gaps, fits by multi-sequence EM from the stream's current parameters, holds back
+            the most recent fraction, and installs <params_dir>/<stream>.json atomically (the old one kept as
+            <stream>.prev.json) only when the held-out log-likelihood per sample improves by the margin. Then the
+            daemon is told to reload. Prints a JSON report; writes it and an SVG figure per stream to report_dir.
+            Exit status: 0 when every stream was judged, 1 when one failed or was locked, 2 for bad settings.
+            """)
+
+    /// The command table.
     public static let group = CommandGroup(
-        name: "gazefit", summary: "Batch side of gazefilter: filter, smooth, EM and sampling over gaze files.",
-        commands: [("filter", filterSpec), ("smooth", smoothSpec), ("em", emSpec), ("sample", sampleSpec)])
+        name: "gazefit", summary: "Batch side of gazefilter: filter, smooth, EM and sampling over gaze files, and the periodic refit.",
+        commands: [("filter", filterSpec), ("smooth", smoothSpec), ("em", emSpec), ("sample", sampleSpec), ("refit", refitSpec)])
 
     /// Runs one `gazefit` command line (without the program name) and returns the exit status.
     public static func run(_ arguments: [String]) -> Int32 {
@@ -71,6 +84,7 @@ public enum Gazefit {
             case "smooth": try filterOrSmooth(options, smoothing: true)
             case "em": try fitEM(options)
             case "sample": try sample(options)
+            case "refit": return try refit(options)
             default: throw UsageError(command: "gazefit", "unknown command \"\(word)\"")
             }
             return 0
@@ -177,6 +191,17 @@ public enum Gazefit {
             try ObservationFile.write(times: times, observations: states,
                                       columnNames: (0..<parameters.stateDimension).map { "s\($0)" }, to: statesPath)
         }
+    }
+
+    static func refit(_ options: ParsedOptions) throws -> Int32 {
+        let configuration = try RefitConfiguration.load(options)
+        let streams = options.values("stream")
+        let job = RefitJob(configuration: configuration, dryRun: options.flag("dry-run")) { line in
+            FileHandle.standardError.write(Data("gazefit refit: \(line)\n".utf8))
+        }
+        let outcome = job.run(streams: streams.isEmpty ? nil : streams)
+        FileHandle.standardOutput.write(Data(outcome.report.utf8))
+        return outcome.status
     }
 
     // MARK: Helpers

@@ -1,0 +1,158 @@
+import CommandLineSupport
+import Foundation
+import GazeKit
+import LinearDynamics
+
+/// Every setting of `gazefit refit`: from `config/gazefit.json` (or `--config`), flags win.
+public struct RefitConfiguration: Sendable, Equatable {
+    /// How the running daemon is told to reload after parameters are installed.
+    public enum ReloadMethod: String, Sendable, Equatable {
+        /// SIGHUP to the pid in `pidFile`.
+        case pidFile = "pid-file"
+        /// `systemctl reload <unit>`.
+        case systemd
+        /// Nothing (the daemon picks the file up at its next reload or restart).
+        case none
+    }
+
+    /// The daemon's recordings: `<recordDirectory>/<stream>/<UTC date>.csv`.
+    public var recordDirectory = "/var/lib/gazefilter/recordings"
+    /// Where per-stream parameters live (the daemon's `params_dir`); refits write here.
+    public var parametersDirectory = "/var/lib/gazefilter/params"
+    /// The parameters a stream without its own file starts from (the daemon's `params`).
+    public var defaultParameters = "/etc/gazefilter/params/default.json"
+    /// Where reports (JSON and SVG) go; nil prints the JSON summary only.
+    public var reportDirectory: String? = "/var/lib/gazefilter/reports"
+    /// Only recordings of the last this many hours (by their UTC date files).
+    public var windowHours = 24.0
+    /// At most this many samples per stream, the most recent.
+    public var maximumSamples = 2_000_000
+    /// A pause in `t` longer than this (seconds) splits the recording into sequences.
+    public var splitGapSeconds = 0.5
+    /// Sequences shorter than this are not used.
+    public var minimumSequenceLength = 10
+    /// Streams with fewer samples than this are skipped.
+    public var minimumSamples = 500
+    /// The parameters EM fits.
+    public var fitting: FittedParameters = [.transition, .transitionCovariance, .observation, .observationCovariance]
+    /// EM iteration cap and convergence tolerance (log-likelihood improvement per iteration).
+    public var iterations = 50
+    public var tolerance: Double? = 0.01
+    /// The most recent fraction of the data held out to judge the fit.
+    public var holdoutFraction = 0.2
+    /// Held-out log-likelihood per observed sample the new parameters must gain over the current ones.
+    public var minimumImprovement = 0.001
+    /// How to tell the daemon.
+    public var reload = ReloadMethod.pidFile
+    /// The daemon's pid file (for `pid-file` reloads).
+    public var pidFile = "/run/gazefilter/gazefilterd.pid"
+    /// The daemon's unit (for `systemd` reloads).
+    public var unit = "gazefilterd.service"
+
+    public init() {}
+
+    /// The flags of `gazefit refit` (config keys in brackets).
+    public static let options: [OptionSpec] = [
+        OptionSpec("config", .value(placeholder: "FILE"), help: "JSON settings (see config/gazefit.json); flags win"),
+        OptionSpec("stream", .repeatedValue(placeholder: "NAME"), help: "refit only this stream (default: every stream with recordings)"),
+        OptionSpec("dry-run", help: "fit, judge and report, but install nothing and signal no one"),
+        OptionSpec("record-dir", .value(placeholder: "DIR"), help: "the daemon's recordings [record_dir]"),
+        OptionSpec("params-dir", .value(placeholder: "DIR"), help: "per-stream parameters, written here [params_dir]"),
+        OptionSpec("default-params", .value(placeholder: "P.json"), help: "parameters of streams without their own file [default_params]"),
+        OptionSpec("report-dir", .value(placeholder: "DIR"), help: "where JSON and SVG reports go [report_dir]"),
+        OptionSpec("window-hours", .value(placeholder: "H"), help: "use recordings of the last H hours (default 24) [window_hours]"),
+        OptionSpec("max-samples", .value(placeholder: "N"), help: "at most N samples per stream, the most recent (default 2000000) [max_samples]"),
+        OptionSpec("split-gap", .value(placeholder: "SECONDS"), help: "a pause longer than this splits sequences (default 0.5) [split_gap_s]"),
+        OptionSpec("fit", .value(placeholder: "D,Q,H,R"), help: "parameters to fit (default D,Q,H,R) [fit]"),
+        OptionSpec("iterations", .value(placeholder: "N"), help: "EM iteration cap (default 50) [iterations]"),
+        OptionSpec("tolerance", .value(placeholder: "TOL"), help: "stop when an iteration gains less (default 0.01) [tolerance]"),
+        OptionSpec("holdout", .value(placeholder: "FRACTION"), help: "most recent fraction held out to judge the fit (default 0.2) [holdout_fraction]"),
+        OptionSpec("min-improvement", .value(placeholder: "NATS"), help: "held-out log-likelihood per sample the fit must gain (default 0.001) [min_improvement]"),
+        OptionSpec("min-samples", .value(placeholder: "N"), help: "skip streams with fewer samples (default 500) [min_samples]"),
+        OptionSpec("reload", .value(placeholder: "METHOD"), help: "pid-file (default), systemd or none [reload]"),
+        OptionSpec("pid-file", .value(placeholder: "FILE"), help: "the daemon's pid file [pid_file]"),
+        OptionSpec("unit", .value(placeholder: "UNIT"), help: "the daemon's systemd unit [unit]"),
+    ]
+
+    static let keys: Set<String> = ["record_dir", "params_dir", "default_params", "report_dir", "window_hours", "max_samples",
+                                    "split_gap_s", "min_sequence", "min_samples", "fit", "iterations", "tolerance",
+                                    "holdout_fraction", "min_improvement", "reload", "pid_file", "unit"]
+
+    /// Settings from the config file (if any) and the flags.
+    public static func load(_ options: ParsedOptions) throws -> RefitConfiguration {
+        var configuration = RefitConfiguration()
+        if let path = options.value("config") { try configuration.apply(file: path) }
+        try configuration.apply(flags: options)
+        return configuration
+    }
+
+    /// Applies a JSON config file.
+    public mutating func apply(file path: String) throws(GazeFileError) {
+        let value: JSONValue
+        do { value = try JSONValue.parse(try readFile(path)) } catch let error as GazeFileError { throw error } catch {
+            throw GazeFileError(path: path, "not valid JSON: \(error)")
+        }
+        guard let object = value.object else { throw GazeFileError(path: path, "expected a JSON object of settings") }
+        for key in object.keys.sorted() where !Self.keys.contains(key) {
+            throw GazeFileError(path: path, "unknown setting \"\(key)\" (known: \(Self.keys.sorted().joined(separator: ", ")))")
+        }
+        func text(_ key: String) throws(GazeFileError) -> String? {
+            guard let entry = object[key], entry != .null else { return nil }
+            guard let string = entry.string, !string.isEmpty else { throw GazeFileError(path: path, "\"\(key)\" must be a non-empty string") }
+            return string
+        }
+        func number(_ key: String, _ valid: (Double) -> Bool, _ requirement: String) throws(GazeFileError) -> Double? {
+            guard let entry = object[key], entry != .null else { return nil }
+            guard let number = entry.number, number.isFinite, valid(number) else { throw GazeFileError(path: path, "\"\(key)\" must be \(requirement)") }
+            return number
+        }
+        if let v = try text("record_dir") { recordDirectory = v }
+        if let v = try text("params_dir") { parametersDirectory = v }
+        if let v = try text("default_params") { defaultParameters = v }
+        if object["report_dir"] == .null { reportDirectory = nil } else if let v = try text("report_dir") { reportDirectory = v }
+        if let v = try number("window_hours", { $0 > 0 }, "a positive number") { windowHours = v }
+        if let v = try number("max_samples", { $0 >= 1 }, "a positive whole number") { maximumSamples = Int(v) }
+        if let v = try number("split_gap_s", { $0 > 0 }, "a positive number") { splitGapSeconds = v }
+        if let v = try number("min_sequence", { $0 >= 1 }, "a positive whole number") { minimumSequenceLength = Int(v) }
+        if let v = try number("min_samples", { $0 >= 1 }, "a positive whole number") { minimumSamples = Int(v) }
+        if let v = try text("fit") {
+            do { fitting = try FittedParameters(names: v) } catch { throw GazeFileError(path: path, "\"fit\": \(error)") }
+        }
+        if let v = try number("iterations", { $0 >= 1 }, "a positive whole number") { iterations = Int(v) }
+        if object["tolerance"] == .null { tolerance = nil } else if let v = try number("tolerance", { $0 >= 0 }, "a non-negative number") { tolerance = v }
+        if let v = try number("holdout_fraction", { $0 > 0 && $0 < 1 }, "a fraction between 0 and 1") { holdoutFraction = v }
+        if let v = try number("min_improvement", { _ in true }, "a number") { minimumImprovement = v }
+        if let v = try text("reload") {
+            guard let method = ReloadMethod(rawValue: v) else { throw GazeFileError(path: path, "\"reload\" must be pid-file, systemd or none") }
+            reload = method
+        }
+        if let v = try text("pid_file") { pidFile = v }
+        if let v = try text("unit") { unit = v }
+    }
+
+    /// Applies flags.
+    public mutating func apply(flags options: ParsedOptions) throws(UsageError) {
+        let command = "gazefit refit"
+        if let v = options.value("record-dir") { recordDirectory = v }
+        if let v = options.value("params-dir") { parametersDirectory = v }
+        if let v = options.value("default-params") { defaultParameters = v }
+        if let v = options.value("report-dir") { reportDirectory = v }
+        if let v = try options.number("window-hours", requirement: "a positive number", where: { $0 > 0 }) { windowHours = v }
+        if let v = try options.integer("max-samples", in: 1...Int.max) { maximumSamples = v }
+        if let v = try options.number("split-gap", requirement: "a positive number", where: { $0 > 0 }) { splitGapSeconds = v }
+        if let v = options.value("fit") {
+            do { fitting = try FittedParameters(names: v) } catch { throw UsageError(command: command, "--fit: \(error)") }
+        }
+        if let v = try options.integer("iterations", in: 1...1_000_000) { iterations = v }
+        if let v = try options.number("tolerance", requirement: "a non-negative number", where: { $0 >= 0 }) { tolerance = v }
+        if let v = try options.number("holdout", requirement: "a fraction between 0 and 1", where: { $0 > 0 && $0 < 1 }) { holdoutFraction = v }
+        if let v = try options.number("min-improvement") { minimumImprovement = v }
+        if let v = try options.integer("min-samples", in: 1...Int.max) { minimumSamples = v }
+        if let v = options.value("reload") {
+            guard let method = ReloadMethod(rawValue: v) else { throw UsageError(command: command, "--reload must be pid-file, systemd or none, got \"\(v)\"") }
+            reload = method
+        }
+        if let v = options.value("pid-file") { pidFile = v }
+        if let v = options.value("unit") { unit = v }
+    }
+}
