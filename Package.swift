@@ -70,7 +70,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "GazeKitTests", dependencies: ["GazeKit", "LinearDynamics", "_TestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "GazefitTests", dependencies: ["GazefitCommands", "GazeKit", "_TestSupport"],
+            name: "GazefitTests", dependencies: ["GazefitCommands", "GazeRefit", "GazeKit", "LinearDynamics", "ZeroMQ", "_TestSupport"],
             swiftSettings: strict),
     ]
 )
