@@ -52,5 +52,25 @@ def main(data_dir, em_iterations):
     sys.stdout.flush()
 
 
+
+
+def em_per_sample_iteration(recording, samples, iterations, params_path):
+    """Seconds per sample per EM iteration of pykalman's em on the first `samples` of a recording."""
+    data = np.genfromtxt(recording, delimiter=",", skip_header=1, max_rows=samples)[:, 1:]
+    masked = np.ma.masked_array(data, mask=np.repeat((data < 0).any(axis=1)[:, None], 2, axis=1))
+    init = load_params(params_path)
+    em_vars = ["transition_matrices", "transition_covariance", "observation_matrices", "observation_covariance"]
+    start = time.perf_counter()
+    KalmanFilter(**init).em(masked, n_iter=iterations, em_vars=em_vars)
+    return (time.perf_counter() - start) / iterations / samples
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 2)
+    if sys.argv[1] == "refit":
+        # refit RECORDING SLICE ITERATIONS PARAMS FULL_SAMPLES FULL_ITERATIONS
+        slice_samples, iterations = int(sys.argv[3]), int(sys.argv[4])
+        per = em_per_sample_iteration(sys.argv[2], slice_samples, iterations, sys.argv[5])
+        print("refit_em_seconds_per_sample_iteration", per)
+        print("refit_em_seconds_scaled", per * int(sys.argv[6]) * int(sys.argv[7]))
+    else:
+        main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 2)

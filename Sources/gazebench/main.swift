@@ -16,6 +16,13 @@ case "core":
     } catch {
         print("gazebench: \(error)")
     }
+case "recording":
+    do {
+        try RefitBenchmarks.writeRecording(samples: Int(option("samples") ?? "") ?? 900_000, rate: Double(option("rate") ?? "") ?? 250,
+                                           seed: 1, path: option("output")!)
+    } catch {
+        print("gazebench: \(error)")
+    }
 case "forwarder":
     do { try DaemonBenchmarks.forwarder(input: option("input")!, output: option("output")!) } catch { print("gazebench: \(error)") }
 case "load":
@@ -31,6 +38,7 @@ case "load":
 default:
     print("""
         usage: gazebench core [--params P.json] [--em-steps N] [--em-iterations K] [--data-dir DIR]
+               gazebench recording --output FILE [--samples N] [--rate HZ]
                gazebench forwarder --input E --output E
                gazebench load --input E --output E [--streams 8] [--rate HZ --seconds S | --total N] [--pid P] [--prefix NAME]
         """)
