@@ -79,70 +79,30 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// Applies a JSON config file.
     public mutating func apply(file path: String) throws(GazeFileError) {
-        let value: JSONValue
-        do { value = try JSONValue.parse(try readFile(path)) } catch let error as GazeFileError { throw error } catch {
-            throw GazeFileError(path: path, "not valid JSON: \(error)")
-        }
-        guard let object = value.object else { throw GazeFileError(path: path, "expected a JSON object of settings") }
-        for key in object.keys.sorted() where !Self.fileKeys.contains(key) {
-            throw GazeFileError(path: path, "unknown setting \"\(key)\" (known: \(Self.fileKeys.sorted().joined(separator: ", ")))")
-        }
-        func string(_ key: String) throws(GazeFileError) -> String? {
-            guard let entry = object[key] else { return nil }
-            if entry == .null { return nil }
-            guard let text = entry.string, !text.isEmpty else { throw GazeFileError(path: path, "\"\(key)\" must be a non-empty string") }
-            return text
-        }
-        func number(_ key: String, in object: [String: JSONValue], positive: Bool = true) throws(GazeFileError) -> Double? {
-            guard let entry = object[key], entry != .null else { return nil }
-            guard let number = entry.number, number.isFinite, !positive || number > 0 else {
-                throw GazeFileError(path: path, "\"\(key)\" must be a positive number")
-            }
-            return number
-        }
-        func mode(_ key: String) throws(GazeFileError) -> SocketMode? {
-            guard let text = try string(key) else { return nil }
-            guard let mode = SocketMode(rawValue: text) else { throw GazeFileError(path: path, "\"\(key)\" must be \"bind\" or \"connect\"") }
-            return mode
-        }
-        func initialization(_ entry: JSONValue?) throws(GazeFileError) -> StreamSettings.Initialization? {
-            guard let entry, entry != .null else { return nil }
-            guard let text = entry.string, let mode = StreamSettings.Initialization(rawValue: text) else {
-                throw GazeFileError(path: path, "\"init\" must be \"first-sample\" or \"params\"")
-            }
-            return mode
-        }
-        if let text = try string("input") { inputEndpoint = text }
-        if let mode = try mode("input_mode") { inputMode = mode }
-        if let text = try string("output") { outputEndpoint = text }
-        if let mode = try mode("output_mode") { outputMode = mode }
-        if let number = try number("high_water_mark", in: object) { highWaterMark = Int(number) }
-        if let text = try string("params") { parametersPath = text }
-        if let text = try string("params_dir") { parametersDirectory = text }
-        if let text = try string("record_dir") { recordDirectory = text }
-        if let text = try string("pid_file") { pidFile = text }
-        if let mode = try initialization(object["init"]) { streamDefaults.initialization = mode }
-        if let rate = try number("rate_hz", in: object) { streamDefaults.rateHz = rate }
-        if let seconds = try number("reset_after_s", in: object) { streamDefaults.resetAfterSeconds = seconds }
-        if let seconds = try number("stats_interval_s", in: object) { statisticsInterval = seconds }
-        if let text = try string("log_level") {
-            guard let level = LogLevel(name: text) else { throw GazeFileError(path: path, "\"log_level\" must be debug, info, warning or error") }
-            logLevel = level
-        }
-        if let number = try number("max_streams", in: object) { maximumStreams = Int(number) }
-        if let streams = object["streams"] {
-            guard let table = streams.object else { throw GazeFileError(path: path, "\"streams\" must map stream names to settings") }
-            for (name, entry) in table {
-                guard let settings = entry.object else { throw GazeFileError(path: path, "\"streams\".\"\(name)\" must be an object") }
-                for key in settings.keys where !Self.streamKeys.contains(key) {
-                    throw GazeFileError(path: path, "\"streams\".\"\(name)\": unknown setting \"\(key)\" (known: rate_hz, reset_after_s, init)")
-                }
-                var stream = streamDefaults
-                if let rate = try number("rate_hz", in: settings) { stream.rateHz = rate }
-                if let seconds = try number("reset_after_s", in: settings) { stream.resetAfterSeconds = seconds }
-                if let mode = try initialization(settings["init"]) { stream.initialization = mode }
-                streamOverrides[name] = stream
-            }
+        let file = try SettingsFile(path: path, knownKeys: Self.fileKeys)
+        let modes = [SocketMode.bind.rawValue, SocketMode.connect.rawValue]
+        let initializations = StreamSettings.Initialization.allCases.map(\.rawValue)
+        if let text = try file.string("input") { inputEndpoint = text }
+        if let text = try file.choice("input_mode", modes) { inputMode = SocketMode(rawValue: text)! }
+        if let text = try file.string("output") { outputEndpoint = text }
+        if let text = try file.choice("output_mode", modes) { outputMode = SocketMode(rawValue: text)! }
+        if let number = try file.number("high_water_mark") { highWaterMark = Int(number) }
+        if let text = try file.string("params") { parametersPath = text }
+        if let text = try file.string("params_dir") { parametersDirectory = text }
+        if let text = try file.string("record_dir") { recordDirectory = text }
+        if let text = try file.string("pid_file") { pidFile = text }
+        if let text = try file.choice("init", initializations) { streamDefaults.initialization = .init(rawValue: text)! }
+        if let rate = try file.number("rate_hz") { streamDefaults.rateHz = rate }
+        if let seconds = try file.number("reset_after_s") { streamDefaults.resetAfterSeconds = seconds }
+        if let seconds = try file.number("stats_interval_s") { statisticsInterval = seconds }
+        if let text = try file.choice("log_level", LogLevel.allCases.map(\.name)) { logLevel = LogLevel(name: text)! }
+        if let number = try file.number("max_streams") { maximumStreams = Int(number) }
+        for (name, settings) in try file.objects("streams", knownKeys: Self.streamKeys) {
+            var stream = streamDefaults
+            if let rate = try settings.number("rate_hz") { stream.rateHz = rate }
+            if let seconds = try settings.number("reset_after_s") { stream.resetAfterSeconds = seconds }
+            if let text = try settings.choice("init", initializations) { stream.initialization = .init(rawValue: text)! }
+            streamOverrides[name] = stream
         }
     }
 

@@ -88,46 +88,27 @@ public struct RefitConfiguration: Sendable, Equatable {
 
     /// Applies a JSON config file.
     public mutating func apply(file path: String) throws(GazeFileError) {
-        let value: JSONValue
-        do { value = try JSONValue.parse(try readFile(path)) } catch let error as GazeFileError { throw error } catch {
-            throw GazeFileError(path: path, "not valid JSON: \(error)")
-        }
-        guard let object = value.object else { throw GazeFileError(path: path, "expected a JSON object of settings") }
-        for key in object.keys.sorted() where !Self.keys.contains(key) {
-            throw GazeFileError(path: path, "unknown setting \"\(key)\" (known: \(Self.keys.sorted().joined(separator: ", ")))")
-        }
-        func text(_ key: String) throws(GazeFileError) -> String? {
-            guard let entry = object[key], entry != .null else { return nil }
-            guard let string = entry.string, !string.isEmpty else { throw GazeFileError(path: path, "\"\(key)\" must be a non-empty string") }
-            return string
-        }
-        func number(_ key: String, _ valid: (Double) -> Bool, _ requirement: String) throws(GazeFileError) -> Double? {
-            guard let entry = object[key], entry != .null else { return nil }
-            guard let number = entry.number, number.isFinite, valid(number) else { throw GazeFileError(path: path, "\"\(key)\" must be \(requirement)") }
-            return number
-        }
-        if let v = try text("record_dir") { recordDirectory = v }
-        if let v = try text("params_dir") { parametersDirectory = v }
-        if let v = try text("default_params") { defaultParameters = v }
-        if object["report_dir"] == .null { reportDirectory = nil } else if let v = try text("report_dir") { reportDirectory = v }
-        if let v = try number("window_hours", { $0 > 0 }, "a positive number") { windowHours = v }
-        if let v = try number("max_samples", { $0 >= 1 }, "a positive whole number") { maximumSamples = Int(v) }
-        if let v = try number("split_gap_s", { $0 > 0 }, "a positive number") { splitGapSeconds = v }
-        if let v = try number("min_sequence", { $0 >= 1 }, "a positive whole number") { minimumSequenceLength = Int(v) }
-        if let v = try number("min_samples", { $0 >= 1 }, "a positive whole number") { minimumSamples = Int(v) }
-        if let v = try text("fit") {
+        let file = try SettingsFile(path: path, knownKeys: Self.keys)
+        let whole = "a positive whole number"
+        if let v = try file.string("record_dir") { recordDirectory = v }
+        if let v = try file.string("params_dir") { parametersDirectory = v }
+        if let v = try file.string("default_params") { defaultParameters = v }
+        if file.isNull("report_dir") { reportDirectory = nil } else if let v = try file.string("report_dir") { reportDirectory = v }
+        if let v = try file.number("window_hours") { windowHours = v }
+        if let v = try file.number("max_samples", requirement: whole, where: { $0 >= 1 }) { maximumSamples = Int(v) }
+        if let v = try file.number("split_gap_s") { splitGapSeconds = v }
+        if let v = try file.number("min_sequence", requirement: whole, where: { $0 >= 1 }) { minimumSequenceLength = Int(v) }
+        if let v = try file.number("min_samples", requirement: whole, where: { $0 >= 1 }) { minimumSamples = Int(v) }
+        if let v = try file.string("fit") {
             do { fitting = try FittedParameters(names: v) } catch { throw GazeFileError(path: path, "\"fit\": \(error)") }
         }
-        if let v = try number("iterations", { $0 >= 1 }, "a positive whole number") { iterations = Int(v) }
-        if object["tolerance"] == .null { tolerance = nil } else if let v = try number("tolerance", { $0 >= 0 }, "a non-negative number") { tolerance = v }
-        if let v = try number("holdout_fraction", { $0 > 0 && $0 < 1 }, "a fraction between 0 and 1") { holdoutFraction = v }
-        if let v = try number("min_improvement", { _ in true }, "a number") { minimumImprovement = v }
-        if let v = try text("reload") {
-            guard let method = ReloadMethod(rawValue: v) else { throw GazeFileError(path: path, "\"reload\" must be pid-file, systemd or none") }
-            reload = method
-        }
-        if let v = try text("pid_file") { pidFile = v }
-        if let v = try text("unit") { unit = v }
+        if let v = try file.number("iterations", requirement: whole, where: { $0 >= 1 }) { iterations = Int(v) }
+        if file.isNull("tolerance") { tolerance = nil } else if let v = try file.number("tolerance", requirement: "a non-negative number", where: { $0 >= 0 }) { tolerance = v }
+        if let v = try file.number("holdout_fraction", requirement: "a fraction between 0 and 1", where: { $0 > 0 && $0 < 1 }) { holdoutFraction = v }
+        if let v = try file.number("min_improvement", requirement: "a number", where: { _ in true }) { minimumImprovement = v }
+        if let v = try file.choice("reload", [ReloadMethod.pidFile, .systemd, .none].map(\.rawValue)) { reload = ReloadMethod(rawValue: v)! }
+        if let v = try file.string("pid_file") { pidFile = v }
+        if let v = try file.string("unit") { unit = v }
     }
 
     /// Applies flags.
