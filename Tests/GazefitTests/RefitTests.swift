@@ -229,6 +229,13 @@ import _TestSupport
         #expect(!FileManager.default.fileExists(atPath: layout.params + "/s.json"))
     }
 
+    @Test func theShippedConfigLoads() throws {
+        var configuration = RefitConfiguration()
+        try configuration.apply(file: packageRoot + "/config/gazefit.json")
+        #expect(configuration.recordDirectory == "/var/lib/gazefilter/recordings" && configuration.reload == .pidFile)
+        #expect(configuration.fitting == [.transition, .transitionCovariance, .observation, .observationCovariance])
+    }
+
     @Test func badSettingsFailWithOneLine() throws {
         let directory = makeTemporaryDirectory("refit")
         defer { try? FileManager.default.removeItem(atPath: directory) }
