@@ -191,7 +191,7 @@ public final class GazeFilterService {
     private func register(_ name: UnsafeRawBufferPointer) throws(GazeWireError) -> Int {
         guard streams.count < configuration.maximumStreams else {
             rejectedStreams += 1
-            throw GazeWireError.streamNameLength(-1)
+            throw GazeWireError.streamLimitReached(configuration.maximumStreams)
         }
         let index = table.insert(name)
         let text = String(decoding: name, as: UTF8.self)
@@ -214,9 +214,6 @@ public final class GazeFilterService {
         let topicText = topic.withUnsafeBytes { String(decoding: $0.prefix(80), as: UTF8.self) }
         let suppressed = malformedSinceLog - 1
         logger.warning("malformed message on topic \"\(topicText)\": \(error)" + (suppressed > 0 ? " (\(suppressed) more since the last report)" : ""))
-        if case .streamNameLength(-1) = error {
-            logger.warning("stream limit of \(configuration.maximumStreams) reached; raise --max-streams to serve more")
-        }
         malformedSinceLog = 0
         lastMalformedLog = now
     }

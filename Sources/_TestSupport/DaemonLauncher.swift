@@ -153,10 +153,14 @@ public final class GazeTestClient {
     /// Publishes arbitrary frames (for malformed-message tests).
     public func publish(frames: [[UInt8]]) throws { try publisher.sendMultipart(frames) }
 
-    /// Receives messages until `count` arrived on topics passing `filter`, or a 5 s silence.
+    /// Receives messages until `count` arrived on topics passing `filter`, or 5 s pass without
+    /// one, or 60 s in all.
     public func receive(count: Int, where filter: (String) -> Bool = { !$0.hasSuffix(".probe") }) throws -> [(topic: String, payload: [UInt8])] {
         var result: [(String, [UInt8])] = []
-        while result.count < count, let frames = try subscriber.receiveMultipart() {
+        let deadline = Date().addingTimeInterval(60)
+        var lastMatch = Date()
+        while result.count < count, Date() < deadline, Date().timeIntervalSince(lastMatch) < 5, let frames = try subscriber.receiveMultipart() {
+            defer { if filter(String(decoding: frames[0], as: UTF8.self)) { lastMatch = Date() } }
             let topic = String(decoding: frames[0], as: UTF8.self)
             if filter(topic) { result.append((topic, frames.count > 1 ? frames[1] : [])) }
         }

@@ -188,6 +188,25 @@ import _TestSupport
         #expect(daemon.terminate()?.status == 0)
     }
 
+    @Test func streamsBeyondTheLimitAreRejectedAndCounted() throws {
+        let directory = makeTemporaryDirectory("gfd")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try ParameterFile(parameters: Self.model).write(to: directory + "/params.json")
+        // The probe stream of the test client is the first of the two allowed.
+        let daemon = try DaemonProcess(directory: directory, arguments: ["--params", directory + "/params.json", "--max-streams", "2", "--stats-interval", "0.2"])
+        let client = try GazeTestClient(daemon: daemon)
+        for i in 0..<20 {
+            try client.publish(stream: "kept", json: Self.json((Double(i), 100, 100)))
+            try client.publish(stream: "extra", json: Self.json((Double(i), 100, 100)))
+        }
+        let messages = try client.receive(count: 20) { $0.hasPrefix("gaze.clean.") && !$0.hasSuffix(".probe") }
+        #expect(messages.count == 20 && messages.allSatisfy { $0.topic == "gaze.clean.kept" })
+        let stats = try JSONValue.parse(Data(try client.receive(count: 1) { $0 == "gaze.stats" }.first?.payload ?? [])).object
+        #expect(stats?["rejected_streams"]?.number == 20)
+        #expect(daemon.waitForLog("exceed the limit of 2 streams"), "\(daemon.log)")
+        #expect(daemon.terminate()?.status == 0)
+    }
+
     @Test func badStartupInputFailsWithOneLine() throws {
         let directory = makeTemporaryDirectory("gfd")
         defer { try? FileManager.default.removeItem(atPath: directory) }

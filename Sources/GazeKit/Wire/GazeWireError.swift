@@ -12,6 +12,8 @@ public enum GazeWireError: Error, Equatable, Sendable, CustomStringConvertible {
     case notAFiniteNumber(String)
     case tooDeep
     case numberTooLong
+    /// The daemon already serves its maximum number of streams.
+    case streamLimitReached(Int)
 
     public var description: String {
         switch self {
@@ -27,6 +29,7 @@ public enum GazeWireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notAFiniteNumber(let name): "field \"\(name)\" is not a finite number"
         case .tooDeep: "JSON nested too deeply"
         case .numberTooLong: "a number is longer than 64 characters"
+        case .streamLimitReached(let limit): "a new stream would exceed the limit of \(limit) streams (raise --max-streams)"
         }
     }
 }
