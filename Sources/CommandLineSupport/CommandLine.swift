@@ -207,3 +207,32 @@ public struct CommandGroup: Sendable {
 extension String {
     func padding(to width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension CommandGroup {
+    /// Runs one command line of the tool: selects the command, prints help when asked, parses
+    /// its options and calls `body`. An error becomes one line on stderr (`<tool>: <error>`),
+    /// and exit status 2 for usage errors and those `isBadInput` recognises, 1 for the rest.
+    public func run(_ arguments: [String], isBadInput: (any Error) -> Bool,
+                    _ body: (_ command: String, _ options: ParsedOptions) throws -> Int32) -> Int32 {
+        do {
+            guard let (word, spec, rest) = try select(arguments) else {
+                print(helpText, terminator: "")
+                return 0
+            }
+            guard let options = try spec.parse(rest) else {
+                print(spec.helpText, terminator: "")
+                return 0
+            }
+            return try body(word, options)
+        } catch {
+            // A usage error already starts with the command's name.
+            var line = Array((error is UsageError ? "\(error)\n" : "\(name): \(error)\n").utf8)
+            line.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
+            return error is UsageError || isBadInput(error) ? 2 : 1
+        }
+    }
+}

@@ -308,12 +308,7 @@ public struct RefitJob: Sendable {
     }
 
     /// The first UTC date whose recordings fall in the window.
-    func windowStart() -> String {
-        var now = time(nil) - time_t(configuration.windowHours * 3600)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        return String(format: "%04d-%02d-%02d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday))
-    }
+    func windowStart() -> String { UTCCalendar.day(secondsAgo: configuration.windowHours * 3600) }
 
     /// Removes temporary files a killed refit may have left (only ours, under our lock).
     func removeLeftovers(of stream: String) {
@@ -359,7 +354,7 @@ public struct RefitJob: Sendable {
     /// was installed, writes the JSON report (and prints it). Returns the report and the exit
     /// status: 0 when every stream was judged (promoted, refused or skipped), 1 otherwise.
     public func run(streams requested: [String]?) -> (report: String, results: [StreamRefit], status: Int32) {
-        let stamp = Self.utcStamp()
+        let stamp = UTCCalendar.timestamp()
         var results: [StreamRefit] = []
         var listingError: String?
         var streams = requested ?? []
@@ -437,12 +432,4 @@ public struct RefitJob: Sendable {
         writer.endObject()
     }
 
-    /// Now in UTC, ISO 8601 to the second.
-    static func utcStamp() -> String {
-        var now = time(nil)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
-    }
 }

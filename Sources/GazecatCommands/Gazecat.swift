@@ -36,16 +36,8 @@ public enum Gazecat {
 
     /// Runs one `gazecat` command line (without the program name) and returns the exit status.
     public static func run(_ arguments: [String]) -> Int32 {
-        do {
-            guard let (word, spec, rest) = try group.select(arguments) else { print(group.helpText, terminator: ""); return 0 }
-            guard let options = try spec.parse(rest) else { print(spec.helpText, terminator: ""); return 0 }
-            return word == "pub" ? try publish(options) : try subscribe(options)
-        } catch let error as UsageError {
-            return fail(error.description, status: 2)
-        } catch let error as GazeFileError {
-            return fail(error.description, status: 2)
-        } catch {
-            return fail("\(error)", status: 1)
+        group.run(arguments, isBadInput: { $0 is GazeFileError }) { command, options in
+            command == "pub" ? try publish(options) : try subscribe(options)
         }
     }
 

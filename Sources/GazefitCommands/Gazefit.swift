@@ -70,39 +70,16 @@ public enum Gazefit {
 
     /// Runs one `gazefit` command line (without the program name) and returns the exit status.
     public static func run(_ arguments: [String]) -> Int32 {
-        do {
-            guard let (word, spec, rest) = try group.select(arguments) else {
-                print(group.helpText, terminator: "")
-                return 0
-            }
-            guard let options = try spec.parse(rest) else {
-                print(spec.helpText, terminator: "")
-                return 0
-            }
-            switch word {
+        group.run(arguments, isBadInput: { $0 is GazeFileError }) { command, options in
+            switch command {
             case "filter": try filterOrSmooth(options, smoothing: false)
             case "smooth": try filterOrSmooth(options, smoothing: true)
             case "em": try fitEM(options)
             case "sample": try sample(options)
-            case "refit": return try refit(options)
-            default: throw UsageError(command: "gazefit", "unknown command \"\(word)\"")
+            default: return try refit(options)
             }
             return 0
-        } catch let error as UsageError {
-            return fail(error.description, status: 2)
-        } catch let error as GazeFileError {
-            return fail(error.description, status: 2)
-        } catch let error as ComputationError {
-            return fail(error.description, status: 1)
-        } catch {
-            return fail("\(error)", status: 1)
         }
-    }
-
-    /// Prints one line on stderr and returns `status`.
-    static func fail(_ message: String, status: Int32) -> Int32 {
-        FileHandle.standardError.write(Data("gazefit: \(message)\n".utf8))
-        return status
     }
 
     // MARK: Commands

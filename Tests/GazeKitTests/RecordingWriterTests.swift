@@ -49,10 +49,7 @@ import _TestSupport
         // The day's file is /dev/full: every flush fails with ENOSPC.
         let stream = writer.register(stream: "full")
         try FileManager.default.createDirectory(atPath: directory + "/full", withIntermediateDirectories: true)
-        var now = time(nil)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        let date = String(format: "%04d-%02d-%02d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday))
+        let date = UTCCalendar.day()
         try FileManager.default.createSymbolicLink(atPath: "\(directory)/full/\(date).csv", withDestinationPath: "/dev/full")
         for i in 0..<100 { writer.append(stream, time: Double(i), x: 1, y: 1) }
         writer.close()

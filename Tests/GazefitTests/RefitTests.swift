@@ -37,12 +37,7 @@ import _TestSupport
         "t,x,y\n" + samples.map { "\($0.t),\($0.x),\($0.y)\n" }.joined()
     }
 
-    static func today() -> String {
-        var now = time(nil)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        return String(format: "%04d-%02d-%02d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday))
-    }
+    static func today() -> String { UTCCalendar.day() }
 
     struct Layout {
         let root: String

@@ -121,7 +121,7 @@ public final class RecordingWriter: Sendable {
                 return queue.closing
             }
             if !batch.isEmpty {
-                let date = Self.utcDate()
+                let date = UTCCalendar.day()
                 var written: UInt64 = 0, failed: UInt64 = 0
                 var failure: String?
                 var touched = Set<StreamID>()
@@ -201,13 +201,5 @@ public final class RecordingWriter: Sendable {
         line.append(UInt8(ascii: ","))
         line.append(contentsOf: record.y.description.utf8)
         line.append(UInt8(ascii: "\n"))
-    }
-
-    /// Today's date in UTC, `YYYY-MM-DD`.
-    static func utcDate() -> String {
-        var now = time(nil)
-        var parts = tm()
-        gmtime_r(&now, &parts)
-        return String(format: "%04d-%02d-%02d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday))
     }
 }

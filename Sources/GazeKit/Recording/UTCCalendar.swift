@@ -1,0 +1,31 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// UTC dates and timestamps as recordings and reports name them: a recording file is
+/// `<stream>/<YYYY-MM-DD>.csv` for the UTC day it was written, a report `<YYYYMMDDTHHMMSSZ>`.
+public enum UTCCalendar {
+    /// The UTC day `secondsAgo` seconds before now, `YYYY-MM-DD` (the recording file name).
+    public static func day(secondsAgo: Double = 0) -> String {
+        let parts = brokenDown(secondsAgo: secondsAgo)
+        return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))"
+    }
+
+    /// Now in UTC, ISO 8601 to the second: `2026-11-25T05:30:00Z`.
+    public static func timestamp() -> String {
+        let parts = brokenDown(secondsAgo: 0)
+        return day() + "T\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))Z"
+    }
+
+    static func brokenDown(secondsAgo: Double) -> tm {
+        var moment = time(nil) - time_t(secondsAgo)
+        var parts = tm()
+        gmtime_r(&moment, &parts)
+        return parts
+    }
+
+    static func pad(_ value: Int, _ width: Int) -> String {
+        let digits = String(value)
+        return String(repeating: "0", count: max(0, width - digits.count)) + digits
+    }
+}
