@@ -91,14 +91,15 @@ public final class GazeFilterService {
         notifier.ready(status: "filtering \(inputEndpoint) -> \(outputEndpoint)")
 
         let topic = ZMQMessage(), payload = ZMQMessage()
+        let poller = try ZMQPoller([(input, .readable)])
         var nextStatistics = monotonicSeconds() + configuration.statisticsInterval
         let watchdogPeriod = notifier.watchdogInterval.map { $0 / 2 }
         var nextWatchdog = monotonicSeconds()
         loadedReloadGeneration = control.reloadGeneration.load(ordering: .acquiring)
 
         while !control.shutdownRequested.load(ordering: .acquiring) {
-            let ready = try ZMQ.poll([(input, .readable)], timeoutMilliseconds: 100)
-            if ready[0].contains(.readable) {
+            try poller.poll(timeoutMilliseconds: 100)
+            if poller.events(at: 0).contains(.readable) {
                 // Drain what is queued, a bounded batch at a time so timers and signals stay timely.
                 var handled = 0
                 while handled < 4096, try input.receive(into: topic, flags: .dontWait) {

@@ -16,14 +16,9 @@ public enum ZMQ {
     /// (-1 waits forever; `zmq_poll`).
     /// - Returns: the events that happened, one entry per socket, in order.
     public static func poll(_ sockets: [(ZMQSocket, PollEvents)], timeoutMilliseconds: Int) throws(ZMQError) -> [PollEvents] {
-        var items = [zmq_pollitem_t]()
-        for (socket, events) in sockets {
-            items.append(zmq_pollitem_t(socket: try socket.socket("zmq_poll"), fd: -1, events: events.rawValue, revents: 0))
-        }
-        _ = try checked("zmq_poll", retryOnInterrupt: true) {
-            items.withUnsafeMutableBufferPointer { Calls.poll($0.baseAddress!, Int32($0.count), timeoutMilliseconds) }
-        }
-        return items.map { PollEvents(rawValue: $0.revents) }
+        let poller = try ZMQPoller(sockets)
+        try poller.poll(timeoutMilliseconds: timeoutMilliseconds)
+        return sockets.indices.map { poller.events(at: $0) }
     }
 
     /// Forwards messages between two sockets until the context shuts down (`zmq_proxy`):
@@ -51,4 +46,33 @@ public enum ZMQ {
         func text(_ key: [CChar]) -> String { String(decoding: key.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self) }
         return (text(publicKey), text(secretKey))
     }
+}
+
+/// A reusable poll set (`zmq_poll`): the items are built once, so a loop that polls on every
+/// wake-up allocates nothing.
+public final class ZMQPoller {
+    private var items: [zmq_pollitem_t]
+    private let sockets: [ZMQSocket]
+
+    /// A poll set over `sockets`, each with the events to wait for.
+    public init(_ entries: [(ZMQSocket, ZMQ.PollEvents)]) throws(ZMQError) {
+        var items: [zmq_pollitem_t] = []
+        for (socket, events) in entries {
+            items.append(zmq_pollitem_t(socket: try socket.socket("zmq_poll"), fd: -1, events: events.rawValue, revents: 0))
+        }
+        self.items = items
+        self.sockets = entries.map(\.0)
+    }
+
+    /// Waits up to `timeoutMilliseconds` (-1: forever) for an event.
+    /// - Returns: how many sockets have events.
+    @discardableResult
+    public func poll(timeoutMilliseconds: Int) throws(ZMQError) -> Int {
+        Int(try checked("zmq_poll", retryOnInterrupt: true) {
+            items.withUnsafeMutableBufferPointer { Calls.poll($0.baseAddress!, Int32($0.count), timeoutMilliseconds) }
+        })
+    }
+
+    /// The events the last poll reported for entry `index`.
+    public func events(at index: Int) -> ZMQ.PollEvents { ZMQ.PollEvents(rawValue: items[index].revents) }
 }

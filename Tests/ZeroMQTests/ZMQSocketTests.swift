@@ -88,6 +88,10 @@ import ZeroMQ
         try push.send("ping")
         #expect(try ZMQ.poll([(pull, .readable)], timeoutMilliseconds: 5000) == [.readable])
         #expect(try pull.receiveString() == "ping")
+        let poller = try ZMQPoller([(pull, .readable)])
+        #expect(try poller.poll(timeoutMilliseconds: 10) == 0 && poller.events(at: 0).isEmpty)
+        try push.send("again")
+        #expect(try poller.poll(timeoutMilliseconds: 5000) == 1 && poller.events(at: 0) == .readable)
     }
 
     @Test func curveEncryptsARequestReply() throws {
