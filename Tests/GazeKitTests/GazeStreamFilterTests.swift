@@ -55,6 +55,19 @@ import _TestSupport
         #expect(filter.sequenceNumber == 3)
     }
 
+    @Test func aTrackerBackFromSilenceWithItsClockRestartedIsNotStale() {
+        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings(resetAfterSeconds: 2))
+        _ = Self.run(&filter, 100, 5, 6, arrival: 0)
+        _ = Self.run(&filter, 100.01, 5, 6, arrival: 0.01)
+        #expect(Self.run(&filter, 99, 5, 6, arrival: 1) == .droppedStale)  // not silent: stale
+        #expect(Self.run(&filter, 0, 50, 60, arrival: 4) == .estimate)  // silent 4 s, clock restarted
+        #expect(filter.counters.resets == 1 && filter.counters.dropped == 1 && filter.lastTime == 0)
+        var reference = OnlineKalmanFilter(parameters: Self.model, initialMean: [50, 60, 0, 0])  // started afresh
+        _ = try? reference.step([50, 60])
+        filter.withEstimate { _, _, state in #expect(Array(state) == reference.mean) }
+        #expect(Self.run(&filter, 0.01, 50, 60, arrival: 4.01) == .estimate)
+    }
+
     @Test func newParametersCarryTheStateOver() {
         var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings())
         _ = Self.run(&filter, 0, 5, 6)

@@ -41,6 +41,18 @@ import _TestSupport
         #expect(text == "t,x,y\n1.0,2.0,3.0\n")
     }
 
+    @Test func aLineCutShortByACrashIsEndedBeforeAppending() throws {
+        let directory = makeTemporaryDirectory("rec")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = "\(directory)/s/\(UTCCalendar.day()).csv"
+        try FileManager.default.createDirectory(atPath: directory + "/s", withIntermediateDirectories: true)
+        try "t,x,y\n1.0,2.0,3.0\n4.0,5".write(toFile: path, atomically: false, encoding: .utf8)
+        let writer = try RecordingWriter(directory: directory, flushInterval: 0.05) { _ in }
+        writer.append(writer.register(stream: "s"), time: 6, x: 7, y: 8)
+        writer.close()
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "t,x,y\n1.0,2.0,3.0\n4.0,5\n6.0,7.0,8.0\n")
+    }
+
     @Test func aFullDiskIsReportedAndCounted() throws {
         let directory = makeTemporaryDirectory("rec")
         defer { try? FileManager.default.removeItem(atPath: directory) }

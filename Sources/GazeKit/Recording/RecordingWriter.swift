@@ -183,12 +183,17 @@ public final class RecordingWriter: Sendable {
             return nil
         }
         let filePath = path(name, date)
-        guard let handle = fopen(filePath, "a") else {
+        guard let handle = fopen(filePath, "a+") else {
             failure = failure ?? "cannot open \(filePath): \(String(cString: strerror(errno)))"
             return nil
         }
         fseek(handle, 0, SEEK_END)
-        if ftell(handle) == 0 { fputs("t,x,y\n", handle) }
+        if ftell(handle) == 0 {
+            fputs("t,x,y\n", handle)
+        } else if fseek(handle, -1, SEEK_END) == 0, fgetc(handle) != Int32(UInt8(ascii: "\n")) {
+            // A line cut short (a crash, a full disk) is ended here, so the next sample is whole.
+            fputc(Int32(UInt8(ascii: "\n")), handle)
+        }
         let file = OpenFile(handle: handle, date: date)
         files[stream] = file
         return file

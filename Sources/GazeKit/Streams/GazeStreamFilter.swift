@@ -53,12 +53,18 @@ public struct GazeStreamFilter: Sendable {
     ///   - arrival: a monotonic clock reading in seconds, to detect silence by the wall clock.
     public mutating func process(time: Double, observation: UnsafeBufferPointer<Double>, masked: Bool, arrival: Double) -> Outcome {
         counters.received += 1
+        if lastTime != nil && arrival - lastArrival > settings.resetAfterSeconds {
+            // Silent by the wall clock: start afresh, timestamps included, since a tracker that
+            // went quiet may come back with its clock restarted (its samples are not stale).
+            restart()
+            lastTime = nil
+        }
         if let last = lastTime {
             if time < last {
                 counters.dropped += 1
                 return .droppedStale
             }
-            if filter != nil && (time - last > settings.resetAfterSeconds || arrival - lastArrival > settings.resetAfterSeconds) {
+            if filter != nil && time - last > settings.resetAfterSeconds {
                 restart()
             } else if filter != nil, let rate = settings.rateHz, (time - last) * rate > 1.5 {
                 let missing = min(Int(((time - last) * rate).rounded()) - 1, settings.maximumBridgedSteps)
