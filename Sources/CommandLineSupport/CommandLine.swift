@@ -4,7 +4,7 @@ public struct OptionSpec: Sendable {
     public enum Kind: Sendable, Equatable {
         /// A switch with no value (`--dry-run`).
         case flag
-        /// One value (`--steps N`); given twice, the last wins.
+        /// One value (`--steps N`); giving it twice is an error.
         case value(placeholder: String)
         /// A value that may be given several times (`--input A.csv --input B.csv`).
         case repeatedValue(placeholder: String)
@@ -74,7 +74,9 @@ public struct CommandSpec: Sendable {
 
     /// Parses arguments (after the command name). Accepts `--name value` and `--name=value`.
     /// - Returns: the parsed options, or nil when `--help` was asked for.
-    /// - Throws: `UsageError` for an unknown option, a missing value or a missing required option.
+    /// - Throws: `UsageError` for an unknown option, a missing or empty value (an option's value
+    ///   cannot start with `--` unless given as `--name=value`), a single-valued option given
+    ///   twice, or a missing required option.
     public func parse(_ arguments: some Sequence<String>) throws(UsageError) -> ParsedOptions? {
         var parsed = ParsedOptions(command: name)
         var iterator = arguments.makeIterator()
@@ -96,10 +98,19 @@ public struct CommandSpec: Sendable {
                 guard inlineValue == nil else { throw UsageError(command: name, "--\(key) takes no value") }
                 parsed.flags.insert(key)
             case .value, .repeatedValue:
-                guard let value = inlineValue ?? iterator.next() else {
+                let next = inlineValue == nil ? iterator.next() : nil
+                if let next, next.hasPrefix("--") {
+                    throw UsageError(command: name, "--\(key) needs a value, found the option \(next)")
+                }
+                guard let value = inlineValue ?? next, !value.isEmpty else {
                     throw UsageError(command: name, "--\(key) needs a value")
                 }
-                if case .value = option.kind { parsed.values[key] = [value] } else { parsed.values[key, default: []].append(value) }
+                if case .value = option.kind {
+                    guard parsed.values[key] == nil else { throw UsageError(command: name, "--\(key) is given twice") }
+                    parsed.values[key] = [value]
+                } else {
+                    parsed.values[key, default: []].append(value)
+                }
             }
         }
         for option in options where option.isRequired && parsed.values[option.name] == nil && !parsed.flags.contains(option.name) {
@@ -216,22 +227,23 @@ extension CommandGroup {
     /// Runs one command line of the tool: selects the command, prints help when asked, parses
     /// its options and calls `body`. An error becomes one line on stderr (`<tool>: <error>`),
     /// and exit status 2 for usage errors and those `isBadInput` recognises, 1 for the rest.
+    /// A closed standard output (`| head`) is an error like any other, not a SIGPIPE.
     public func run(_ arguments: [String], isBadInput: (any Error) -> Bool,
                     _ body: (_ command: String, _ options: ParsedOptions) throws -> Int32) -> Int32 {
+        StandardStream.ignoreBrokenPipes()
         do {
             guard let (word, spec, rest) = try select(arguments) else {
-                print(helpText, terminator: "")
+                try StandardStream.output.write(helpText)
                 return 0
             }
             guard let options = try spec.parse(rest) else {
-                print(spec.helpText, terminator: "")
+                try StandardStream.output.write(spec.helpText)
                 return 0
             }
             return try body(word, options)
         } catch {
             // A usage error already starts with the command's name.
-            var line = Array((error is UsageError ? "\(error)\n" : "\(name): \(error)\n").utf8)
-            line.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
+            try? StandardStream.error.write(error is UsageError ? "\(error)\n" : "\(name): \(error)\n")
             return error is UsageError || isBadInput(error) ? 2 : 1
         }
     }

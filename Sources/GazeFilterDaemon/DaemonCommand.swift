@@ -23,11 +23,12 @@ public enum DaemonCommand {
 
     /// Runs the daemon with `arguments` (without the program name). Call `SignalWaiter.blockSignals()` first.
     public static func run(_ arguments: [String]) -> Int32 {
+        StandardStream.ignoreBrokenPipes()  // a closed stderr must not kill the daemon
         let environment = ProcessInfo.processInfo.environment
         let options: ParsedOptions
         do {
             guard let parsed = try spec.parse(arguments) else {
-                print(spec.helpText, terminator: "")
+                try? StandardStream.output.write(spec.helpText)
                 return 0
             }
             options = parsed
@@ -64,7 +65,7 @@ public enum DaemonCommand {
     }
 
     static func fail(_ message: String) -> Int32 {
-        FileHandle.standardError.write(Data("gazefilterd: \(message)\n".utf8))
+        try? StandardStream.error.write("gazefilterd: \(message)\n")
         return 2
     }
 }

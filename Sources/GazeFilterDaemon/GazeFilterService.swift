@@ -240,6 +240,7 @@ public final class GazeFilterService {
             writer.key("bridged_steps"); writer.integer(Int(c.bridgedSteps))
             writer.key("resets"); writer.integer(Int(c.resets))
             writer.key("singular"); writer.integer(Int(c.singular))
+            writer.key("diverged"); writer.integer(Int(c.diverged))
             writer.key("step_ns_mean"); writer.number(c.published == 0 ? 0 : (Double(c.stepNanosecondsTotal) / Double(c.published)).rounded())
             writer.key("step_ns_max"); writer.integer(Int(c.stepNanosecondsMax))
             writer.key("params"); writer.string(stream.parameterSource)

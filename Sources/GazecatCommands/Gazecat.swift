@@ -42,7 +42,7 @@ public enum Gazecat {
     }
 
     static func fail(_ message: String, status: Int32) -> Int32 {
-        FileHandle.standardError.write(Data("gazecat: \(message)\n".utf8))
+        try? StandardStream.error.write("gazecat: \(message)\n")
         return status
     }
 
@@ -102,18 +102,11 @@ public enum Gazecat {
         if let timeout { try socket.setReceiveTimeout(milliseconds: Int32(min(timeout * 1000, 2e9))) }
         var received = 0
         var buffered = [UInt8]()
-        func flush() {
-            buffered.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let written = write(1, raw.baseAddress! + offset, raw.count - offset)
-                    if written <= 0 { if errno == EINTR { continue }; break }
-                    offset += written
-                }
-            }
+        func flush() throws {
+            try StandardStream.output.write(buffered)
             buffered.removeAll(keepingCapacity: true)
         }
-        defer { flush() }
+        defer { try? flush() }
         while count.map({ received < $0 }) ?? true {
             guard let frames = try socket.receiveMultipart() else { break }
             received += 1
@@ -122,7 +115,7 @@ public enum Gazecat {
             let message = payload.first == "{" ? payload : JSONTextWriter.quoted(payload)
             let line = "{\"topic\":\(JSONTextWriter.quoted(topic)),\"message\":\(message)}\n"
             buffered.append(contentsOf: line.utf8)
-            if buffered.count > 1 << 16 || socket.hasNothingQueued { flush() }
+            if buffered.count > 1 << 16 || socket.hasNothingQueued { try flush() }
         }
         return 0
     }

@@ -102,6 +102,9 @@ public enum Gazefit {
         } catch {
             throw ComputationError("\(input): \(error)")
         }
+        guard means.means.allSatisfy(\.isFinite) && means.covariances.allSatisfy(\.isFinite) && logLikelihood.isFinite else {
+            throw ComputationError("\(input): the \(smoothing ? "smoothed" : "filtered") estimates are not finite (the model overflows on this data)")
+        }
         var writer = JSONTextWriter()
         writer.beginObject()
         writer.key("means")
@@ -127,10 +130,16 @@ public enum Gazefit {
         let iterations = try options.integer("iterations", in: 0...1_000_000)!
         let tolerance = try options.number("tolerance", requirement: "a non-negative number") { $0 >= 0 }
         let inputs = options.values("input")
-        let sequences = try inputs.map { try readObservations($0, for: initial, options: options).observations }
+        let sequences = try inputs.map { (path) throws(GazeFileError) -> ObservationSequence in
+            let observations = try readObservations(path, for: initial, options: options).observations
+            guard !observations.isEmpty else { throw GazeFileError(path: path, line: 2, "has no samples after the header") }
+            return observations
+        }
         let result: EMResult
         do {
             result = try initial.fitEM(to: sequences, configuration: EMConfiguration(fitting: fitting, maximumIterations: iterations, tolerance: tolerance))
+        } catch .filter(let iteration, let sequence, let error) {
+            throw ComputationError("\(inputs[sequence]): EM iteration \(iteration): \(error)")
         } catch {
             throw ComputationError("\(inputs.joined(separator: ", ")): \(error)")
         }
@@ -159,15 +168,22 @@ public enum Gazefit {
             observations = withLosses
         }
         let times = (0..<steps).map { Double($0) / rate }
-        try ObservationFile.write(times: times, observations: observations,
-                                  columnNames: ObservationFile.defaultColumnNames(dimension: observations.dimension),
-                                  to: try options.require("output"))
+        guard times.last!.isFinite else {
+            throw UsageError(command: "gazefit sample", "--rate \(rate) is too small: the times of \(steps) steps overflow")
+        }
+        guard sampled.states.means.allSatisfy(\.isFinite) && observations.values.allSatisfy({ !$0.isInfinite }) else {
+            throw ComputationError("\(try options.require("params")): the sampled states overflow within \(steps) steps (D is unstable)")
+        }
+        // Both files appear together or not at all.
+        var files = [(path: try options.require("output"), text: ObservationFile.csv(
+            times: times, observations: observations, columnNames: ObservationFile.defaultColumnNames(dimension: observations.dimension)))]
         if let statesPath = options.value("states") {
             var states = ObservationSequence(dimension: parameters.stateDimension)
             for t in 0..<steps { states.append(sampled.states.mean(at: t)) }
-            try ObservationFile.write(times: times, observations: states,
-                                      columnNames: (0..<parameters.stateDimension).map { "s\($0)" }, to: statesPath)
+            files.append((statesPath, ObservationFile.csv(times: times, observations: states,
+                                                          columnNames: (0..<parameters.stateDimension).map { "s\($0)" })))
         }
+        try AtomicFile.write(texts: files)
     }
 
     static func refit(_ options: ParsedOptions) throws -> Int32 {
@@ -194,8 +210,8 @@ public enum Gazefit {
     }
 
     /// Writes `text` atomically to `path`, or to stdout without one.
-    static func emit(_ text: String, to path: String?) throws(GazeFileError) {
-        if let path { try AtomicFile.write(text: text, to: path) } else { FileHandle.standardOutput.write(Data(text.utf8)) }
+    static func emit(_ text: String, to path: String?) throws {
+        if let path { try AtomicFile.write(text: text, to: path) } else { try StandardStream.output.write(text) }
     }
 }
 

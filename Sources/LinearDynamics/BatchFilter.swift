@@ -14,7 +14,7 @@ public struct FilterResult: Equatable, Sendable {
 extension ModelParameters {
     /// Runs the filter over a whole sequence, step by step with `OnlineKalmanFilter`.
     ///
-    /// - Throws: `KalmanError` when an innovation covariance is singular.
+    /// - Throws: `KalmanError` when an innovation covariance is singular or the state overflows.
     public func filter(_ observations: ObservationSequence) throws(KalmanError) -> FilterResult {
         precondition(observations.dimension == observationDimension,
                      "observations have \(observations.dimension) components, the model \(observationDimension)")
@@ -33,11 +33,10 @@ extension ModelParameters {
             result.stepLogLikelihoods.withUnsafeMutableBufferPointer { logLikelihoods in
                 for t in 0..<steps {
                     let observation = observations.mask[t] ? nil : values.baseAddress! + t * m
-                    guard let logLikelihood = online.advance(observation: observation) else {
-                        failure = .singularInnovationCovariance(step: t)
-                        return
+                    switch online.advance(observation: observation) {
+                    case .success(let logLikelihood): logLikelihoods[t] = logLikelihood
+                    case .failure(let error): failure = error; return
                     }
-                    logLikelihoods[t] = logLikelihood
                     online.copyMoments(
                         predictedMean: predictedMeans.baseAddress! + t * n,
                         predictedCovariance: predictedCovariances.baseAddress! + t * n * n,
@@ -54,15 +53,17 @@ extension ModelParameters {
         var online = OnlineKalmanFilter(parameters: self)
         var total = 0.0
         let m = observationDimension
-        var failedStep: Int?
+        var failure: KalmanError?
         observations.values.withUnsafeBufferPointer { values in
             for t in 0..<observations.count {
                 let observation = observations.mask[t] ? nil : values.baseAddress! + t * m
-                guard let logLikelihood = online.advance(observation: observation) else { failedStep = t; return }
-                total += logLikelihood
+                switch online.advance(observation: observation) {
+                case .success(let logLikelihood): total += logLikelihood
+                case .failure(let error): failure = error; return
+                }
             }
         }
-        if let failedStep { throw .singularInnovationCovariance(step: failedStep) }
+        if let failure { throw failure }
         return total
     }
 }

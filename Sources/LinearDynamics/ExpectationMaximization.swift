@@ -85,7 +85,8 @@ public struct EMResult: Equatable, Sendable {
 
 /// Why an EM fit stopped without a result.
 public enum EMError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The filter failed in the E-step of this iteration (1-based; 0 is the initial pass).
+    /// The filter failed in the E-step of this iteration (1-based; 0 is the initial pass) on
+    /// this sequence (0-based index into the sequences given, empty ones included).
     case filter(iteration: Int, sequence: Int, KalmanError)
     /// The M-step produced parameters that are not valid (for example R not positive definite).
     case invalidUpdate(iteration: Int, ParameterError)
@@ -117,8 +118,21 @@ extension ModelParameters {
         to sequences: [ObservationSequence], configuration: EMConfiguration,
         progress: (_ iteration: Int, _ logLikelihood: Double) -> Void = { _, _ in }
     ) throws(EMError) -> EMResult {
-        let sequences = sequences.filter { !$0.isEmpty }
+        // Empty sequences carry nothing (not even a first state); errors name the given index.
+        let given = sequences.indices.filter { !sequences[$0].isEmpty }
+        let sequences = given.map { sequences[$0] }
         guard !sequences.isEmpty else { throw EMError.noData }
+        do {
+            return try fitEMNonEmpty(sequences, configuration: configuration, progress: progress)
+        } catch .filter(let iteration, let index, let error) {
+            throw .filter(iteration: iteration, sequence: given[index], error)
+        }
+    }
+
+    private func fitEMNonEmpty(
+        _ sequences: [ObservationSequence], configuration: EMConfiguration,
+        progress: (_ iteration: Int, _ logLikelihood: Double) -> Void
+    ) throws(EMError) -> EMResult {
         var current = self
         var smoothed = try current.smoothAll(sequences, iteration: 0)
         var logLikelihoods = [smoothed.reduce(0) { $0 + $1.filter.logLikelihood }]

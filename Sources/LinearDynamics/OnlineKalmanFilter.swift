@@ -30,8 +30,9 @@ public struct OnlineKalmanFilter: Sendable {
     public init(parameters: ModelParameters, initialMean: [Double]) {
         let n = parameters.stateDimension, m = parameters.observationDimension
         precondition(parameters.transition.columns == n && parameters.observation.columns == n
-            && parameters.transitionCovariance.rows == n && parameters.observationCovariance.rows == m
-            && parameters.initialCovariance.rows == n && initialMean.count == n,
+            && parameters.transitionCovariance.rows == n && parameters.transitionCovariance.columns == n
+            && parameters.observationCovariance.rows == m && parameters.observationCovariance.columns == m
+            && parameters.initialCovariance.rows == n && parameters.initialCovariance.columns == n && initialMean.count == n,
             "model parameters have inconsistent shapes; validate them first")
         self.parameters = parameters
         self.stateDimension = n
@@ -73,41 +74,61 @@ public struct OnlineKalmanFilter: Sendable {
     /// updates with the observation. A masked step keeps the prediction and contributes 0.
     /// - Parameter observation: m values, or nil for a masked step.
     /// - Returns: l_t = log N(m_t; H mu_pred, S_t), 0 when masked.
-    /// - Throws: `KalmanError.singularInnovationCovariance` when S_t is not positive definite;
-    ///   the step then counts as masked (the state is the prediction), so nothing turns NaN.
+    /// - Throws: `KalmanError.singularInnovationCovariance` when S_t is not positive definite
+    ///   (the step then counts as masked: the state is the prediction), and
+    ///   `KalmanError.nonFiniteState` when the prediction overflowed (an unstable D over a
+    ///   long masked stretch): the filter never hands out NaN or infinity as an estimate.
     @discardableResult
     public mutating func step(observation: UnsafeBufferPointer<Double>?) throws(KalmanError) -> Double {
         precondition(observation == nil || observation!.count == observationDimension, "observation has the wrong size")
-        let outcome = advance(observation: observation?.baseAddress)
-        guard let logLikelihood = outcome else { throw KalmanError.singularInnovationCovariance(step: stepCount - 1) }
-        return logLikelihood
+        return try advance(observation: observation?.baseAddress).get()
     }
 
     /// `step(observation:)` for an array (nil when masked); handy off the hot path.
     @discardableResult
     public mutating func step(_ observation: [Double]?) throws(KalmanError) -> Double {
         guard let observation else { return try step(observation: nil) }
-        let outcome = observation.withUnsafeBufferPointer { advance(observation: $0.baseAddress) }
-        guard let logLikelihood = outcome else { throw KalmanError.singularInnovationCovariance(step: stepCount - 1) }
-        return logLikelihood
+        return try observation.withUnsafeBufferPointer { (buffer) throws(KalmanError) -> Double in try step(observation: buffer) }
     }
 
-    /// A predict-only step: the sample is missing (a gap or a lost sample).
+    /// A predict-only step: the sample is missing (a gap or a lost sample). An overflow shows
+    /// at the next `step`.
     public mutating func predictOnly() {
         _ = advance(observation: nil)
     }
 
-    /// One predict and (unless masked) update; nil when the innovation covariance is singular.
+    /// One predict and (unless masked) update, returning l_t or why the step failed.
     ///
     /// Dispatches once on (n, m) so that the common small sizes run a copy of the kernel
     /// whose loop bounds are constants (fully unrolled by the compiler); other sizes run
     /// the same kernel with runtime bounds.
     @usableFromInline
-    mutating func advance(observation: UnsafePointer<Double>?) -> Double? {
+    mutating func advance(observation: UnsafePointer<Double>?) -> Result<Double, KalmanError> {
+        let step = stepCount
+        switch advanceKernel(observation: observation) {
+        case .updated(let logLikelihood): return .success(logLikelihood)
+        case .singular: return .failure(.singularInnovationCovariance(step: step))
+        case .nonFinite: return .failure(.nonFiniteState(step: step))
+        }
+    }
+
+    /// What one kernel step did.
+    @usableFromInline
+    enum KernelOutcome {
+        /// Done; this step's log-likelihood (0 when masked).
+        case updated(Double)
+        /// S_t was not positive definite; the state is the prediction.
+        case singular
+        /// The prediction is not finite; the state is that prediction.
+        case nonFinite
+    }
+
+    @usableFromInline
+    mutating func advanceKernel(observation: UnsafePointer<Double>?) -> KernelOutcome {
         let n = stateDimension, m = observationDimension, layout = self.layout
         let first = stepCount == 0
         stepCount += 1
-        return storage.withUnsafeMutableBufferPointer { buffer -> Double? in
+        return storage.withUnsafeMutableBufferPointer { buffer -> KernelOutcome in
             let base = buffer.baseAddress!
             switch (n, m) {
             case (2, 2): return Self.kernel(Fixed2.self, Fixed2.self, base, layout, n, m, first, observation)
@@ -128,7 +149,7 @@ public struct OnlineKalmanFilter: Sendable {
     static func kernel<N: KernelDimension, M: KernelDimension>(
         _: N.Type, _: M.Type, _ base: UnsafeMutablePointer<Double>, _ layout: Layout,
         _ runtimeN: Int, _ runtimeM: Int, _ first: Bool, _ observation: UnsafePointer<Double>?
-    ) -> Double? {
+    ) -> KernelOutcome {
         let n = N.resolve(runtimeN), m = M.resolve(runtimeM)
         let mean = base + layout.mean, covariance = base + layout.covariance
         let predictedMean = base + layout.predictedMean, predictedCovariance = base + layout.predictedCovariance
@@ -151,11 +172,20 @@ public struct OnlineKalmanFilter: Sendable {
                     predictedCovariance[j * n + i] = value
                 }
             }
+            // An overflow or NaN anywhere reaches this sum (a PSD matrix's entries are bounded
+            // by its diagonal), so one check per step guards every later number.
+            var sum = 0.0
+            for i in 0..<n { sum += predictedMean[i] + predictedCovariance[i * n + i] }
+            guard sum.isFinite else {
+                mean.update(from: predictedMean, count: n)
+                covariance.update(from: predictedCovariance, count: n * n)
+                return .nonFinite
+            }
         }
         guard let y = observation else {
             mean.update(from: predictedMean, count: n)
             covariance.update(from: predictedCovariance, count: n * n)
-            return 0
+            return .updated(0)
         }
         // S = H P Hᵀ + R, and Z = L⁻¹ H P with S = L Lᵀ, so that
         // K v = Zᵀ (L⁻¹ v) and K H P = Zᵀ Z (symmetric by construction).
@@ -175,7 +205,7 @@ public struct OnlineKalmanFilter: Sendable {
         guard let halfLogDeterminant = LA.cholesky(s, into: l, m) else {
             mean.update(from: predictedMean, count: n)
             covariance.update(from: predictedCovariance, count: n * n)
-            return nil
+            return .singular
         }
         LA.multiply(h, vector: predictedMean, into: u, rows: m, columns: n)
         for i in 0..<m { u[i] = y[i] - u[i] }
@@ -195,7 +225,7 @@ public struct OnlineKalmanFilter: Sendable {
                 covariance[j * n + i] = value
             }
         }
-        return -0.5 * (mahalanobis + Double(m) * logTwoPi + 2 * halfLogDeterminant)
+        return .updated(-0.5 * (mahalanobis + Double(m) * logTwoPi + 2 * halfLogDeterminant))
     }
 
     @usableFromInline static let logTwoPi = (2 * Double.pi).logarithm
@@ -297,11 +327,15 @@ public struct OnlineKalmanFilter: Sendable {
 public enum KalmanError: Error, Equatable, Sendable, CustomStringConvertible {
     /// S_t = H Σ_pred Hᵀ + R is not positive definite at this step (0-based).
     case singularInnovationCovariance(step: Int)
+    /// The predicted state overflowed (is not finite) at this step (0-based).
+    case nonFiniteState(step: Int)
 
     public var description: String {
         switch self {
         case .singularInnovationCovariance(let step):
             "the innovation covariance H·Σ·Hᵀ + R is singular at step \(step)"
+        case .nonFiniteState(let step):
+            "the predicted state is not finite at step \(step) (D grows it without bound over the masked steps before it)"
         }
     }
 }

@@ -68,6 +68,22 @@ import _TestSupport
         #expect(Self.run(&filter, 0.01, 50, 60, arrival: 4.01) == .estimate)
     }
 
+    @Test func aStateThatOverflowsRestartsTheStream() {
+        // An unstable model bridging a long gap overflows: the stream starts afresh, never publishing ∞.
+        var model = RandomModels.make(n: 2, m: 2, seed: 6)
+        model.transition = Matrix.diagonal([3, 3])
+        var filter = GazeStreamFilter(parameters: model, settings: StreamSettings(rateHz: 1000, resetAfterSeconds: 10))
+        _ = Self.run(&filter, 0, 5, 6)
+        #expect(Self.run(&filter, 1, 7, 8) == .estimate)  // 999 bridged steps of D = 3·I
+        #expect(filter.counters.diverged == 1 && !filter.hasStarted && filter.lastWasMasked)
+        filter.withEstimate { mean, covariance, state in
+            #expect((Array(mean) + Array(covariance) + Array(state)).allSatisfy { $0.isFinite })
+        }
+        _ = Self.run(&filter, 1.001, 7, 8)
+        #expect(filter.hasStarted)
+        filter.withEstimate { _, _, state in #expect(Array(state).allSatisfy { $0.isFinite }) }
+    }
+
     @Test func newParametersCarryTheStateOver() {
         var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings())
         _ = Self.run(&filter, 0, 5, 6)

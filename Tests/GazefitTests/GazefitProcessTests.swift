@@ -94,6 +94,13 @@ import _TestSupport
             (["filter", "--params", params, "--input", write("noheader.csv", "0,1,2\n")], ["noheader.csv:1", "header"]),
             (["smooth", "--params", asymmetric, "--input", good], ["asym.json", "Q", "symmetric"]),
             (["filter", "--params", write("broken.json", "{\"D\": [[1"), "--input", good], ["broken.json", "JSON"]),
+            (["filter", "--params", write("comma.json", "{\n  \"D\": [[1, 0], [0, 1]],\n  ,\n}"), "--input", good], ["comma.json:3:", "not valid JSON"]),
+            (["filter", "--params", write("huge.json", "{\"D\": [[1e999, 0], [0, 1]]}"), "--input", good], ["huge.json", "1e999"]),
+            (["filter", "--params", params, "--input", directory], ["is a directory"]),
+            (["filter", "--params", "--input", good], ["--params needs a value"]),
+            (["filter", "--params", params, "--input", directory + "/missing.csv", "--input", good], ["--input is given twice"]),
+            (["em", "--params", params, "--input", write("header.csv", "t,x,y\n"), "--input", good, "--fit", "R", "--iterations", "2"],
+             ["header.csv:2", "no samples"]),
             (["filter", "--params", params, "--input", good, "--frobnicate"], ["--frobnicate"]),
             (["em", "--params", params, "--input", good, "--fit", "D,X", "--iterations", "2"], ["X"]),
             (["em", "--params", params, "--input", good, "--fit", "D", "--iterations", "many"], ["--iterations"]),
@@ -108,6 +115,69 @@ import _TestSupport
         }
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty)
+    }
+
+    @Test func aByteOrderMarkIsSkipped() throws {
+        let directory = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let plain = "t,x,y\n0,510,380\n0.1,-1,-1\n0.2,515,384\n"
+        try plain.write(toFile: directory + "/plain.csv", atomically: true, encoding: .utf8)
+        try ("\u{FEFF}" + plain).write(toFile: directory + "/bom.csv", atomically: true, encoding: .utf8)
+        let params = packageRoot + "/config/params/default.json"
+        let withMark = try runTool("gazefit", ["filter", "--params", params, "--input", directory + "/bom.csv"])
+        #expect(withMark.status == 0, "\(withMark.standardError)")
+        #expect(withMark.standardOutput == (try runTool("gazefit", ["filter", "--params", params, "--input", directory + "/plain.csv"])).standardOutput)
+    }
+
+    /// An unstable model over a long masked stretch: exit 1 and one line, never `null` or ∞ written.
+    @Test func estimatesThatOverflowAreAnErrorNotOutput() throws {
+        let directory = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var unstable = try ParameterFile.read(packageRoot + "/config/params/default.json").parameters
+        unstable.transition = Matrix.diagonal([1.5, 1.5])
+        try ParameterFile(parameters: unstable).write(to: directory + "/unstable.json")
+        try ("t,x,y\n0,500,400\n" + (1...1000).map { "\(Double($0) / 60),-1,-1\n" }.joined())
+            .write(toFile: directory + "/gap.csv", atomically: true, encoding: .utf8)
+        for command in ["filter", "smooth"] {
+            let output = try runTool("gazefit", [command, "--params", directory + "/unstable.json", "--input", directory + "/gap.csv",
+                                                 "--output", directory + "/out.json"])
+            #expect(output.status == 1)
+            #expect(output.standardError.split(separator: "\n").count == 1 && output.standardError.contains("gap.csv")
+                    && output.standardError.contains("not finite"), "\(output.standardError)")
+            #expect(!FileManager.default.fileExists(atPath: directory + "/out.json"))
+        }
+    }
+
+    @Test func sampleWritesBothFilesOrNeither() throws {
+        let directory = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let output = try runTool("gazefit", ["sample", "--params", packageRoot + "/config/params/default.json", "--steps", "10", "--seed", "1",
+                                             "--output", directory + "/obs.csv", "--states", directory + "/missing/states.csv"])
+        #expect(output.status == 2 && output.standardError.contains("missing/states.csv"), "\(output.standardError)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+    }
+
+    /// A full disk or a closed pipe on stdout: one line and exit 1, not a trap or SIGPIPE.
+    @Test func aFailingStandardOutputIsOneLine() throws {
+        for target in ["/dev/full", "closed pipe"] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executablePath("gazefit"))
+            process.arguments = ["filter", "--params", packageRoot + "/config/params/default.json",
+                                 "--input", sharedDirectory + "/reference/gaze_2d/observations.csv"]
+            let errors = Pipe(), closed = Pipe()
+            if target == "/dev/full" {
+                process.standardOutput = FileHandle(forWritingAtPath: "/dev/full")
+            } else {
+                process.standardOutput = closed
+                try closed.fileHandleForReading.close()
+            }
+            process.standardError = errors
+            try process.run()
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .exit && process.terminationStatus == 1, "\(target): \(process.terminationStatus)")
+            #expect(message.split(separator: "\n").count == 1 && message.contains("cannot write to standard output"), "\(target): \(message)")
+        }
     }
 
     @Test func helpListsEveryCommandAndOption() throws {

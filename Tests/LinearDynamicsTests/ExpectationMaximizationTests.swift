@@ -46,16 +46,84 @@ import _TestSupport
         for (a, b) in zip(twice.logLikelihoods, once.logLikelihoods) { #expect(abs(a - 2 * b) <= 1e-9 * abs(b)) }
     }
 
+    static func outer(_ a: [Double], _ b: [Double]) -> Matrix {
+        Matrix(rows: a.count, columns: b.count, elements: a.flatMap { x in b.map { x * $0 } })
+    }
+
+    /// D and Q of one M-step over several sequences, written out from MODEL.md with the
+    /// public smoother: sums over each sequence's own transitions, Q normalised by Σ_k (T_k − 1).
+    static func transitionUpdate(_ p: ModelParameters, _ sequences: [ObservationSequence]) throws -> (Matrix, Matrix) {
+        let n = p.stateDimension
+        let smoothed = try sequences.map { try p.smooth($0) }
+        var cross = Matrix(rows: n, columns: n), previous = Matrix(rows: n, columns: n)
+        var transitions = 0
+        for s in smoothed {
+            for t in 1..<s.smoothed.count {
+                cross = cross + s.lagOneCovariance(at: t) + outer(s.smoothed.mean(at: t), s.smoothed.mean(at: t - 1))
+                previous = previous + s.smoothed.covariance(at: t - 1) + outer(s.smoothed.mean(at: t - 1), s.smoothed.mean(at: t - 1))
+                transitions += 1
+            }
+        }
+        let d = cross * SymmetricEigen(previous).pseudoInverse
+        var q = Matrix(rows: n, columns: n)
+        for s in smoothed {
+            for t in 0..<(s.smoothed.count - 1) {
+                let error = zip(s.smoothed.mean(at: t + 1), d * s.smoothed.mean(at: t)).map { $0 - $1 }
+                let v = s.lagOneCovariance(at: t + 1)
+                q = q + outer(error, error) + d * s.smoothed.covariance(at: t) * d.transposed + s.smoothed.covariance(at: t + 1)
+                    - v * d.transposed - d * v.transposed
+            }
+        }
+        return (d, (1 / Double(transitions)) * q)
+    }
+
     @Test func sequenceBoundaryIsNotATransition() throws {
-        // Two halves fitted as separate sequences differ from the joined sequence: the join
-        // would add one transition that is not in the data.
+        // Each sequence contributes only its own transitions, and Q is normalised by
+        // Σ_k (T_k − 1): checked against MODEL.md's sums written out over the smoother's output.
         let start = RandomModels.make(n: 2, m: 2, seed: 51)
         let data = Self.sampled(RandomModels.make(n: 2, m: 2, seed: 50), steps: 100, seed: 5)
+        let halves = [data.slice(0..<50), data.slice(50..<100)]
         let configuration = EMConfiguration(fitting: [.transition, .transitionCovariance], maximumIterations: 1)
+        let split = try start.fitEM(to: halves, configuration: configuration)
+        let (d, q) = try Self.transitionUpdate(start, halves)
+        #expect(firstMismatch(split.parameters.transition.elements, d.elements, relative: 1e-9, absolute: 1e-12, label: "D") == nil)
+        #expect(firstMismatch(split.parameters.transitionCovariance.elements, q.elements, relative: 1e-9, absolute: 1e-12, label: "Q") == nil)
         let joined = try start.fitEM(to: [data], configuration: configuration)
-        let split = try start.fitEM(to: [data.slice(0..<50), data.slice(50..<100)], configuration: configuration)
         #expect(joined.parameters.transition != split.parameters.transition)
         #expect(split.logLikelihoods.count == 2)
+    }
+
+    @Test func initialStateAveragesOverTheSequences() throws {
+        // mu_0 = mean of the sequences' smoothed first states; sigma_0 averages their
+        // covariances plus the spread around the new mu_0 (MODEL.md, several sequences).
+        let start = RandomModels.make(n: 3, m: 2, seed: 52)
+        let truth = RandomModels.make(n: 3, m: 2, seed: 53)
+        let sequences = [Self.sampled(truth, steps: 40, seed: 1), Self.sampled(truth, steps: 25, seed: 2), Self.sampled(truth, steps: 60, seed: 3)]
+        let fit = try start.fitEM(to: sequences, configuration: EMConfiguration(fitting: [.initialMean, .initialCovariance], maximumIterations: 1))
+        let firsts = try sequences.map { try start.smooth($0).smoothed }
+        let k = Double(sequences.count)
+        let mean = (0..<3).map { i in firsts.reduce(0) { $0 + $1.mean(at: 0)[i] } / k }
+        var covariance = Matrix(rows: 3, columns: 3)
+        for first in firsts {
+            let offset = zip(first.mean(at: 0), mean).map { $0 - $1 }
+            covariance = covariance + first.covariance(at: 0) + Self.outer(offset, offset)
+        }
+        #expect(firstMismatch(fit.parameters.initialMean, mean, relative: 1e-9, absolute: 1e-12, label: "mu_0") == nil)
+        #expect(firstMismatch(fit.parameters.initialCovariance.elements, ((1 / k) * covariance).elements,
+                              relative: 1e-9, absolute: 1e-12, label: "sigma_0") == nil)
+        #expect(fit.parameters.transition == start.transition && fit.parameters.observationCovariance == start.observationCovariance)
+    }
+
+    @Test func errorsNameTheSequenceAsGivenEmptyOnesIncluded() throws {
+        // Sequence 2 (0-based, after an empty one) meets a singular S at its first step.
+        var p = RandomModels.make(n: 2, m: 2, seed: 54)
+        p.observationCovariance = Matrix(rows: 2, columns: 2)
+        p.initialCovariance = Matrix(rows: 2, columns: 2)
+        let empty = ObservationSequence(dimension: 2), masked = ObservationSequence(dimension: 2, rows: [nil, nil])
+        let observed = ObservationSequence(dimension: 2, rows: [[1, 2], [3, 4]])
+        #expect(throws: EMError.filter(iteration: 0, sequence: 2, .singularInnovationCovariance(step: 0))) {
+            try p.fitEM(to: [empty, masked, observed], configuration: EMConfiguration(fitting: [.observationCovariance], maximumIterations: 2))
+        }
     }
 
     @Test func toleranceStopsEarly() throws {

@@ -112,6 +112,22 @@ import _TestSupport
         #expect(online.stepCount == 1)
     }
 
+    @Test func anOverflowingStateIsAnErrorNotInfinity() throws {
+        // D = 1.5·I over a long masked stretch: the prediction overflows; no step hands out ∞ or NaN.
+        var p = RandomModels.make(n: 2, m: 2, seed: 13)
+        p.transition = Matrix.diagonal([1.5, 1.5])
+        let rows: [[Double]?] = [[1, 2]] + Array(repeating: nil, count: 999) + [[3, 4]]
+        var failure: KalmanError?
+        do { _ = try p.filter(ObservationSequence(dimension: 2, rows: rows)) } catch { failure = error }
+        guard case .nonFiniteState(let step)? = failure else { Issue.record("expected nonFiniteState, got \(String(describing: failure))"); return }
+        #expect(step > 800 && step < 1000)
+        var online = OnlineKalmanFilter(parameters: p)
+        try online.step([1, 2])
+        for _ in 1..<step { online.predictOnly() }  // steps 1 ..< step: still finite
+        #expect(online.mean.allSatisfy(\.isFinite) && online.covariance.isFinite)
+        #expect(throws: KalmanError.nonFiniteState(step: step)) { try online.step([3, 4]) }
+    }
+
     @Test func observationEstimateIsHTimesTheState() throws {
         let p = RandomModels.make(n: 4, m: 2, seed: 12)
         var online = OnlineKalmanFilter(parameters: p)

@@ -9,13 +9,42 @@ public enum AtomicFile {
     /// Replaces (or creates) `path` with `bytes`.
     /// - Throws: `GazeFileError` naming the path and the system's reason.
     public static func write(_ bytes: some Collection<UInt8>, to path: String) throws(GazeFileError) {
+        let temporary = try stage(Array(bytes), for: path)
+        try commit(temporary, to: path)
+    }
+
+    /// Replaces (or creates) `path` with the UTF-8 of `text`.
+    public static func write(text: String, to path: String) throws(GazeFileError) {
+        try write(text.utf8, to: path)
+    }
+
+    /// Replaces several files together: every one is written and synced beside its target
+    /// before any is renamed into place, so a file that cannot be written leaves every
+    /// target as it was (a command's outputs appear all together or not at all).
+    public static func write(texts: [(path: String, text: String)]) throws(GazeFileError) {
+        var staged: [(temporary: String, path: String)] = []
+        do {
+            for (path, text) in texts { staged.append((try stage(Array(text.utf8), for: path), path)) }
+        } catch {
+            for file in staged { unlink(file.temporary) }
+            throw error
+        }
+        for (index, file) in staged.enumerated() {
+            do { try commit(file.temporary, to: file.path) } catch {
+                for later in staged[(index + 1)...] { unlink(later.temporary) }
+                throw error
+            }
+        }
+    }
+
+    /// Writes and syncs a temporary file in the target's directory; returns its path.
+    static func stage(_ data: [UInt8], for path: String) throws(GazeFileError) -> String {
         let directory = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
         let temporary = (directory.isEmpty ? "" : directory + "/") + ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw GazeFileError(path: path, "cannot create \(temporary): \(systemError())") }
         var failure: String?
-        let data = Array(bytes)
         data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
@@ -34,11 +63,17 @@ public enum AtomicFile {
             unlink(temporary)
             throw GazeFileError(path: path, failure)
         }
+        return temporary
+    }
+
+    /// Renames a staged file over its target and syncs the directory.
+    static func commit(_ temporary: String, to path: String) throws(GazeFileError) {
         guard rename(temporary, path) == 0 else {
             let reason = systemError()
             unlink(temporary)
             throw GazeFileError(path: path, "cannot rename the temporary file into place: \(reason)")
         }
+        let directory = (path as NSString).deletingLastPathComponent
         let directoryDescriptor = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if directoryDescriptor >= 0 {
             fsync(directoryDescriptor)
@@ -46,18 +81,19 @@ public enum AtomicFile {
         }
     }
 
-    /// Replaces (or creates) `path` with the UTF-8 of `text`.
-    public static func write(text: String, to path: String) throws(GazeFileError) {
-        try write(text.utf8, to: path)
-    }
-
     static func systemError() -> String { String(cString: strerror(errno)) }
 }
 
 /// Reads a whole file, naming the path on failure.
 public func readFile(_ path: String) throws(GazeFileError) -> Data {
-    guard FileManager.default.fileExists(atPath: path) else { throw GazeFileError(path: path, "no such file") }
-    do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw GazeFileError(path: path, "no such file") }
+    guard !isDirectory.boolValue else { throw GazeFileError(path: path, "is a directory, not a file") }
+    guard let handle = FileHandle(forReadingAtPath: path) else {
+        throw GazeFileError(path: path, "cannot open: \(AtomicFile.systemError())")
+    }
+    defer { try? handle.close() }
+    do { return try handle.readToEnd() ?? Data() } catch {
         throw GazeFileError(path: path, "cannot read: \(error.localizedDescription)")
     }
 }

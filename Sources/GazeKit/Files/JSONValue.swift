@@ -13,8 +13,11 @@ public enum JSONValue: Equatable, Sendable, Codable {
     case object([String: JSONValue])
 
     /// Parses JSON text.
-    public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+    /// - Throws: `JSONSyntaxError` with the line of the problem where the parser names one.
+    public static func parse(_ data: Data) throws(JSONSyntaxError) -> JSONValue {
+        do { return try JSONDecoder().decode(JSONValue.self, from: data) } catch {
+            throw JSONSyntaxError.diagnosing(data, decoderError: error)
+        }
     }
 
     public init(from decoder: any Decoder) throws {
@@ -148,5 +151,34 @@ public struct JSONTextWriter: Sendable {
             }
         }
         return result + "\""
+    }
+}
+
+/// JSON text that does not parse: the problem, and its line where the parser tells.
+public struct JSONSyntaxError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The 1-based line of the problem, if known.
+    public let line: Int?
+    /// What is wrong, as the parser says it.
+    public let problem: String
+
+    public var description: String { line.map { "line \($0): \(problem)" } ?? problem }
+
+    /// Explains why `data` did not decode. JSONDecoder says only "not valid JSON", so the
+    /// text is parsed again with JSONSerialization, whose messages name the character offset
+    /// (turned into a line here) or the number that does not fit a Double.
+    static func diagnosing(_ data: Data, decoderError: any Error) -> JSONSyntaxError {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        } catch {
+            let message = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "\(error)"
+            var line: Int?
+            if let range = message.range(of: #"character (\d+)"#, options: .regularExpression),
+               let offset = Int(message[range].dropFirst("character ".count)) {
+                line = 1 + data.prefix(offset).reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+            }
+            return JSONSyntaxError(line: line, problem: message.hasSuffix(".") ? String(message.dropLast()) : message)
+        }
+        if case DecodingError.dataCorrupted(let context) = decoderError { return JSONSyntaxError(line: nil, problem: context.debugDescription) }
+        return JSONSyntaxError(line: nil, problem: "\(decoderError)")
     }
 }

@@ -132,7 +132,11 @@ struct CSVLines: IteratorProtocol {
     private var position = 0
     private var lineNumber = 0
 
-    init(_ data: Data) { bytes = [UInt8](data) }
+    /// Lines of `data`; a UTF-8 byte-order mark (as spreadsheet exports write) is skipped.
+    init(_ data: Data) {
+        bytes = [UInt8](data)
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { position = 3 }
+    }
 
     mutating func next() -> Line? {
         guard position < bytes.count else { return nil }

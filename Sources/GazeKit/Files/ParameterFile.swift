@@ -25,7 +25,7 @@ public struct ParameterFile: Sendable {
     /// Parses and validates parameter JSON; `path` names the source in errors.
     public static func decode(_ data: Data, path: String) throws(GazeFileError) -> ParameterFile {
         let value: JSONValue
-        do { value = try JSONValue.parse(data) } catch { throw GazeFileError(path: path, "not valid JSON: \(error)") }
+        do { value = try JSONValue.parse(data) } catch { throw GazeFileError(path: path, line: error.line, "not valid JSON: \(error.problem)") }
         guard case .object(var object) = value else { throw GazeFileError(path: path, "expected a JSON object of parameters") }
         func take(_ key: String) throws(GazeFileError) -> JSONValue {
             guard let value = object.removeValue(forKey: key) else { throw GazeFileError(path: path, "missing parameter \"\(key)\"") }

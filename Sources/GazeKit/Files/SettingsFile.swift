@@ -12,8 +12,10 @@ public struct SettingsFile: Sendable {
     /// - Throws: `GazeFileError` for a missing or unreadable file, bad JSON, a non-object, an unknown key.
     public init(path: String, knownKeys: Set<String>) throws(GazeFileError) {
         let value: JSONValue
-        do { value = try JSONValue.parse(try readFile(path)) } catch let error as GazeFileError { throw error } catch {
-            throw GazeFileError(path: path, "not valid JSON: \(error)")
+        do { value = try JSONValue.parse(try readFile(path)) } catch let error as GazeFileError { throw error } catch let error as JSONSyntaxError {
+            throw GazeFileError(path: path, line: error.line, "not valid JSON: \(error.problem)")
+        } catch {
+            throw GazeFileError(path: path, "\(error)")
         }
         guard let object = value.object else { throw GazeFileError(path: path, "expected a JSON object of settings") }
         try self.init(path: path, values: object, context: "", knownKeys: knownKeys)

@@ -92,8 +92,12 @@ public struct GazeStreamFilter: Sendable {
         }
         do {
             try filter!.step(observation: masked ? nil : observation)
-        } catch {
-            counters.singular += 1
+        } catch .singularInnovationCovariance {
+            counters.singular += 1  // published as the prediction
+            lastWasMasked = true
+        } catch {  // .nonFiniteState
+            counters.diverged += 1  // nothing sensible to publish: start afresh, publish the prior
+            restart()
             lastWasMasked = true
         }
         return .estimate

@@ -46,10 +46,12 @@ public struct StreamCounters: Sendable, Equatable {
     public var malformed: UInt64 = 0
     /// Predict-only steps inserted to bridge gaps.
     public var bridgedSteps: UInt64 = 0
-    /// Times the stream started afresh after silence (or a parameter change of shape).
+    /// Times the stream started afresh after silence, an overflow, or a parameter change of shape.
     public var resets: UInt64 = 0
     /// Steps whose innovation covariance was singular (published as the prediction).
     public var singular: UInt64 = 0
+    /// Times the state overflowed (an unstable model over a long gap) and the stream restarted.
+    public var diverged: UInt64 = 0
     /// Total and largest filter step time, nanoseconds (for the mean and the worst case).
     public var stepNanosecondsTotal: UInt64 = 0
     public var stepNanosecondsMax: UInt64 = 0
