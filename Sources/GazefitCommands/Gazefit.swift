@@ -143,6 +143,9 @@ public enum Gazefit {
         } catch {
             throw ComputationError("\(inputs.joined(separator: ", ")): \(error)")
         }
+        if let iteration = result.decreasedAt {
+            try? StandardStream.error.write("gazefit em: warning: iteration \(iteration) lowered the log-likelihood (a loss of numerical precision); stopped with the parameters of iteration \(iteration - 1)\n")
+        }
         let output = ParameterFile(parameters: result.parameters, extra: ["loglikelihoods": JSONValue(result.logLikelihoods)])
         try emit(output.encoded(), to: options.value("output"))
     }

@@ -81,6 +81,10 @@ public struct EMResult: Equatable, Sendable {
     public var iterations: Int { logLikelihoods.count - 1 }
     /// Whether the fit stopped because an iteration improved by less than the tolerance.
     public var converged: Bool
+    /// The iteration whose update lowered the log-likelihood beyond rounding (a loss of
+    /// precision, e.g. with huge coordinates), if any: the fit stopped there and kept the
+    /// parameters before it, so `parameters` always scores `logLikelihoods.last`.
+    public var decreasedAt: Int? = nil
 }
 
 /// Why an EM fit stopped without a result.
@@ -138,6 +142,7 @@ extension ModelParameters {
         var logLikelihoods = [smoothed.reduce(0) { $0 + $1.filter.logLikelihood }]
         var converged = false
         for iteration in stride(from: 1, through: configuration.maximumIterations, by: 1) {
+            let before = current
             current = current.maximized(over: sequences, smoothed: smoothed, fitting: configuration.fitting)
             do { try current.validate() } catch { throw .invalidUpdate(iteration: iteration, error) }
             let logLikelihood: Double
@@ -147,8 +152,11 @@ extension ModelParameters {
                 smoothed = try current.smoothAll(sequences, iteration: iteration)
                 logLikelihood = smoothed.reduce(0) { $0 + $1.filter.logLikelihood }
             }
-            progress(iteration, logLikelihood)
             let improvement = logLikelihood - logLikelihoods[logLikelihoods.count - 1]
+            if improvement < -Self.decreaseTolerance * max(1, abs(logLikelihoods[logLikelihoods.count - 1])) {
+                return EMResult(parameters: before, logLikelihoods: logLikelihoods, converged: false, decreasedAt: iteration)
+            }
+            progress(iteration, logLikelihood)
             logLikelihoods.append(logLikelihood)
             if let tolerance = configuration.tolerance, improvement < tolerance {
                 converged = true
@@ -157,6 +165,9 @@ extension ModelParameters {
         }
         return EMResult(parameters: current, logLikelihoods: logLikelihoods, converged: converged)
     }
+
+    /// A fall of the log-likelihood larger than this, relative to its size, is not rounding.
+    static let decreaseTolerance = 1e-9
 
     private func smoothAll(_ sequences: [ObservationSequence], iteration: Int) throws(EMError) -> [SmootherResult] {
         var results: [SmootherResult] = []

@@ -34,14 +34,34 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     /// A uniform double in [0, 1) with 53 random bits.
     public mutating func nextUniform() -> Double { Double(next() >> 11) * 0x1p-53 }
 
-    /// A standard normal draw (Marsaglia's polar method: only sqrt and log, so it is
-    /// reproducible wherever the C library's `log` is correctly rounded, as glibc's is).
+    /// A standard normal draw (Marsaglia's polar method). Its only functions are sqrt, which
+    /// IEEE 754 rounds exactly, and `reproducibleLogarithm`, made of plain arithmetic, so the
+    /// draws are the same bits on every machine whatever its C library's `log`.
     public mutating func nextStandardNormal() -> Double {
         while true {
             let u = 2 * nextUniform() - 1, v = 2 * nextUniform() - 1
             let s = u * u + v * v
-            if s > 0 && s < 1 { return u * (-2 * s.logarithm / s).squareRoot() }
+            if s > 0 && s < 1 { return u * (-2 * Self.reproducibleLogarithm(s) / s).squareRoot() }
         }
+    }
+
+    /// ln x for finite x > 0 from +, −, ×, ÷ alone in a fixed order (within 2 ulp of the true
+    /// value): x = 2^e·m with m in [√½, √2), ln m = 2·atanh((m − 1)/(m + 1)) by its series.
+    public static func reproducibleLogarithm(_ x: Double) -> Double {
+        precondition(x > 0 && x.isFinite, "reproducibleLogarithm needs a finite positive number")
+        var exponent = Int(x.exponent)
+        var mantissa = x.significand  // [1, 2), exact
+        if mantissa > 1.4142135623730951 {
+            mantissa *= 0.5  // exact
+            exponent += 1
+        }
+        let f = (mantissa - 1) / (mantissa + 1), f2 = f * f  // |f| ≤ 0.1716
+        var series = 0.0  // Σ f^(2k) / (2k + 1), Horner from k = 11 (f^24 < 1e-18)
+        for k in stride(from: 11, through: 0, by: -1) { series = series * f2 + 1 / Double(2 * k + 1) }
+        // ln 2 split so that e·ln2High is exact for |e| < 2^11.
+        let ln2High = 0.6931471803691238, ln2Low = 1.9082149292705877e-10
+        let e = Double(exponent)
+        return e * ln2High + (e * ln2Low + 2 * f * series)
     }
 }
 

@@ -98,8 +98,8 @@ public enum NaiveKalman {
 }
 
 extension Double {
-    var logarithmForTests: Double {
-        // log via the identity log(x) = 2·atanh((x-1)/(x+1)) series is overkill; use the C library.
+    /// ln of this number through the C library, for comparisons in tests.
+    public var logarithmForTests: Double {
         _cLog(self)
     }
 }

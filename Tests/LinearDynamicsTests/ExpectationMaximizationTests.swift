@@ -1,4 +1,5 @@
 import LinearDynamics
+import GazeKit
 import Testing
 import _TestSupport
 
@@ -124,6 +125,20 @@ import _TestSupport
         #expect(throws: EMError.filter(iteration: 0, sequence: 2, .singularInnovationCovariance(step: 0))) {
             try p.fitEM(to: [empty, masked, observed], configuration: EMConfiguration(fitting: [.observationCovariance], maximumIterations: 2))
         }
+    }
+
+    @Test func aFitLosingPrecisionStopsWithTheBestParameters() throws {
+        // Gaze 10 million pixels from the origin: Σ μμᵀ swamps the state covariance, the
+        // M-step's D loses precision and can lower the likelihood. Whatever happens, the curve
+        // never falls and the parameters returned score its last value.
+        var start = try ParameterFile.read(packageRoot + "/config/params/simulate-gaze.json").parameters
+        start.initialMean = [1e7, 2e7]
+        let data = Self.sampled(start, steps: 3000, seed: 3)
+        let result = try start.fitEM(to: [data], configuration: EMConfiguration(fitting: [.transition, .transitionCovariance], maximumIterations: 10))
+        #expect(Self.isMonotone(result.logLikelihoods), "\(result.logLikelihoods)")
+        let score = try result.parameters.logLikelihood(of: data)
+        #expect(abs(score - result.logLikelihoods.last!) <= 1e-9 * abs(score))
+        #expect((result.decreasedAt == nil) == (result.iterations == 10), "\(String(describing: result.decreasedAt)) after \(result.iterations)")
     }
 
     @Test func toleranceStopsEarly() throws {
