@@ -59,8 +59,8 @@ public struct SymmetricEigen: Sendable {
         return result.symmetrized
     }
 
-    /// The Moore–Penrose pseudo-inverse, cutting eigenvalues below numpy's default relative
-    /// cutoff (n·ε times the largest magnitude).
+    /// The Moore–Penrose pseudo-inverse, cutting eigenvalues below the default relative cutoff
+    /// of `scipy.linalg.pinv`, which pykalman calls (n·ε times the largest magnitude).
     public var pseudoInverse: Matrix {
         let largest = values.reduce(0) { max($0, abs($1)) }
         let cutoff = Double(max(values.count, 1)) * Double.ulpOfOne * largest
