@@ -22,10 +22,9 @@ public final class GazeFilterService {
 
     private var parameters: ParameterSource
     private var table: StreamTable
-    private var streams: [Stream] = []
+    private var streams: [ServedStream] = []
     private var recorder: RecordingWriter?
     private var encoder = CleanGazeEncoder()
-    private var observation = [Double](repeating: 0, count: 2)
 
     private var unattributedMalformed: UInt64 = 0
     private var rejectedStreams: UInt64 = 0
@@ -33,16 +32,6 @@ public final class GazeFilterService {
     private var lastMalformedLog = -Double.infinity
     private let startTime = monotonicSeconds()
     private var loadedReloadGeneration = 0
-
-    /// What the service keeps per stream.
-    struct Stream {
-        let name: String
-        let cleanTopic: [UInt8]
-        var filter: GazeStreamFilter
-        var parameterSource: String
-        let recorderID: RecordingWriter.StreamID
-        var reported = StreamCounters()
-    }
 
     /// A service for `configuration`; `reloadConfiguration` re-reads config and flags on SIGHUP.
     /// - Throws: `GazeFileError` when the parameters cannot be loaded, or the recording
@@ -155,30 +144,15 @@ public final class GazeFilterService {
             malformed(stream: nil, topic: topic, error)
             return
         }
-        let sample: RawGazeSample
         do {
-            sample = try payload.withUnsafeBytes { (bytes) throws(GazeWireError) -> RawGazeSample in try RawGazeDecoder.decode(bytes) }
+            let recorder = self.recorder
+            let outcome = try payload.withUnsafeBytes { (bytes) throws(GazeWireError) -> GazeStreamFilter.Outcome in
+                try streams[index].handle(payload: bytes, recorder: recorder, encoder: &encoder)
+            }
+            guard outcome == .estimate else { return }
         } catch {
-            streams[index].filter.counters.malformed += 1
             malformed(stream: index, topic: topic, error)
             return
-        }
-        recorder?.append(streams[index].recorderID, time: sample.t, x: sample.x, y: sample.y)
-        let masked = sample.x < 0 || sample.y < 0
-        observation[0] = sample.x
-        observation[1] = sample.y
-        let start = monotonicNanoseconds()
-        let outcome = observation.withUnsafeBufferPointer { values in
-            streams[index].filter.process(time: sample.t, observation: values, masked: masked, arrival: Double(start) * 1e-9)
-        }
-        let elapsed = monotonicNanoseconds() &- start
-        guard outcome == .estimate else { return }
-        streams[index].filter.counters.stepNanosecondsTotal &+= elapsed
-        if elapsed > streams[index].filter.counters.stepNanosecondsMax { streams[index].filter.counters.stepNanosecondsMax = elapsed }
-        let sequence = streams[index].filter.sequenceNumber
-        let reportedMasked = streams[index].filter.lastWasMasked
-        streams[index].filter.withEstimate { mean, covariance, state in
-            encoder.encode(t: sample.t, estimate: mean, covariance: covariance, state: state, masked: reportedMasked, sequence: sequence)
         }
         do {
             try output.send(streams[index].cleanTopic, flags: [.sendMore, .dontWait])
@@ -199,9 +173,8 @@ public final class GazeFilterService {
         let chosen = parameters.parameters(for: text)
         if let error = chosen.error { logger.error("stream \(text): \(error); using \(chosen.source)") }
         let recorderID = recorder?.register(stream: text) ?? -1
-        streams.append(Stream(name: text, cleanTopic: GazeTopic.clean(text),
-                              filter: GazeStreamFilter(parameters: chosen.parameters, settings: configuration.settings(for: text)),
-                              parameterSource: chosen.source, recorderID: recorderID))
+        streams.append(ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, settings: configuration.settings(for: text)),
+                                    parameterSource: chosen.source, recorderID: recorderID))
         logger.info("new stream \(text) (parameters \(chosen.source))")
         return index
     }
@@ -326,14 +299,4 @@ public final class GazeFilterService {
         }
         logger.info("reloaded: parameters \(parameters.globalPath), \(changed) of \(streams.count) streams changed model")
     }
-}
-
-/// Monotonic clock in seconds.
-func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) * 1e-9 }
-
-/// Monotonic clock in nanoseconds.
-@inline(__always) func monotonicNanoseconds() -> UInt64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
 }

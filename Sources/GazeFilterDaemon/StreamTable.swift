@@ -2,18 +2,20 @@ import GazeKit
 
 /// Finds a stream's slot from the raw bytes of its name without making a String:
 /// open addressing over FNV-1a hashes, the names stored once as bytes.
-struct StreamTable {
+public struct StreamTable: Sendable {
     private var slots: [Int32]            // -1 empty, else index into `names`
     private var hashes: [UInt64] = []
     private(set) var names: [[UInt8]] = []
 
-    init(capacity: Int) {
+    /// A table sized for about `capacity` streams (it grows past that).
+    public init(capacity: Int) {
         var size = 16
         while size < capacity * 2 { size <<= 1 }
         slots = [Int32](repeating: -1, count: size)
     }
 
-    var count: Int { names.count }
+    /// How many streams are known.
+    public var count: Int { names.count }
 
     @inline(__always) static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
@@ -22,7 +24,7 @@ struct StreamTable {
     }
 
     /// The index of the stream named by `name`, if known.
-    func find(_ name: UnsafeRawBufferPointer) -> Int? {
+    public func find(_ name: UnsafeRawBufferPointer) -> Int? {
         let hash = Self.hash(name)
         let mask = slots.count - 1
         var slot = Int(truncatingIfNeeded: hash) & mask
@@ -35,7 +37,7 @@ struct StreamTable {
     }
 
     /// Adds a new name and returns its index (the caller checked it is absent).
-    mutating func insert(_ name: UnsafeRawBufferPointer) -> Int {
+    public mutating func insert(_ name: UnsafeRawBufferPointer) -> Int {
         if (names.count + 1) * 2 > slots.count { grow() }
         let index = names.count
         let hash = Self.hash(name)

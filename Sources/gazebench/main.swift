@@ -23,6 +23,10 @@ case "recording":
     } catch {
         print("gazebench: \(error)")
     }
+case "allocations":
+    do { try AllocationCheck.run(samples: Int(option("samples") ?? "") ?? 100_000, control: arguments.contains("--control")) } catch {
+        print("gazebench: \(error)")
+    }
 case "forwarder":
     do { try DaemonBenchmarks.forwarder(input: option("input")!, output: option("output")!) } catch { print("gazebench: \(error)") }
 case "load":
@@ -39,6 +43,7 @@ default:
     print("""
         usage: gazebench core [--params P.json] [--em-steps N] [--em-iterations K] [--data-dir DIR]
                gazebench recording --output FILE [--samples N] [--rate HZ]
+               gazebench allocations [--samples N] [--control]   (under LD_PRELOAD=libc_malloc_debug.so.0 MALLOC_TRACE=FILE)
                gazebench forwarder --input E --output E
                gazebench load --input E --output E [--streams 8] [--rate HZ --seconds S | --total N] [--pid P] [--prefix NAME]
         """)

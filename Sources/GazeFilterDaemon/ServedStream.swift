@@ -1,0 +1,73 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import GazeKit
+import LinearDynamics
+
+/// One stream as the daemon serves it: its live filter, its clean topic and its recording
+/// slot, and the per-sample work on them, without sockets.
+///
+/// `handle` is the whole sample path between receiving a payload and sending the estimate:
+/// decode, record, filter, encode. It allocates nothing (storage is made when the stream
+/// appears), which `gazebench allocations` measures.
+public struct ServedStream: Sendable {
+    /// The stream's name, from its topic.
+    public let name: String
+    /// `gaze.clean.<name>`, made once.
+    public let cleanTopic: [UInt8]
+    /// The stream's live filter and its counters.
+    public var filter: GazeStreamFilter
+    /// The parameter file in force, for statistics.
+    public var parameterSource: String
+    /// The stream's slot in the recorder (-1 without one).
+    public let recorderID: RecordingWriter.StreamID
+
+    /// A stream that has seen no sample yet.
+    public init(name: String, filter: GazeStreamFilter, parameterSource: String, recorderID: RecordingWriter.StreamID) {
+        self.name = name
+        self.cleanTopic = GazeTopic.clean(name)
+        self.filter = filter
+        self.parameterSource = parameterSource
+        self.recorderID = recorderID
+    }
+
+    /// Decodes one raw payload, records it, runs it through the filter and, when there is an
+    /// estimate to publish (`.estimate`), encodes it into `encoder.bytes`.
+    /// - Throws: `GazeWireError` for a payload that is not a gaze sample (counted as malformed
+    ///   here; nothing is recorded or filtered).
+    public mutating func handle(payload: UnsafeRawBufferPointer, recorder: RecordingWriter?,
+                                encoder: inout CleanGazeEncoder) throws(GazeWireError) -> GazeStreamFilter.Outcome {
+        let sample: RawGazeSample
+        do { sample = try RawGazeDecoder.decode(payload) } catch {
+            filter.counters.malformed += 1
+            throw error
+        }
+        recorder?.append(recorderID, time: sample.t, x: sample.x, y: sample.y)
+        let start = monotonicNanoseconds()
+        let outcome = withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { observation in
+            observation[0] = sample.x
+            observation[1] = sample.y
+            return filter.process(time: sample.t, observation: UnsafeBufferPointer(observation),
+                                  masked: sample.x < 0 || sample.y < 0, arrival: Double(start) * 1e-9)
+        }
+        let elapsed = monotonicNanoseconds() &- start
+        guard outcome == .estimate else { return outcome }
+        filter.counters.stepNanosecondsTotal &+= elapsed
+        if elapsed > filter.counters.stepNanosecondsMax { filter.counters.stepNanosecondsMax = elapsed }
+        let sequence = filter.sequenceNumber, masked = filter.lastWasMasked
+        filter.withEstimate { mean, covariance, state in
+            encoder.encode(t: sample.t, estimate: mean, covariance: covariance, state: state, masked: masked, sequence: sequence)
+        }
+        return outcome
+    }
+}
+
+/// Monotonic clock in seconds.
+func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) * 1e-9 }
+
+/// Monotonic clock in nanoseconds.
+@inline(__always) func monotonicNanoseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
+}

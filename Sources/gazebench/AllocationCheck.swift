@@ -1,0 +1,90 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import GazeFilterDaemon
+import GazeKit
+import LinearDynamics
+
+/// Counts heap allocations on the daemon's sample path (topic lookup, decode, record, filter,
+/// encode) with glibc's own tracer: run under `LD_PRELOAD=libc_malloc_debug.so.0` and
+/// `MALLOC_TRACE=FILE`, it switches `mtrace` on after a warm-up, runs the samples, switches
+/// it off and counts the allocations in the trace. `--control` allocates once per sample on
+/// purpose, to show that the count sees allocations.
+enum AllocationCheck {
+    typealias TraceSwitch = @convention(c) () -> Void
+    /// Where `--control` keeps its per-sample arrays, so the optimiser cannot elide them.
+    nonisolated(unsafe) static var kept: [Int] = []
+
+    static func run(samples: Int, control: Bool) throws {
+        // The tracer is the preloaded library's, whose symbols carry only the old version
+        // (libc's own `mtrace` is an empty stub): look them up with dlvsym.
+        typealias VersionedLookup = @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>, UnsafePointer<CChar>) -> UnsafeMutableRawPointer?
+        guard let library = dlopen("libc_malloc_debug.so.0", RTLD_NOW | RTLD_NOLOAD), let lookup = dlsym(nil, "dlvsym"),
+              let on = unsafeBitCast(lookup, to: VersionedLookup.self)(library, "mtrace", "GLIBC_2.2.5"),
+              let off = unsafeBitCast(lookup, to: VersionedLookup.self)(library, "muntrace", "GLIBC_2.2.5"),
+              let trace = ProcessInfo.processInfo.environment["MALLOC_TRACE"] else {
+            print("gazebench: run with LD_PRELOAD=libc_malloc_debug.so.0 and MALLOC_TRACE=FILE")
+            exit(2)
+        }
+        let startTracing = unsafeBitCast(on, to: TraceSwitch.self), stopTracing = unsafeBitCast(off, to: TraceSwitch.self)
+
+        // Two streams as the daemon makes them: gaze n = m = 2, and constant velocity n = 4.
+        let directory = NSTemporaryDirectory() + "gazebench-allocations-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let recorder = try RecordingWriter(directory: directory, flushInterval: 3600) { _ in }  // writer asleep while traced
+        let models = [try ParameterFile.read("config/params/default.json").parameters, CoreBenchmarks.velocityModel()]
+        var table = StreamTable(capacity: 8)
+        var streams: [ServedStream] = []
+        for (index, model) in models.enumerated() {
+            let name = "tracker\(index)"
+            _ = Array(name.utf8).withUnsafeBytes { table.insert($0) }
+            streams.append(ServedStream(name: name, filter: GazeStreamFilter(parameters: model, settings: StreamSettings(rateHz: 250)),
+                                        parameterSource: "benchmark", recorderID: recorder.register(stream: name)))
+        }
+        // Raw messages made beforehand (topic, payload), every twentieth lost, some stale, a few gaps.
+        let warmUp = 4096
+        var encoder = RawGazeEncoder()
+        var messages: [(topic: [UInt8], payload: [UInt8])] = []
+        for index in 0..<(warmUp + samples) {
+            let lost = index % 20 == 7
+            let t = Double(index / 2 + index / 200) / 250 - (index % 97 == 5 ? 0.01 : 0)
+            encoder.encode(RawGazeSample(t: t, x: lost ? -1 : 500 + Double(index % 50), y: 380 + Double(index % 30)))
+            messages.append((GazeTopic.raw("tracker\(index % 2)"), encoder.bytes))
+        }
+        var output = CleanGazeEncoder()
+        var published = 0
+        func pass(_ range: Range<Int>, tracing: Bool) {
+            for index in range {
+                let message = messages[index]
+                if tracing && control { kept = Array(repeating: index, count: 3 + index & 1) }  // one allocation per sample, on purpose
+                message.topic.withUnsafeBytes { topic in
+                    guard let name = try? GazeTopic.streamName(inRawTopic: topic), let stream = table.find(name) else { return }
+                    message.payload.withUnsafeBytes { payload in
+                        if (try? streams[stream].handle(payload: payload, recorder: recorder, encoder: &output)) == .estimate {
+                            published &+= output.bytes.count
+                        }
+                    }
+                }
+            }
+        }
+        pass(0..<warmUp, tracing: false)  // warm-up: first estimates, buffers at their working size
+        let before = streams.map(\.filter.counters)
+        startTracing()
+        pass(warmUp..<(warmUp + samples), tracing: true)
+        stopTracing()
+        recorder.close()
+
+        let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
+        let allocations = lines.filter { $0.contains(" + 0x") || $0.contains(" > 0x") }.count
+        let counted = zip(streams, before).map { ($0.filter.counters.published - $1.published, $0.filter.counters.dropped - $1.dropped,
+                                                   $0.filter.counters.bridgedSteps - $1.bridgedSteps) }
+        print("samples \(samples)")
+        print("estimates \(counted.reduce(0) { $0 + $1.0 })")
+        print("stale \(counted.reduce(0) { $0 + $1.1 })")
+        print("bridged_steps \(counted.reduce(0) { $0 + $1.2 })")
+        print("allocations \(allocations)")
+        print("allocations_per_sample \(Double(allocations) / Double(samples))")
+        print("published_bytes \(published)")  // keeps the work observable
+    }
+}
