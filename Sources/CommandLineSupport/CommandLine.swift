@@ -153,6 +153,11 @@ public struct ParsedOptions: Sendable {
         return number
     }
 
+    /// A value as a number in `range`, or nil when absent.
+    public func number(_ name: String, in range: ClosedRange<Double>) throws(UsageError) -> Double? {
+        try number(name, requirement: "a number in \(range.lowerBound)...\(range.upperBound)") { range.contains($0) }
+    }
+
     /// A value as a finite number satisfying `isValid` (described by `requirement`), or nil when absent.
     public func number(_ name: String, requirement: String = "a finite number", where isValid: (Double) -> Bool = { _ in true }) throws(UsageError) -> Double? {
         guard let text = value(name) else { return nil }

@@ -16,9 +16,11 @@ public enum DaemonCommand {
         summary: "Live Kalman filtering of eye-tracker gaze streams over ZeroMQ: subscribes to gaze.raw.<stream>, publishes gaze.clean.<stream>.",
         options: DaemonConfiguration.options,
         notes: """
+            Config keys are shown in [brackets]. The config file may also set rate_hz, reset_after_s and init
+            per stream: "streams": {"<name>": {"rate_hz": 1000, "reset_after_s": 2}} (see config/gazefilterd.json).
             Signals: SIGHUP reloads the configuration and parameter files (a file that fails validation
             is reported and the old parameters stay); SIGTERM or SIGINT stops reading, flushes recordings,
-            closes the sockets and exits 0. Wire format: docs/PROTOCOL.md. Config keys are shown in [brackets].
+            closes the sockets and exits 0. Wire format: docs/PROTOCOL.md.
             """)
 
     /// Runs the daemon with `arguments` (without the program name). Call `SignalWaiter.blockSignals()` first.
@@ -57,6 +59,9 @@ public enum DaemonCommand {
         defer { if let pidFile = configuration.pidFile { unlink(pidFile) } }
         do {
             try service.run()
+        } catch let error as GazeFilterService.EndpointError {
+            logger.error("\(error)")
+            return 1
         } catch {
             logger.error("\(error) (input \(configuration.inputEndpoint), output \(configuration.outputEndpoint))")
             return 1

@@ -49,7 +49,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         OptionSpec("input-connect", help: "connect the input socket instead of binding it [input_mode]"),
         OptionSpec("output", .value(placeholder: "ENDPOINT"), help: "cleaned gaze PUB socket (default tcp://127.0.0.1:5556) [output]"),
         OptionSpec("output-connect", help: "connect the output socket instead of binding it [output_mode]"),
-        OptionSpec("high-water-mark", .value(placeholder: "N"), help: "messages queued per socket before dropping (default 100000) [high_water_mark]"),
+        OptionSpec("high-water-mark", .value(placeholder: "N"), help: "messages queued per socket before dropping (default 100000, 0 no limit) [high_water_mark]"),
         OptionSpec("params", .value(placeholder: "P.json"), help: "model parameters (default config/params/default.json) [params]"),
         OptionSpec("params-dir", .value(placeholder: "DIR"), help: "per-stream parameters DIR/<stream>.json, preferred where present [params_dir]"),
         OptionSpec("record-dir", .value(placeholder: "DIR"), help: "record every raw sample to DIR/<stream>/<UTC date>.csv [record_dir]"),
@@ -61,6 +61,19 @@ public struct DaemonConfiguration: Sendable, Equatable {
         OptionSpec("log-level", .value(placeholder: "LEVEL"), help: "debug, info (default), warning or error [log_level]"),
         OptionSpec("max-streams", .value(placeholder: "N"), help: "most streams served at once (default 1024) [max_streams]"),
     ]
+
+    /// The accepted ranges, the same for flags and the config file.
+    public enum Limits {
+        /// ZMQ_SNDHWM / ZMQ_RCVHWM; 0 means no limit.
+        public static let highWaterMark = 0...100_000_000
+        public static let maximumStreams = 1...1_000_000
+        /// Tracker rates, Hz.
+        public static let rateHz = 0.001...100_000.0
+        /// Silence before a stream restarts, seconds (up to a day).
+        public static let resetAfterSeconds = 0.001...86_400.0
+        /// Statistics period, seconds.
+        public static let statisticsInterval = 0.01...86_400.0
+    }
 
     /// Config file keys, and per-stream keys under `"streams": {"<name>": {...}}`.
     static let fileKeys: Set<String> = ["input", "input_mode", "output", "output_mode", "high_water_mark", "params", "params_dir",
@@ -86,21 +99,21 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let text = try file.choice("input_mode", modes) { inputMode = SocketMode(rawValue: text)! }
         if let text = try file.string("output") { outputEndpoint = text }
         if let text = try file.choice("output_mode", modes) { outputMode = SocketMode(rawValue: text)! }
-        if let number = try file.number("high_water_mark") { highWaterMark = Int(number) }
+        if let number = try file.integer("high_water_mark", in: Limits.highWaterMark) { highWaterMark = number }
         if let text = try file.string("params") { parametersPath = text }
         if let text = try file.string("params_dir") { parametersDirectory = text }
         if let text = try file.string("record_dir") { recordDirectory = text }
         if let text = try file.string("pid_file") { pidFile = text }
         if let text = try file.choice("init", initializations) { streamDefaults.initialization = .init(rawValue: text)! }
-        if let rate = try file.number("rate_hz") { streamDefaults.rateHz = rate }
-        if let seconds = try file.number("reset_after_s") { streamDefaults.resetAfterSeconds = seconds }
-        if let seconds = try file.number("stats_interval_s") { statisticsInterval = seconds }
+        if let rate = try file.number("rate_hz", in: Limits.rateHz) { streamDefaults.rateHz = rate }
+        if let seconds = try file.number("reset_after_s", in: Limits.resetAfterSeconds) { streamDefaults.resetAfterSeconds = seconds }
+        if let seconds = try file.number("stats_interval_s", in: Limits.statisticsInterval) { statisticsInterval = seconds }
         if let text = try file.choice("log_level", LogLevel.allCases.map(\.name)) { logLevel = LogLevel(name: text)! }
-        if let number = try file.number("max_streams") { maximumStreams = Int(number) }
+        if let number = try file.integer("max_streams", in: Limits.maximumStreams) { maximumStreams = number }
         for (name, settings) in try file.objects("streams", knownKeys: Self.streamKeys) {
             var stream = streamDefaults
-            if let rate = try settings.number("rate_hz") { stream.rateHz = rate }
-            if let seconds = try settings.number("reset_after_s") { stream.resetAfterSeconds = seconds }
+            if let rate = try settings.number("rate_hz", in: Limits.rateHz) { stream.rateHz = rate }
+            if let seconds = try settings.number("reset_after_s", in: Limits.resetAfterSeconds) { stream.resetAfterSeconds = seconds }
             if let text = try settings.choice("init", initializations) { stream.initialization = .init(rawValue: text)! }
             streamOverrides[name] = stream
         }
@@ -112,7 +125,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if options.flag("input-connect") { inputMode = .connect }
         if let text = options.value("output") { outputEndpoint = text }
         if options.flag("output-connect") { outputMode = .connect }
-        if let number = try options.integer("high-water-mark", in: 0...100_000_000) { highWaterMark = number }
+        if let number = try options.integer("high-water-mark", in: Limits.highWaterMark) { highWaterMark = number }
         if let text = options.value("params") { parametersPath = text }
         if let text = options.value("params-dir") { parametersDirectory = text }
         if let text = options.value("record-dir") { recordDirectory = text }
@@ -123,19 +136,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
             }
             streamDefaults.initialization = mode
         }
-        if let rate = try options.number("rate", requirement: "a positive number", where: { $0 > 0 }) { streamDefaults.rateHz = rate }
-        if let seconds = try options.number("reset-after", requirement: "a positive number", where: { $0 > 0 }) {
-            streamDefaults.resetAfterSeconds = seconds
-        }
-        if let seconds = try options.number("stats-interval", requirement: "a positive number", where: { $0 > 0 }) {
-            statisticsInterval = seconds
-        }
+        if let rate = try options.number("rate", in: Limits.rateHz) { streamDefaults.rateHz = rate }
+        if let seconds = try options.number("reset-after", in: Limits.resetAfterSeconds) { streamDefaults.resetAfterSeconds = seconds }
+        if let seconds = try options.number("stats-interval", in: Limits.statisticsInterval) { statisticsInterval = seconds }
         if let text = options.value("log-level") {
             guard let level = LogLevel(name: text) else {
                 throw UsageError(command: "gazefilterd", "--log-level must be debug, info, warning or error, got \"\(text)\"")
             }
             logLevel = level
         }
-        if let number = try options.integer("max-streams", in: 1...1_000_000) { maximumStreams = number }
+        if let number = try options.integer("max-streams", in: Limits.maximumStreams) { maximumStreams = number }
     }
 }

@@ -28,8 +28,22 @@ public final class GazeFilterService {
 
     private var unattributedMalformed: UInt64 = 0
     private var rejectedStreams: UInt64 = 0
-    private var malformedSinceLog: UInt64 = 0
-    private var lastMalformedLog = -Double.infinity
+    /// Log rate limits: at most one line a second for malformed messages, and one for
+    /// samples of streams over the limit (each kind is seen even when the other floods).
+    private var malformedReports = ReportLimiter(), rejectedReports = ReportLimiter()
+
+    /// Lets one log line a second through and counts the ones it holds back.
+    struct ReportLimiter {
+        private var heldBack: UInt64 = 0
+        private var last = -Double.infinity
+
+        /// Whether to log now, and how many were held back since the last line.
+        mutating func admit(now: Double) -> UInt64? {
+            guard now - last >= 1 else { heldBack += 1; return nil }
+            defer { heldBack = 0; last = now }
+            return heldBack
+        }
+    }
     private let startTime = monotonicSeconds()
     private var loadedReloadGeneration = 0
 
@@ -52,8 +66,15 @@ public final class GazeFilterService {
         streams.reserveCapacity(min(configuration.maximumStreams, 4096))
     }
 
+    /// A socket that could not be bound or connected, named for the log.
+    public struct EndpointError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     /// Runs until shutdown; returns after sockets are closed and recordings flushed.
-    public func run() throws(ZMQError) {
+    /// - Throws: `EndpointError` when a socket cannot be bound or connected, `ZMQError` for
+    ///   other ZeroMQ failures.
+    public func run() throws {
         let context = try ZMQContext()
         let input = try ZMQSocket(context, type: .subscriber)
         let output = try ZMQSocket(context, type: .publisher)
@@ -65,14 +86,18 @@ public final class GazeFilterService {
         let highWaterMark = Int32(clamping: configuration.highWaterMark)
         try input.setReceiveHighWaterMark(highWaterMark)
         try output.setSendHighWaterMark(highWaterMark)
+        try output.setLinger(milliseconds: 300)  // estimates still queued at shutdown go out, within the second
         try input.subscribe("gaze.raw.")
-        switch configuration.inputMode {
-        case .bind: try input.bind(configuration.inputEndpoint)
-        case .connect: try input.connect(configuration.inputEndpoint)
-        }
-        switch configuration.outputMode {
-        case .bind: try output.bind(configuration.outputEndpoint)
-        case .connect: try output.connect(configuration.outputEndpoint)
+        for (socket, role, endpoint, mode) in [(input, "input", configuration.inputEndpoint, configuration.inputMode),
+                                               (output, "output", configuration.outputEndpoint, configuration.outputMode)] {
+            do {
+                switch mode {
+                case .bind: try socket.bind(endpoint)
+                case .connect: try socket.connect(endpoint)
+                }
+            } catch {
+                throw EndpointError(description: "cannot \(mode.rawValue) the \(role) socket to \(endpoint): \(error)")
+            }
         }
         let inputEndpoint = (try? input.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.inputEndpoint
         let outputEndpoint = (try? output.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.outputEndpoint
@@ -84,7 +109,6 @@ public final class GazeFilterService {
         var nextStatistics = monotonicSeconds() + configuration.statisticsInterval
         let watchdogPeriod = notifier.watchdogInterval.map { $0 / 2 }
         var nextWatchdog = monotonicSeconds()
-        loadedReloadGeneration = control.reloadGeneration.load(ordering: .acquiring)
 
         while !control.shutdownRequested.load(ordering: .acquiring) {
             try poller.poll(timeoutMilliseconds: 100)
@@ -105,7 +129,8 @@ public final class GazeFilterService {
                         }
                     }
                     if frames != 2 || !hasPayload {
-                        malformed(stream: nil, topic: topic, GazeWireError.wrongFrameCount(frames))
+                        unattributedMalformed += 1
+                        report(topic: topic, "malformed message: \(GazeWireError.wrongFrameCount(frames))", limiter: &malformedReports)
                         continue
                     }
                     handle(topic: topic, payload: payload, output: output)
@@ -138,10 +163,18 @@ public final class GazeFilterService {
             index = try topic.withUnsafeBytes { (bytes) throws(GazeWireError) -> Int in
                 let name = try GazeTopic.streamName(inRawTopic: bytes)
                 if let known = table.find(name) { return known }
-                return try register(name)
+                // A stream is made by its first well-formed sample: junk never takes a slot.
+                _ = try payload.withUnsafeBytes { (payload) throws(GazeWireError) in try RawGazeDecoder.decode(payload) }
+                guard streams.count < configuration.maximumStreams else { throw .streamLimitReached(configuration.maximumStreams) }
+                return register(name)
             }
+        } catch .streamLimitReached(let limit) {
+            rejectedStreams += 1
+            report(topic: topic, "sample rejected: \(GazeWireError.streamLimitReached(limit))", limiter: &rejectedReports)
+            return
         } catch {
-            malformed(stream: nil, topic: topic, error)
+            unattributedMalformed += 1
+            report(topic: topic, "malformed message: \(error)", limiter: &malformedReports)
             return
         }
         do {
@@ -151,7 +184,7 @@ public final class GazeFilterService {
             }
             guard outcome == .estimate else { return }
         } catch {
-            malformed(stream: index, topic: topic, error)
+            report(topic: topic, "malformed message: \(error)", limiter: &malformedReports)  // counted by the stream
             return
         }
         do {
@@ -162,12 +195,8 @@ public final class GazeFilterService {
         }
     }
 
-    /// Adds a stream on its first message (allocation here is once per stream).
-    private func register(_ name: UnsafeRawBufferPointer) throws(GazeWireError) -> Int {
-        guard streams.count < configuration.maximumStreams else {
-            rejectedStreams += 1
-            throw GazeWireError.streamLimitReached(configuration.maximumStreams)
-        }
+    /// Adds a stream on its first well-formed sample (allocation here is once per stream).
+    private func register(_ name: UnsafeRawBufferPointer) -> Int {
         let index = table.insert(name)
         let text = String(decoding: name, as: UTF8.self)
         let chosen = parameters.parameters(for: text)
@@ -179,17 +208,24 @@ public final class GazeFilterService {
         return index
     }
 
-    /// Counts a malformed message and logs at most one line per second about them.
-    private func malformed(stream: Int?, topic: ZMQMessage, _ error: GazeWireError) {
-        if stream == nil { unattributedMalformed += 1 }
-        malformedSinceLog += 1
-        let now = monotonicSeconds()
-        guard now - lastMalformedLog >= 1 else { return }
-        let topicText = topic.withUnsafeBytes { String(decoding: $0.prefix(80), as: UTF8.self) }
-        let suppressed = malformedSinceLog - 1
-        logger.warning("malformed message on topic \"\(topicText)\": \(error)" + (suppressed > 0 ? " (\(suppressed) more since the last report)" : ""))
-        malformedSinceLog = 0
-        lastMalformedLog = now
+    /// Logs a message that was not filtered (malformed, or of a stream over the limit), at
+    /// most one line per second: the counters say how many there were.
+    private func report(topic: ZMQMessage, _ problem: String, limiter: inout ReportLimiter) {
+        guard let heldBack = limiter.admit(now: monotonicSeconds()) else { return }
+        let topicText = topic.withUnsafeBytes { Self.printable($0.prefix(80)) }
+        logger.warning("topic \"\(topicText)\": \(problem)" + (heldBack > 0 ? " (\(heldBack) more like it since the last report)" : ""))
+    }
+
+    /// Bytes as log text: printable ASCII as is, anything else (newlines, NUL, non-ASCII) as
+    /// `\xNN`, so a hostile topic cannot forge log lines.
+    static func printable(_ bytes: some Sequence<UInt8>) -> String {
+        var text = ""
+        for byte in bytes {
+            if (0x20..<0x7F).contains(byte) && byte != UInt8(ascii: "\\") { text.unicodeScalars.append(Unicode.Scalar(byte)) } else {
+                text += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
+            }
+        }
+        return text
     }
 
     // MARK: Statistics

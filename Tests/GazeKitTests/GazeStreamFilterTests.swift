@@ -84,6 +84,26 @@ import _TestSupport
         filter.withEstimate { _, _, state in #expect(Array(state).allSatisfy { $0.isFinite }) }
     }
 
+    @Test func aClockJumpingBackFurtherThanTheResetRestartsRatherThanDropping() {
+        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings(resetAfterSeconds: 2))
+        _ = Self.run(&filter, 0, 5, 6)
+        _ = Self.run(&filter, 0.01, 5, 6)
+        #expect(Self.run(&filter, 1e15, 5, 6) == .estimate)  // an outlier far ahead: restart
+        for i in 0..<5 { #expect(Self.run(&filter, 0.02 + Double(i) * 0.01, 7, 8) == .estimate) }  // back to normal: restart, accepted
+        #expect(filter.counters.dropped == 0 && filter.counters.resets == 2 && filter.lastTime == 0.06)
+        #expect(Self.run(&filter, 0.05, 7, 8) == .droppedStale)  // a late sample is still dropped
+    }
+
+    @Test func extremeRatesNeverTrapAndBoundTheWorkPerSample() {
+        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings(rateHz: 100_000, resetAfterSeconds: 86_400))
+        #expect(filter.settings.maximumBridgedSteps == 100_000)
+        _ = Self.run(&filter, 0, 5, 6)
+        _ = Self.run(&filter, 0.5, 5, 6)  // 49,999 missing steps: bridged
+        #expect(filter.counters.bridgedSteps == 49_999 && filter.counters.resets == 0)
+        _ = Self.run(&filter, 3600, 5, 6)  // 3.6e8 missing steps: more than the bound, restart instead
+        #expect(filter.counters.bridgedSteps == 49_999 && filter.counters.resets == 1)
+    }
+
     @Test func newParametersCarryTheStateOver() {
         var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings())
         _ = Self.run(&filter, 0, 5, 6)

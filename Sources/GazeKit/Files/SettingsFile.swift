@@ -67,6 +67,20 @@ public struct SettingsFile: Sendable {
         return number
     }
 
+    /// A number in `range`, or nil when absent or null.
+    public func number(_ key: String, in range: ClosedRange<Double>) throws(GazeFileError) -> Double? {
+        try number(key, requirement: "a number in \(range.lowerBound)...\(range.upperBound)") { range.contains($0) }
+    }
+
+    /// A whole number in `range`, or nil when absent or null (never trapping on 1e300 or 2.5).
+    public func integer(_ key: String, in range: ClosedRange<Int>) throws(GazeFileError) -> Int? {
+        let requirement = "a whole number in \(range.lowerBound)...\(range.upperBound)"
+        guard let number = try number(key, requirement: requirement, where: {
+            $0.rounded() == $0 && $0 >= Double(range.lowerBound) && $0 <= Double(range.upperBound)
+        }) else { return nil }
+        return Int(number)
+    }
+
     private func error(_ key: String, _ problem: String) -> GazeFileError {
         GazeFileError(path: path, "\(context.isEmpty ? "" : context + ": ")\"\(key)\" \(problem)")
     }

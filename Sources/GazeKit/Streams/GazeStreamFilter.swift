@@ -60,16 +60,22 @@ public struct GazeStreamFilter: Sendable {
             lastTime = nil
         }
         if let last = lastTime {
-            if time < last {
-                counters.dropped += 1
+            if time < last && last - time <= settings.resetAfterSeconds {
+                counters.dropped += 1  // a late sample
                 return .droppedStale
             }
-            if filter != nil && time - last > settings.resetAfterSeconds {
+            if abs(time - last) > settings.resetAfterSeconds {
+                // A jump forward is silence by the tracker's clock; a jump back this far is its
+                // clock restarting, not a late sample. Either way the stream starts afresh.
                 restart()
             } else if filter != nil, let rate = settings.rateHz, (time - last) * rate > 1.5 {
-                let missing = min(Int(((time - last) * rate).rounded()) - 1, settings.maximumBridgedSteps)
-                for _ in 0..<max(missing, 0) { filter!.predictOnly() }
-                counters.bridgedSteps += UInt64(max(missing, 0))
+                let missing = ((time - last) * rate).rounded() - 1  // in Double: never traps
+                if missing > Double(settings.maximumBridgedSteps) {
+                    restart()
+                } else {
+                    for _ in 0..<Int(missing) { filter!.predictOnly() }
+                    counters.bridgedSteps += UInt64(missing)
+                }
             }
         }
         lastTime = time

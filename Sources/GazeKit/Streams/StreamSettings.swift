@@ -25,10 +25,12 @@ public struct StreamSettings: Sendable, Equatable {
         self.initialization = initialization
     }
 
-    /// The longest gap, in steps, that is bridged rather than reset (a bound on work per sample).
+    /// The longest gap, in steps, that is bridged: a gap of up to `reset_after_s`, and never
+    /// more than 100,000 predict-only steps for one sample (a bound on work per sample, about
+    /// 5 ms); a longer gap restarts the stream instead.
     public var maximumBridgedSteps: Int {
         guard let rateHz else { return 0 }
-        return max(1, Int((resetAfterSeconds * rateHz).rounded(.up)))
+        return Int(min(max(1, (resetAfterSeconds * rateHz).rounded(.up)), 100_000))
     }
 }
 
