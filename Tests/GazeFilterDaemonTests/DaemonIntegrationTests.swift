@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import GazeFilterDaemon
 import GazeKit
 import LinearDynamics
 import Testing
@@ -231,6 +232,55 @@ import _TestSupport
         #expect(daemon.waitForLog("\\x0aFAKE"), "\(daemon.log)")
         #expect(!daemon.log.split(separator: "\n").contains { $0.hasPrefix("FAKE") })
         #expect(daemon.terminate()?.status == 0)
+    }
+
+    /// `<params-dir>/<stream>.json` wins for its stream; one that does not observe (x, y) is
+    /// reported and the stream runs on the global parameters; SIGINT stops like SIGTERM.
+    @Test func perStreamParametersWinWhereValid() throws {
+        let directory = makeTemporaryDirectory("gfd")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory + "/params", withIntermediateDirectories: true)
+        try ParameterFile(parameters: Self.model).write(to: directory + "/global.json")
+        var own = Self.model
+        own.observationCovariance = Matrix.diagonal([400, 400])
+        try ParameterFile(parameters: own).write(to: directory + "/params/own.json")
+        try ParameterFile(parameters: RandomModels.make(n: 2, m: 3, seed: 3)).write(to: directory + "/params/wide.json")
+        let daemon = try DaemonProcess(directory: directory, arguments: ["--params", directory + "/global.json", "--params-dir", directory + "/params",
+                                                                         "--stats-interval", "0.2"])
+        let client = try GazeTestClient(daemon: daemon)
+        let samples = Self.samples(count: 20, seed: 11, period: 0.01)
+        for sample in samples {
+            for stream in ["own", "wide", "plain"] { try client.publish(stream: stream, json: Self.json(sample)) }
+        }
+        let messages = try client.receive(count: 60) { $0.hasPrefix("gaze.clean.") && !$0.hasSuffix(".probe") }
+        func states(_ stream: String) -> [[Double]] {
+            messages.filter { $0.topic == "gaze.clean." + stream }.map { (try? JSONValue.parse(Data($0.payload)).object?["state"]?.numbers) ?? nil ?? [] }
+        }
+        let underOwn = try GazeStreamReference.expected(samples: samples, parameters: own).map(\.state)
+        let underGlobal = try GazeStreamReference.expected(samples: samples, parameters: Self.model).map(\.state)
+        func agree(_ a: [[Double]], _ b: [[Double]]) -> Bool {
+            a.count == b.count && zip(a.joined(), b.joined()).allSatisfy { abs($0 - $1) <= 1e-9 * max(1, abs($1)) }
+        }
+        #expect(agree(states("own"), underOwn) && !agree(states("own"), underGlobal))
+        #expect(agree(states("wide"), underGlobal) && agree(states("plain"), underGlobal))
+        #expect(daemon.log.contains("stream wide: \(directory)/params/wide.json: the daemon observes gaze (x, y): H must have 2 rows"), "\(daemon.log)")
+        let stats = try JSONValue.parse(Data(try client.receive(count: 1) { $0 == "gaze.stats" }.first?.payload ?? [])).object
+        #expect(stats?["streams"]?.object?["own"]?.object?["params"]?.string == directory + "/params/own.json")
+        #expect(stats?["streams"]?.object?["wide"]?.object?["params"]?.string == directory + "/global.json")
+        daemon.signal(SIGINT)
+        let deadline = Date().addingTimeInterval(5)
+        while daemon.process.isRunning && Date() < deadline { usleep(10_000) }
+        #expect(!daemon.process.isRunning && daemon.process.terminationStatus == 0)
+    }
+
+    @Test func helpListsEverySetting() throws {
+        let help = try runTool("gazefilterd", ["--help"])
+        #expect(help.status == 0)
+        for option in DaemonConfiguration.options { #expect(help.standardOutput.contains("--\(option.name)"), "--\(option.name)") }
+        for key in ["input", "input_mode", "output", "output_mode", "high_water_mark", "params", "params_dir", "record_dir", "pid_file",
+                    "init", "rate_hz", "reset_after_s", "stats_interval_s", "log_level", "max_streams", "streams"] {
+            #expect(help.standardOutput.contains(key), "config key \(key)")
+        }
     }
 
     @Test func badStartupInputFailsWithOneLine() throws {
