@@ -245,14 +245,22 @@ import _TestSupport
         own.observationCovariance = Matrix.diagonal([400, 400])
         try ParameterFile(parameters: own).write(to: directory + "/params/own.json")
         try ParameterFile(parameters: RandomModels.make(n: 2, m: 3, seed: 3)).write(to: directory + "/params/wide.json")
+        // Position and velocity (n = 4, m = 2) for one stream.
+        let velocity = ModelParameters(
+            transition: Matrix(nestedRows: [[1, 0, 0.01, 0], [0, 1, 0, 0.01], [0, 0, 1, 0], [0, 0, 0, 1]])!,
+            transitionCovariance: Matrix.diagonal([1, 1, 50, 50]),
+            observation: Matrix(nestedRows: [[1, 0, 0, 0], [0, 1, 0, 0]])!, observationCovariance: Self.model.observationCovariance,
+            initialMean: [512, 384, 0, 0], initialCovariance: Matrix.diagonal([10, 10, 100, 100]))
+        try ParameterFile(parameters: velocity).write(to: directory + "/params/velocity.json")
         let daemon = try DaemonProcess(directory: directory, arguments: ["--params", directory + "/global.json", "--params-dir", directory + "/params",
                                                                          "--stats-interval", "0.2"])
         let client = try GazeTestClient(daemon: daemon)
-        let samples = Self.samples(count: 20, seed: 11, period: 0.01)
+        var samples = Self.samples(count: 20, seed: 11, period: 0.01)
+        samples[4].x = -1
         for sample in samples {
-            for stream in ["own", "wide", "plain"] { try client.publish(stream: stream, json: Self.json(sample)) }
+            for stream in ["own", "wide", "plain", "velocity"] { try client.publish(stream: stream, json: Self.json(sample)) }
         }
-        let messages = try client.receive(count: 60) { $0.hasPrefix("gaze.clean.") && !$0.hasSuffix(".probe") }
+        let messages = try client.receive(count: 80) { $0.hasPrefix("gaze.clean.") && !$0.hasSuffix(".probe") }
         func states(_ stream: String) -> [[Double]] {
             messages.filter { $0.topic == "gaze.clean." + stream }.map { (try? JSONValue.parse(Data($0.payload)).object?["state"]?.numbers) ?? nil ?? [] }
         }
@@ -263,6 +271,8 @@ import _TestSupport
         }
         #expect(agree(states("own"), underOwn) && !agree(states("own"), underGlobal))
         #expect(agree(states("wide"), underGlobal) && agree(states("plain"), underGlobal))
+        let underVelocity = try GazeStreamReference.expected(samples: samples, parameters: velocity).map(\.state)
+        #expect(states("velocity").allSatisfy { $0.count == 4 } && agree(states("velocity"), underVelocity))
         #expect(daemon.log.contains("stream wide: \(directory)/params/wide.json: the daemon observes gaze (x, y): H must have 2 rows"), "\(daemon.log)")
         let stats = try JSONValue.parse(Data(try client.receive(count: 1) { $0 == "gaze.stats" }.first?.payload ?? [])).object
         #expect(stats?["streams"]?.object?["own"]?.object?["params"]?.string == directory + "/params/own.json")
