@@ -154,7 +154,12 @@ import _TestSupport
         #expect(report?["incomplete_lines"]?.number == 1)
         #expect(report?["samples"]?.number == 1996)
         #expect(report?["decision"]?.string == "promoted")
-        #expect(output.standardError.contains("skipped 4 corrupt line(s)"))
+        #expect(output.standardError.contains("skipped 4 corrupt line(s), first at \(layout.records)/s/\(Self.today()).csv:101: x is not a finite number: \"garbage\""),
+                "\(output.standardError)")
+        let examples = report?["corrupt_examples"]?.array?.compactMap(\.string) ?? []
+        #expect(examples.count == 4 && examples[1].hasSuffix(":201: has 1 field, expected 3 (t,x,y)"), "\(examples)")
+        #expect(examples[2].hasSuffix(":301: has 2 fields, expected 3 (t,x,y)") && examples[3].hasSuffix(":401: has 4 fields, expected 3 (t,x,y)"), "\(examples)")
+        #expect((report?["seconds"]?.number ?? 0) > 0)
         try ParameterFile.read(layout.params + "/s.json").parameters.validate()
     }
 
