@@ -311,6 +311,12 @@ import _TestSupport
         return pid
     }
 
+    /// A pid no process can have: the kernel's pid_max (pids are below it).
+    static func impossiblePid() -> pid_t {
+        let text = (try? String(contentsOfFile: "/proc/sys/kernel/pid_max", encoding: .utf8)) ?? ""
+        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 4_194_304
+    }
+
     /// Ends `pid` with SIGTERM, reaps it and returns the signal it died of: SIGTERM, unless it
     /// was sent SIGHUP before (a pending SIGHUP is delivered first, and ends `sleep`).
     static func endingSignal(_ pid: pid_t) -> Int32 {
@@ -362,10 +368,8 @@ import _TestSupport
         #expect(foreign.standardError.contains("not told"))
         try ParameterFile.read(layout.params + "/s.json").parameters.validate()
 
-        // A dead pid, garbage, no pid file at all: the same.
-        let finished = try Self.foreignProcess()
-        _ = Self.endingSignal(finished)
-        for (content, mention) in [("\(finished)", "no process"), ("garbage", "does not hold a process id"), (nil, "cannot read")] {
+        // A pid no process can have, garbage, no pid file at all: the same.
+        for (content, mention) in [("\(Self.impossiblePid())", "no process"), ("garbage", "does not hold a process id"), (nil, "cannot read")] {
             if let content { try content.write(toFile: pidFile, atomically: true, encoding: .utf8) } else { try FileManager.default.removeItem(atPath: pidFile) }
             let output = try runTool("gazefit", arguments)
             #expect(output.status == 1, "\(mention): \(output.standardError)")
@@ -438,9 +442,7 @@ import _TestSupport
         try layout.write(stream: "a", Self.samples(Self.truth, count: 1500, seed: 14))
         try FileManager.default.createDirectory(atPath: layout.params, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: layout.reports, withIntermediateDirectories: true)
-        let finished = try Self.foreignProcess()
-        _ = Self.endingSignal(finished)
-        let dead = finished, alive = getpid()
+        let dead = Self.impossiblePid(), alive = getpid()
         let ours = [".a.json.tmp-\(dead)-123", ".a.prev.json.tmp-\(dead)-4"]
         let others = [".a.json.tmp-1-2.keep", ".a.json.tmp-x-1", ".ab.json.tmp-1-2", ".b.json.tmp-1-2", ".a.prev.json.tmp-", "a.json.tmp-1-2"]
         for name in ours + others { try "x".write(toFile: layout.params + "/" + name, atomically: false, encoding: .utf8) }
