@@ -535,6 +535,8 @@ public struct RefitJob: Sendable {
             "window_hours": .number(configuration.windowHours),
             "files": .array(result.files.map { .string($0) }),
             "samples": .number(Double(result.samples)),
+            "observed_samples": .number(Double(result.observedSamples)),
+            "clock_restarts": .number(Double(result.clockRestarts)),
             "sequences": .number(Double(result.sequences)),
             "training_samples": .number(Double(result.trainingSamples)),
             "held_out_samples": .number(Double(result.heldOutSamples)),

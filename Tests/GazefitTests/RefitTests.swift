@@ -432,6 +432,8 @@ import _TestSupport
         #expect(report["s.prev"]?["decision"]?.string == "failed")
         #expect(report["s.prev"]?["reason"]?.string?.contains("must not end with") == true, "\(output.standardOutput)")
         #expect(!FileManager.default.fileExists(atPath: layout.params + "/s.prev.json"))  // one install, no backup overwritten
+        let metadata = try ParameterFile.read(layout.params + "/s.json").extra["metadata"]?.object
+        #expect(metadata?["clock_restarts"]?.number == 1 && metadata?["observed_samples"]?.number == report["s"]?["observed_samples"]?.number)
     }
 
     /// Only the stream's own temporary files (exact AtomicFile names) are removed, and in the
