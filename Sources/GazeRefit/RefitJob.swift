@@ -99,7 +99,7 @@ public struct RefitJob: Sendable {
         let root = configuration.recordDirectory
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: root) } catch {
-            throw GazeFileError(path: root, "cannot list the recordings: \(Self.describe(error))")
+            throw GazeFileError(path: root, "cannot list the recordings: \(RecordingReader.listingFailure(root, error))")
         }
         var isDirectory: ObjCBool = false
         return names.filter { GazeTopic.isValid(name: $0) && FileManager.default.fileExists(atPath: root + "/" + $0, isDirectory: &isDirectory) && isDirectory.boolValue }.sorted()
@@ -120,10 +120,8 @@ public struct RefitJob: Sendable {
     func refit(_ result: inout StreamRefit, stamp: String) {
         let stream = result.stream
         let directory = configuration.parametersDirectory
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            result.reason = "cannot create \(directory): \(Self.describe(error))"
+        do { try Self.createDirectory(directory) } catch {
+            result.reason = "\(error)"
             return
         }
         let lock: FileLock
@@ -342,6 +340,19 @@ public struct RefitJob: Sendable {
 
     static func systemError() -> String { String(cString: strerror(errno)) }
 
+    /// Creates `path` and its missing parents (mode 0777 less the umask), naming the system's
+    /// reason on failure (`Not a directory`, `Permission denied`) rather than Foundation's.
+    static func createDirectory(_ path: String) throws(GazeFileError) {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else { throw GazeFileError(path: path, "exists and is not a directory") }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path { try createDirectory(parent) }
+        guard mkdir(path, 0o777) == 0 || errno == EEXIST else { throw GazeFileError(path: path, "cannot create the directory: \(systemError())") }
+    }
+
     /// An error as one readable line: our own errors as they describe themselves, Foundation's
     /// by their localized description and the system's reason (never the `Error Domain=…` dump).
     public static func describe(_ error: any Error) -> String {
@@ -386,7 +397,7 @@ public struct RefitJob: Sendable {
             logLikelihoods: result.logLikelihoods, stretch: stretch)
         let path = "\(directory)/\(fileStamp(stamp))-\(result.stream).svg"
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Self.createDirectory(directory)
             try AtomicFile.write(text: figure.svg, to: path)
         } catch {
             log("\(result.stream): cannot write the figure: \(Self.describe(error))")
@@ -616,7 +627,7 @@ public struct RefitJob: Sendable {
         let report = writer.text + "\n"
         if let directory = configuration.reportDirectory {
             do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try Self.createDirectory(directory)
                 try AtomicFile.write(text: report, to: "\(directory)/\(fileStamp(stamp)).json")
             } catch {
                 log("cannot write the report: \(Self.describe(error))")

@@ -436,6 +436,35 @@ import _TestSupport
         #expect(metadata?["clock_restarts"]?.number == 1 && metadata?["observed_samples"]?.number == report["s"]?["observed_samples"]?.number)
     }
 
+    /// File-system problems read as the system's reason, never Foundation's `Error Domain=…` dump;
+    /// an unreadable recording is counted and logged and the rest is used.
+    @Test func fileSystemProblemsAreNamedPlainly() throws {
+        let layout = try Self.layout()
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try layout.write(stream: "s", Self.samples(Self.truth, count: 1500, seed: 15))
+        // A "recording" of yesterday that cannot be read (a directory: even root cannot read it as a file).
+        let unreadable = "\(layout.records)/s/\(UTCCalendar.day(secondsAgo: 86_400)).csv"
+        try FileManager.default.createDirectory(atPath: unreadable, withIntermediateDirectories: true)
+        let blocker = layout.root + "/plain-file"
+        try "x".write(toFile: blocker, atomically: true, encoding: .utf8)
+        let output = try runTool("gazefit", layout.arguments(["--reload", "none", "--params-dir", blocker + "/params"]))
+        #expect(output.status == 1)
+        let report = try Self.report(output)["s"]
+        #expect(report?["reason"]?.string == "\(blocker): exists and is not a directory", "\(output.standardOutput)")
+        let readable = try runTool("gazefit", layout.arguments(["--reload", "none"]))
+        #expect(readable.status == 0, "\(readable.standardError)")
+        let counted = try Self.report(readable)["s"]
+        #expect(counted?["decision"]?.string == "promoted" && counted?["unreadable_files"]?.number == 1, "\(readable.standardOutput)")
+        #expect(counted?["unreadable_examples"]?.array?.first?.string?.hasPrefix(unreadable + ": ") == true)
+        #expect(readable.standardError.contains("cannot read \(unreadable): "), "\(readable.standardError)")
+        let missing = try runTool("gazefit", layout.arguments(["--reload", "none", "--record-dir", layout.root + "/nowhere"]))
+        #expect(missing.status == 1)
+        #expect(missing.standardOutput.contains("nowhere: cannot list the recordings: No such file or directory"), "\(missing.standardOutput)")
+        for text in [output.standardOutput, output.standardError, readable.standardOutput, missing.standardOutput] {
+            #expect(!text.contains("Domain") && !text.contains("UserInfo"), "\(text)")
+        }
+    }
+
     /// Only the stream's own temporary files (exact AtomicFile names) are removed, and in the
     /// report directory only those whose writer is gone.
     @Test func leftoverCleanupTakesOnlyTheJobsOwnTemporaryFiles() throws {

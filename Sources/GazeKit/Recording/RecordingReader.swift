@@ -76,7 +76,7 @@ public enum RecordingReader {
                             masking: MaskingPolicy = MaskingPolicy()) throws(GazeFileError) -> RecordingScan {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
-            throw GazeFileError(path: directory, "cannot list recordings: \(systemReason(error))")
+            throw GazeFileError(path: directory, "cannot list recordings: \(listingFailure(directory, error))")
         }
         var scan = RecordingScan()
         var dated: [String] = []
@@ -277,11 +277,11 @@ public enum RecordingReader {
         }
     }
 
-    /// A Foundation error's reason without its domain/code/userInfo dump.
-    static func systemReason(_ error: any Error) -> String {
-        if let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
+    /// Why `path` could not be listed, in the system's words (`No such file or directory`):
+    /// Foundation's own message on Linux is often only "The operation could not be completed".
+    public static func listingFailure(_ path: String, _ error: any Error) -> String {
+        guard let stream = opendir(path) else { return String(cString: strerror(errno)) }
+        closedir(stream)
         return error.localizedDescription
     }
 }
