@@ -10,12 +10,13 @@ public final class FileLock {
     /// The lock file's path.
     public let path: String
 
-    /// Takes the lock without waiting.
+    /// Takes the lock without waiting. The file is opened read-only (flock needs no write
+    /// access), so a lock file another user created (say root, by hand) does not block the service user.
     /// - Returns: nil when another process holds it.
     /// - Throws: `GazeFileError` when the lock file cannot be opened.
     public init?(path: String) throws(GazeFileError) {
         self.path = path
-        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        descriptor = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw GazeFileError(path: path, "cannot open the lock file: \(String(cString: strerror(errno)))") }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             close(descriptor)

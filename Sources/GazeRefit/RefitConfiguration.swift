@@ -23,7 +23,8 @@ public struct RefitConfiguration: Sendable, Equatable {
     public var defaultParameters = "/etc/gazefilter/params/default.json"
     /// Where reports (JSON and SVG) go; nil prints the JSON summary only.
     public var reportDirectory: String? = "/var/lib/gazefilter/reports"
-    /// Only recordings of the last this many hours (by their UTC date files).
+    /// Only recordings of the last this many hours, by whole UTC days: the files dated on or after
+    /// the UTC date of now − `windowHours` (so 24 means yesterday's and today's files).
     public var windowHours = 24.0
     /// At most this many samples per stream, the most recent.
     public var maximumSamples = 2_000_000
@@ -51,6 +52,19 @@ public struct RefitConfiguration: Sendable, Equatable {
 
     public init() {}
 
+    /// Accepted `window_hours`: above 0, up to ten years (keeps date arithmetic far from overflow).
+    public static let windowHoursRange = 0.0...87_600.0
+    /// Accepted `max_samples` (a billion samples would already need tens of GB).
+    public static let maximumSamplesRange = 1...100_000_000
+    /// Accepted `min_samples`.
+    public static let minimumSamplesRange = 1...100_000_000
+    /// Accepted `min_sequence`.
+    public static let minimumSequenceRange = 1...1_000_000
+    /// Accepted `iterations`.
+    public static let iterationsRange = 1...1_000_000
+    /// Accepted `split_gap_s`: above 0, up to a day.
+    public static let splitGapRange = 0.0...86_400.0
+
     /// The flags of `gazefit refit` (config keys in brackets).
     public static let options: [OptionSpec] = [
         OptionSpec("config", .value(placeholder: "FILE"), help: "JSON settings (see config/gazefit.json); flags win"),
@@ -60,15 +74,15 @@ public struct RefitConfiguration: Sendable, Equatable {
         OptionSpec("params-dir", .value(placeholder: "DIR"), help: "per-stream parameters, written here [params_dir]"),
         OptionSpec("default-params", .value(placeholder: "P.json"), help: "parameters of streams without their own file [default_params]"),
         OptionSpec("report-dir", .value(placeholder: "DIR"), help: "where JSON and SVG reports go [report_dir]"),
-        OptionSpec("window-hours", .value(placeholder: "H"), help: "use recordings of the last H hours (default 24) [window_hours]"),
-        OptionSpec("max-samples", .value(placeholder: "N"), help: "at most N samples per stream, the most recent (default 2000000) [max_samples]"),
-        OptionSpec("split-gap", .value(placeholder: "SECONDS"), help: "a pause longer than this splits sequences (default 0.5) [split_gap_s]"),
+        OptionSpec("window-hours", .value(placeholder: "H"), help: "use the recordings dated on or after the UTC day of now − H hours: whole days, so 24 reads yesterday's and today's files (default 24, at most 87600) [window_hours]"),
+        OptionSpec("max-samples", .value(placeholder: "N"), help: "at most N samples per stream, the most recent; older files are not read once N are collected (default 2000000, at most 100000000) [max_samples]"),
+        OptionSpec("split-gap", .value(placeholder: "SECONDS"), help: "a pause longer than this, or a backward jump in t (clock restart) longer than this, splits sequences (default 0.5) [split_gap_s]"),
         OptionSpec("fit", .value(placeholder: "D,Q,H,R"), help: "parameters to fit (default D,Q,H,R) [fit]"),
         OptionSpec("iterations", .value(placeholder: "N"), help: "EM iteration cap (default 50) [iterations]"),
         OptionSpec("tolerance", .value(placeholder: "TOL"), help: "stop when an iteration gains less (default 0.01) [tolerance]"),
         OptionSpec("holdout", .value(placeholder: "FRACTION"), help: "most recent fraction held out to judge the fit (default 0.2) [holdout_fraction]"),
         OptionSpec("min-improvement", .value(placeholder: "NATS"), help: "held-out log-likelihood per sample the fit must gain (default 0.001) [min_improvement]"),
-        OptionSpec("min-samples", .value(placeholder: "N"), help: "skip streams with fewer samples (default 500) [min_samples]"),
+        OptionSpec("min-samples", .value(placeholder: "N"), help: "skip streams with fewer observed (unmasked) samples (default 500) [min_samples]"),
         OptionSpec("reload", .value(placeholder: "METHOD"), help: "pid-file (default), systemd or none [reload]"),
         OptionSpec("pid-file", .value(placeholder: "FILE"), help: "the daemon's pid file [pid_file]"),
         OptionSpec("unit", .value(placeholder: "UNIT"), help: "the daemon's systemd unit [unit]"),
@@ -89,20 +103,29 @@ public struct RefitConfiguration: Sendable, Equatable {
     /// Applies a JSON config file.
     public mutating func apply(file path: String) throws(GazeFileError) {
         let file = try SettingsFile(path: path, knownKeys: Self.keys)
-        let whole = "a positive whole number"
+        /// A whole number in `range`: checked as a Double first, so no value can trap in `Int(_:)`.
+        func whole(_ key: String, _ range: ClosedRange<Int>) throws(GazeFileError) -> Int? {
+            let requirement = "a whole number from \(range.lowerBound) to \(range.upperBound)"
+            guard let v = try file.number(key, requirement: requirement, where: {
+                $0 == $0.rounded() && $0 >= Double(range.lowerBound) && $0 <= Double(range.upperBound)
+            }) else { return nil }
+            return Int(v)
+        }
         if let v = try file.string("record_dir") { recordDirectory = v }
         if let v = try file.string("params_dir") { parametersDirectory = v }
         if let v = try file.string("default_params") { defaultParameters = v }
         if file.isNull("report_dir") { reportDirectory = nil } else if let v = try file.string("report_dir") { reportDirectory = v }
-        if let v = try file.number("window_hours") { windowHours = v }
-        if let v = try file.number("max_samples", requirement: whole, where: { $0 >= 1 }) { maximumSamples = Int(v) }
-        if let v = try file.number("split_gap_s") { splitGapSeconds = v }
-        if let v = try file.number("min_sequence", requirement: whole, where: { $0 >= 1 }) { minimumSequenceLength = Int(v) }
-        if let v = try file.number("min_samples", requirement: whole, where: { $0 >= 1 }) { minimumSamples = Int(v) }
+        if let v = try file.number("window_hours", requirement: "a positive number of hours up to \(Int(Self.windowHoursRange.upperBound))",
+                                   where: { Self.windowHoursRange.contains($0) && $0 > 0 }) { windowHours = v }
+        if let v = try whole("max_samples", Self.maximumSamplesRange) { maximumSamples = v }
+        if let v = try file.number("split_gap_s", requirement: "a positive number of seconds up to \(Int(Self.splitGapRange.upperBound))",
+                                   where: { Self.splitGapRange.contains($0) && $0 > 0 }) { splitGapSeconds = v }
+        if let v = try whole("min_sequence", Self.minimumSequenceRange) { minimumSequenceLength = v }
+        if let v = try whole("min_samples", Self.minimumSamplesRange) { minimumSamples = v }
         if let v = try file.string("fit") {
             do { fitting = try FittedParameters(names: v) } catch { throw GazeFileError(path: path, "\"fit\": \(error)") }
         }
-        if let v = try file.number("iterations", requirement: whole, where: { $0 >= 1 }) { iterations = Int(v) }
+        if let v = try whole("iterations", Self.iterationsRange) { iterations = v }
         if file.isNull("tolerance") { tolerance = nil } else if let v = try file.number("tolerance", requirement: "a non-negative number", where: { $0 >= 0 }) { tolerance = v }
         if let v = try file.number("holdout_fraction", requirement: "a fraction between 0 and 1", where: { $0 > 0 && $0 < 1 }) { holdoutFraction = v }
         if let v = try file.number("min_improvement", requirement: "a number", where: { _ in true }) { minimumImprovement = v }
@@ -118,17 +141,19 @@ public struct RefitConfiguration: Sendable, Equatable {
         if let v = options.value("params-dir") { parametersDirectory = v }
         if let v = options.value("default-params") { defaultParameters = v }
         if let v = options.value("report-dir") { reportDirectory = v }
-        if let v = try options.number("window-hours", requirement: "a positive number", where: { $0 > 0 }) { windowHours = v }
-        if let v = try options.integer("max-samples", in: 1...Int.max) { maximumSamples = v }
-        if let v = try options.number("split-gap", requirement: "a positive number", where: { $0 > 0 }) { splitGapSeconds = v }
+        if let v = try options.number("window-hours", requirement: "a positive number of hours up to \(Int(Self.windowHoursRange.upperBound))",
+                                      where: { Self.windowHoursRange.contains($0) && $0 > 0 }) { windowHours = v }
+        if let v = try options.integer("max-samples", in: Self.maximumSamplesRange) { maximumSamples = v }
+        if let v = try options.number("split-gap", requirement: "a positive number of seconds up to \(Int(Self.splitGapRange.upperBound))",
+                                      where: { Self.splitGapRange.contains($0) && $0 > 0 }) { splitGapSeconds = v }
         if let v = options.value("fit") {
             do { fitting = try FittedParameters(names: v) } catch { throw UsageError(command: command, "--fit: \(error)") }
         }
-        if let v = try options.integer("iterations", in: 1...1_000_000) { iterations = v }
+        if let v = try options.integer("iterations", in: Self.iterationsRange) { iterations = v }
         if let v = try options.number("tolerance", requirement: "a non-negative number", where: { $0 >= 0 }) { tolerance = v }
         if let v = try options.number("holdout", requirement: "a fraction between 0 and 1", where: { $0 > 0 && $0 < 1 }) { holdoutFraction = v }
         if let v = try options.number("min-improvement") { minimumImprovement = v }
-        if let v = try options.integer("min-samples", in: 1...Int.max) { minimumSamples = v }
+        if let v = try options.integer("min-samples", in: Self.minimumSamplesRange) { minimumSamples = v }
         if let v = options.value("reload") {
             guard let method = ReloadMethod(rawValue: v) else { throw UsageError(command: command, "--reload must be pid-file, systemd or none, got \"\(v)\"") }
             reload = method

@@ -1,15 +1,21 @@
+import Foundation
+
 /// The SVG figure a refit leaves per stream: EM's log-likelihood per iteration, and a stretch
 /// of raw gaze (x and y over time, lost samples marked) with the filtered and smoothed traces.
 /// Plain SVG text, so no plotting library is needed to make or view it.
 public struct RefitFigure: Sendable {
     /// A stretch of one sequence to draw.
     public struct Stretch: Sendable {
+        /// Each sample's time (seconds, as recorded; drawn relative to the first).
         public var times: [Double]
         /// Raw x and y; nil where the sample was lost.
         public var raw: [(x: Double, y: Double)?]
+        /// The filtered estimate's (x, y) at each sample.
         public var filtered: [(x: Double, y: Double)]
+        /// The smoothed estimate's (x, y) at each sample.
         public var smoothed: [(x: Double, y: Double)]
 
+        /// A stretch; all arrays have one entry per sample.
         public init(times: [Double], raw: [(x: Double, y: Double)?], filtered: [(x: Double, y: Double)], smoothed: [(x: Double, y: Double)]) {
             self.times = times
             self.raw = raw
@@ -18,12 +24,16 @@ public struct RefitFigure: Sendable {
         }
     }
 
+    /// The figure's heading.
     public var title: String
     /// Lines under the title (data, decision).
     public var subtitle: [String]
+    /// EM's log-likelihood before iteration 1 and after each.
     public var logLikelihoods: [Double]
+    /// The gaze to draw, if any.
     public var stretch: Stretch?
 
+    /// A figure of these parts.
     public init(title: String, subtitle: [String], logLikelihoods: [Double], stretch: Stretch?) {
         self.title = title
         self.subtitle = subtitle
@@ -46,17 +56,20 @@ public struct RefitFigure: Sendable {
         }
         let iterations = logLikelihoods.indices.map(Double.init)
         out += panel(top: 100, height: 170, title: "EM log-likelihood per iteration (0 = the current parameters)",
-                     xLabel: "iteration", series: [Series(name: "log-likelihood", color: "#1f77b4", x: iterations, y: logLikelihoods, dots: true)])
-        if let stretch {
-            let lost = stretch.raw.indices.filter { stretch.raw[$0] == nil }.map { stretch.times[$0] }
+                     xLabel: "iteration", integerX: true,
+                     series: [Series(name: "log-likelihood", color: "#1f77b4", x: iterations, y: logLikelihoods, dots: true)])
+        if let stretch, let t0 = stretch.times.first {
+            // Wall-clock times (t ≈ 1.7e9 s) are unreadable as tick labels: plot t − t0.
+            let times = stretch.times.map { $0 - t0 }
+            let lost = stretch.raw.indices.filter { stretch.raw[$0] == nil }.map { times[$0] }
+            let xLabel = "t − t0 (s), t0 = \(Self.decimal(t0, decimals: 3)) s"
             for (index, axis) in ["x", "y"].enumerated() {
                 let pick: ((x: Double, y: Double)) -> Double = index == 0 ? { $0.x } : { $0.y }
-                let rawPoints = stretch.raw.indices.compactMap { i in stretch.raw[i].map { (stretch.times[i], pick($0)) } }
-                out += panel(top: 340 + Double(index) * 250, height: 180, title: "gaze \(axis) (px) over time: raw, filtered, smoothed; lost samples marked in red",
-                             xLabel: "t (s)", series: [
+                let rawPoints = stretch.raw.indices.compactMap { i in stretch.raw[i].map { (times[i], pick($0)) } }
+                out += panel(top: 340 + Double(index) * 250, height: 180, title: "gaze \(axis) (px)", xLabel: xLabel, series: [
                                 Series(name: "raw", color: "#999999", x: rawPoints.map(\.0), y: rawPoints.map(\.1), dots: true, line: false),
-                                Series(name: "filtered", color: "#1f77b4", x: stretch.times, y: stretch.filtered.map(pick)),
-                                Series(name: "smoothed", color: "#ff7f0e", x: stretch.times, y: stretch.smoothed.map(pick)),
+                                Series(name: "filtered", color: "#1f77b4", x: times, y: stretch.filtered.map(pick)),
+                                Series(name: "smoothed", color: "#ff7f0e", x: times, y: stretch.smoothed.map(pick)),
                              ], marks: lost)
             }
         } else {
@@ -71,28 +84,74 @@ public struct RefitFigure: Sendable {
         var dots = false, line = true
     }
 
-    func panel(top: Double, height: Double, title: String, xLabel: String, series: [Series], marks: [Double] = []) -> String {
+    /// An axis with "nice" ticks: steps of 1, 2 or 5 × 10^k, the range widened to whole steps,
+    /// and labels with as many decimals as the step needs (so neighbouring labels always differ).
+    struct Axis: Equatable {
+        var lower: Double, upper: Double, step: Double
+        var ticks: [Double]
+
+        /// An axis over `values` with about `target` intervals; `integer` keeps steps ≥ 1.
+        init(covering values: [Double], target: Double = 5, integer: Bool = false) {
+            var low = values.min() ?? 0, high = values.max() ?? 1
+            if !(high > low) {  // a single value: a small span around it
+                let pad = max(abs(low) * 0.01, integer ? 1 : 1e-9)
+                low -= pad
+                high += pad
+            }
+            let raw = (high - low) / target
+            let magnitude = pow(10, (log10(raw)).rounded(.down))
+            let fraction = raw / magnitude
+            var step = (fraction < 1.5 ? 1 : fraction < 3.5 ? 2 : fraction < 7.5 ? 5 : 10) * magnitude
+            if integer { step = max(1, step.rounded()) }
+            let first = (low / step).rounded(.down) * step, last = (high / step).rounded(.up) * step
+            let count = Int(((last - first) / step).rounded())
+            lower = first
+            upper = last
+            self.step = step
+            ticks = (0...count).map { first + Double($0) * step }
+        }
+
+        /// Decimals the step needs: 0 for steps ≥ 1, 1 for 0.5 or 0.1, 3 for 0.002.
+        var decimals: Int { max(0, -Int(log10(step).rounded(.down))) }
+
+        /// A tick label: fixed notation, or scientific with the digits the step needs for huge values.
+        func label(_ value: Double) -> String {
+            let largest = max(abs(lower), abs(upper))
+            guard largest >= 1e7 else { return RefitFigure.decimal(abs(value) < step / 2 ? 0 : value, decimals: decimals) }
+            let digits = max(0, Int(log10(largest).rounded(.down)) - Int(log10(step).rounded(.down)))
+            return String(format: "%.\(digits)e", value)
+        }
+    }
+
+    /// `value` with exactly `decimals` decimals.
+    static func decimal(_ value: Double, decimals: Int) -> String { String(format: "%.\(decimals)f", value) }
+
+    func panel(top: Double, height: Double, title: String, xLabel: String, integerX: Bool = false, series: [Series], marks: [Double] = []) -> String {
         let plotWidth = Self.width - Self.left - Self.right
-        let xs = series.flatMap(\.x) + marks, ys = series.flatMap(\.y).filter(\.isFinite)
-        guard let x0 = xs.min(), let x1 = xs.max(), let y0 = ys.min(), let y1 = ys.max() else {
+        let xs = (series.flatMap(\.x) + marks).filter(\.isFinite), ys = series.flatMap(\.y).filter(\.isFinite)
+        guard !xs.isEmpty, !ys.isEmpty else {
             return "<text x=\"\(Self.left)\" y=\"\(top + 20)\">\(escape(title)): no data</text>\n"
         }
-        let xSpan = x1 > x0 ? x1 - x0 : 1, ySpan = y1 > y0 ? y1 - y0 : 1
-        func px(_ x: Double) -> String { format(Self.left + (x - x0) / xSpan * plotWidth) }
-        func py(_ y: Double) -> String { format(top + height - (y - y0) / ySpan * height) }
+        let xAxis = Axis(covering: xs, target: 8, integer: integerX), yAxis = Axis(covering: ys, target: 4)
+        let xSpan = xAxis.upper - xAxis.lower, ySpan = yAxis.upper - yAxis.lower
+        func px(_ x: Double) -> String { format(Self.left + (x - xAxis.lower) / xSpan * plotWidth) }
+        func py(_ y: Double) -> String { format(top + height - (y - yAxis.lower) / ySpan * height) }
         var out = "<g>\n<text x=\"\(Self.left)\" y=\"\(format(top - 8))\" font-weight=\"bold\">\(escape(title))</text>\n"
         out += "<rect x=\"\(Self.left)\" y=\"\(format(top))\" width=\"\(format(plotWidth))\" height=\"\(format(height))\" fill=\"none\" stroke=\"#ccc\"/>\n"
-        for k in 0...4 {
-            let y = y0 + ySpan * Double(k) / 4, x = x0 + xSpan * Double(k) / 4
-            out += "<text x=\"\(format(Self.left - 6))\" y=\"\(py(y))\" text-anchor=\"end\" dominant-baseline=\"middle\" fill=\"#444\">\(label(y))</text>\n"
-            out += "<text x=\"\(px(x))\" y=\"\(format(top + height + 16))\" text-anchor=\"middle\" fill=\"#444\">\(label(x))</text>\n"
+        for y in yAxis.ticks {
+            out += "<line x1=\"\(Self.left)\" x2=\"\(format(Self.left + plotWidth))\" y1=\"\(py(y))\" y2=\"\(py(y))\" stroke=\"#eee\"/>"
+            out += "<text x=\"\(format(Self.left - 6))\" y=\"\(py(y))\" text-anchor=\"end\" dominant-baseline=\"middle\" fill=\"#444\">\(yAxis.label(y))</text>\n"
+        }
+        for x in xAxis.ticks {
+            out += "<line x1=\"\(px(x))\" x2=\"\(px(x))\" y1=\"\(format(top + height))\" y2=\"\(format(top + height + 4))\" stroke=\"#999\"/>"
+            out += "<text x=\"\(px(x))\" y=\"\(format(top + height + 16))\" text-anchor=\"middle\" fill=\"#444\">\(xAxis.label(x))</text>\n"
         }
         out += "<text x=\"\(format(Self.left + plotWidth / 2))\" y=\"\(format(top + height + 32))\" text-anchor=\"middle\">\(escape(xLabel))</text>\n"
         for mark in marks {
             out += "<line x1=\"\(px(mark))\" x2=\"\(px(mark))\" y1=\"\(format(top + height - 10))\" y2=\"\(format(top + height))\" stroke=\"#d62728\" stroke-width=\"1.5\"/>\n"
         }
-        for (index, s) in series.enumerated() {
-            let points = zip(s.x, s.y).filter { $0.1.isFinite }
+        for s in series {
+            let points = zip(s.x, s.y).filter { $0.0.isFinite && $0.1.isFinite }
             if s.line && points.count > 1 {
                 out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"1.5\" points=\""
                 out += points.map { "\(px($0.0)),\(py($0.1))" }.joined(separator: " ") + "\"/>\n"
@@ -100,28 +159,18 @@ public struct RefitFigure: Sendable {
             if s.dots {
                 for (x, y) in points { out += "<circle cx=\"\(px(x))\" cy=\"\(py(y))\" r=\"2\" fill=\"\(s.color)\"/>\n" }
             }
-            let legendX = Self.left + plotWidth - 90 * Double(series.count + (marks.isEmpty ? 0 : 1)) + Double(index) * 90
-            out += "<rect x=\"\(format(legendX))\" y=\"\(format(top + 6))\" width=\"10\" height=\"10\" fill=\"\(s.color)\"/>"
-            out += "<text x=\"\(format(legendX + 14))\" y=\"\(format(top + 15))\">\(escape(s.name))</text>\n"
         }
-        if !marks.isEmpty {
-            let legendX = Self.left + plotWidth - 90
-            out += "<rect x=\"\(format(legendX))\" y=\"\(format(top + 6))\" width=\"10\" height=\"10\" fill=\"#d62728\"/><text x=\"\(format(legendX + 14))\" y=\"\(format(top + 15))\">lost</text>\n"
+        // The legend sits above the plot area, right-aligned on the title's line: it never covers data.
+        let entries = series.map { ($0.name, $0.color) } + (marks.isEmpty ? [] : [("lost", "#d62728")])
+        for (index, entry) in entries.enumerated() {
+            let legendX = Self.left + plotWidth - 90 * Double(entries.count - index)
+            out += "<rect x=\"\(format(legendX))\" y=\"\(format(top - 18))\" width=\"10\" height=\"10\" fill=\"\(entry.1)\"/>"
+            out += "<text x=\"\(format(legendX + 14))\" y=\"\(format(top - 8))\">\(escape(entry.0))</text>\n"
         }
         return out + "</g>\n"
     }
 
     func format(_ value: Double) -> String { String(Double((value * 10).rounded()) / 10) }
-
-    func label(_ value: Double) -> String {
-        let magnitude = abs(value)
-        if magnitude >= 1e5 || (magnitude < 1e-2 && magnitude > 0) {
-            let exponent = Int((magnitude.logBase10).rounded(.down))
-            let mantissa = value / Double.exp10(exponent)
-            return "\(Double((mantissa * 100).rounded()) / 100)e\(exponent)"
-        }
-        return String(Double((value * 100).rounded()) / 100)
-    }
 
     func escape(_ text: String) -> String {
         text.replacingAll("&", "&amp;").replacingAll("<", "&lt;").replacingAll(">", "&gt;").replacingAll("\"", "&quot;")
@@ -132,20 +181,6 @@ extension String {
     func replacingAll(_ target: Character, _ replacement: String) -> String {
         var result = ""
         for character in self { if character == target { result += replacement } else { result.append(character) } }
-        return result
-    }
-}
-
-extension Double {
-    var logBase10: Double {
-        var x = self, e = 0.0
-        while x >= 10 { x /= 10; e += 1 }
-        while x < 1 && x > 0 { x *= 10; e -= 1 }
-        return e
-    }
-    static func exp10(_ exponent: Int) -> Double {
-        var result = 1.0
-        if exponent >= 0 { for _ in 0..<exponent { result *= 10 } } else { for _ in 0..<(-exponent) { result /= 10 } }
         return result
     }
 }

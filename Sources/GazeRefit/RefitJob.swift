@@ -21,28 +21,53 @@ public struct StreamRefit: Sendable {
         case failed
     }
 
+    /// The stream's name.
     public var stream: String
+    /// What was decided.
     public var decision: Decision = .failed
     /// Why, in one sentence.
     public var reason = ""
+    /// Whether new parameters were written to `<params_dir>/<stream>.json`.
     public var installed = false
+    /// What telling the daemon did (installed streams only).
     public var reloaded: String?
+    /// The parameter file the fit started from and was judged against.
     public var currentSource = ""
+    /// The recordings read, oldest first.
     public var files: [String] = []
-    public var samples = 0, sequences = 0, corruptLines = 0, incompleteLines = 0, outOfOrder = 0, trimmed = 0
+    /// Directory entries that are not recordings of today or earlier, not read.
+    public var ignoredFiles: [String] = []
+    /// Recordings that could not be read (`path: reason`).
+    public var unreadableFiles: [String] = []
+    /// Older recordings of the window left unread: newer ones already gave `max_samples`.
+    public var filesNotRead: [String] = []
+    /// Samples in usable sequences (masked ones included), and how many of them are observed.
+    public var samples = 0, observedSamples = 0
+    /// Sequences used, and the counts of what the reader skipped (see `RecordingScan`).
+    public var sequences = 0, corruptLines = 0, incompleteLines = 0, outOfOrder = 0, clockRestarts = 0, trimmed = 0
+    /// The first few corrupt lines, `path:line: problem`.
     public var corruptExamples: [String] = []
+    /// Samples fitted, and samples held back to judge the fit.
     public var trainingSamples = 0, heldOutSamples = 0
+    /// EM iterations run.
     public var iterations = 0
+    /// Whether EM stopped on its tolerance (rather than its iteration cap).
     public var converged = false
+    /// EM's log-likelihood before iteration 1 and after each.
     public var logLikelihoods: [Double] = []
     /// Held-out log-likelihood per observed sample, current and fitted parameters.
     public var heldOutCurrent: Double?
     public var heldOutFitted: Double?
+    /// The fitted parameters, when EM ran.
     public var fitted: ModelParameters?
+    /// Where the parameters were installed.
     public var parametersPath: String?
+    /// Where the SVG figure was written.
     public var figurePath: String?
+    /// Wall time spent on this stream.
     public var seconds = 0.0
 
+    /// An empty result for `stream` (decision `failed` until something is decided).
     public init(stream: String) { self.stream = stream }
 }
 
@@ -50,14 +75,22 @@ public struct StreamRefit: Sendable {
 /// its current parameters, judge the fit on held-out data, install it atomically when it is
 /// better, and tell the daemon. One stream at a time, each under its own lock.
 public struct RefitJob: Sendable {
+    /// The settings.
     public var configuration: RefitConfiguration
+    /// Fit, judge and report only: install nothing, signal no one.
     public var dryRun: Bool
     /// Progress lines (stderr in `gazefit`).
     public var log: @Sendable (String) -> Void
+    /// Test hook: stop the process (SIGSTOP) at this install step, so a test can kill it exactly
+    /// there. Set by `gazefit refit` from the environment variable `GAZEFIT_TEST_STOP_BEFORE`
+    /// (`backup-rename` or `params-rename`); nil in normal use.
+    public var stopBefore: InstallStep?
 
-    public init(configuration: RefitConfiguration, dryRun: Bool, log: @escaping @Sendable (String) -> Void) {
+    /// A job over `configuration`; `dryRun` fits and reports only; `log` receives progress lines.
+    public init(configuration: RefitConfiguration, dryRun: Bool, stopBefore: InstallStep? = nil, log: @escaping @Sendable (String) -> Void) {
         self.configuration = configuration
         self.dryRun = dryRun
+        self.stopBefore = stopBefore
         self.log = log
     }
 
@@ -66,35 +99,42 @@ public struct RefitJob: Sendable {
         let root = configuration.recordDirectory
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: root) } catch {
-            throw GazeFileError(path: root, "cannot list the recordings: \(error.localizedDescription)")
+            throw GazeFileError(path: root, "cannot list the recordings: \(RecordingReader.listingFailure(root, error))")
         }
         var isDirectory: ObjCBool = false
         return names.filter { GazeTopic.isValid(name: $0) && FileManager.default.fileExists(atPath: root + "/" + $0, isDirectory: &isDirectory) && isDirectory.boolValue }.sorted()
     }
 
-    /// Refits one stream; never throws: every problem ends up in the result.
+    /// Refits one stream; never throws: every problem ends up in the result, with the time it took.
     public func refit(stream: String, stamp: String) -> StreamRefit {
-        let start = Date()
+        let clock = ContinuousClock()
+        let start = clock.now
         var result = StreamRefit(stream: stream)
-        defer { result.seconds = Date().timeIntervalSince(start) }
+        refit(&result, stamp: stamp)
+        let elapsed = clock.now - start
+        result.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        return result
+    }
+
+    /// The body of `refit(stream:stamp:)`, filling in `result` as it goes.
+    func refit(_ result: inout StreamRefit, stamp: String) {
+        let stream = result.stream
         let directory = configuration.parametersDirectory
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            result.reason = "cannot create \(directory): \(error.localizedDescription)"
-            return result
+        do { try Self.createDirectory(directory) } catch {
+            result.reason = "\(error)"
+            return
         }
         let lock: FileLock
         do {
             guard let taken = try FileLock(path: "\(directory)/.\(stream).lock") else {
                 result.decision = .locked
                 result.reason = "another refit of \(stream) is running (\(directory)/.\(stream).lock is held)"
-                return result
+                return
             }
             lock = taken
         } catch {
             result.reason = "\(error)"
-            return result
+            return
         }
         defer { lock.unlock() }
         removeLeftovers(of: stream)
@@ -111,54 +151,94 @@ public struct RefitJob: Sendable {
                 result.currentSource = configuration.defaultParameters
             }
         } catch {
-            result.reason = "\(error)"
-            return result
+            result.reason = Self.describe(error)
+            return
         }
         guard current.observationDimension == 2 else {
             result.reason = "\(result.currentSource): parameters must observe (x, y), H has \(current.observationDimension) rows"
-            return result
+            return
         }
 
-        // The data: recordings of the window, split at files and gaps, corrupt lines counted.
+        // The data: recordings of the window, split at files, gaps and clock restarts, corrupt lines counted.
         let scan: RecordingScan
         do {
-            scan = try RecordingReader.read(directory: "\(configuration.recordDirectory)/\(stream)", since: windowStart(),
+            scan = try RecordingReader.read(directory: "\(configuration.recordDirectory)/\(stream)", since: windowStart(), through: UTCCalendar.day(),
                                             maximumSamples: configuration.maximumSamples, splitGap: configuration.splitGapSeconds)
         } catch {
             result.reason = "\(error)"
-            return result
+            return
         }
         let segments = scan.segments.filter { $0.observations.count >= configuration.minimumSequenceLength }
         result.files = scan.files
+        result.ignoredFiles = scan.ignoredFiles
+        result.unreadableFiles = scan.unreadableFiles
+        result.filesNotRead = scan.filesNotRead
         result.corruptLines = scan.corruptLines
         result.corruptExamples = scan.corruptExamples
         result.incompleteLines = scan.incompleteLines
         result.outOfOrder = scan.outOfOrder
+        result.clockRestarts = scan.clockRestarts
         result.trimmed = scan.trimmed
         result.samples = segments.reduce(0) { $0 + $1.observations.count }
+        result.observedSamples = segments.reduce(0) { $0 + $1.observations.count - $1.observations.maskedCount }
         result.sequences = segments.count
+        if !scan.ignoredFiles.isEmpty {
+            log("\(stream): ignored \(scan.ignoredFiles.count) file(s) that are not recordings of today or before (YYYY-MM-DD.csv): \(scan.ignoredFiles.joined(separator: ", "))")
+        }
+        for unreadable in scan.unreadableFiles { log("\(stream): cannot read \(unreadable)") }
         if scan.corruptLines > 0 {
             log("\(stream): skipped \(scan.corruptLines) corrupt line(s), first at \(scan.corruptExamples.first ?? "?")")
         }
-        guard result.samples >= configuration.minimumSamples else {
+        if scan.clockRestarts > 0 { log("\(stream): the tracker clock restarted \(scan.clockRestarts) time(s); each starts a new sequence") }
+
+        // Enough observed data? Decided before EM, with the specific reason.
+        let minimum = configuration.minimumSamples
+        guard result.samples > 0 else {
             result.decision = .skipped
-            result.reason = "only \(result.samples) usable samples in the window (at least \(configuration.minimumSamples) needed)"
-            return result
+            let read = scan.sampleCount
+            result.reason = scan.files.isEmpty ? "no recordings in the window (files dated \(windowStart()) to today)"
+                : read > 0 ? "no sequence of at least \(configuration.minimumSequenceLength) samples among the \(read) read"
+                : "no usable sample in the window's \(scan.files.count) file(s)"
+            return
+        }
+        guard result.observedSamples > 0 else {
+            result.decision = .skipped
+            result.reason = "all \(result.samples) samples in the window are lost (masked): nothing observed to fit"
+            return
+        }
+        guard result.observedSamples >= minimum else {
+            result.decision = .skipped
+            result.reason = "too few samples: only \(result.observedSamples) observed (unmasked) samples in the window, at least \(minimum) needed"
+            return
         }
 
         // Hold back the most recent part to judge the fit.
         let (training, heldOut) = split(segments, heldOut: Int(Double(result.samples) * configuration.holdoutFraction))
         result.trainingSamples = training.reduce(0) { $0 + $1.observations.count }
         result.heldOutSamples = heldOut.reduce(0) { $0 + $1.observations.count }
+        guard heldOut.contains(where: { $0.observations.maskedCount < $0.observations.count }) else {
+            result.decision = .skipped
+            result.reason = "the held-out part (the most recent \(result.heldOutSamples) samples) has no observed sample to judge a fit on"
+            return
+        }
+        guard training.contains(where: { $0.observations.maskedCount < $0.observations.count }) else {
+            result.decision = .skipped
+            result.reason = "the training part (\(result.trainingSamples) samples) has no observed sample: \(EMError.noData)"
+            return
+        }
 
         let fit: EMResult
         do {
             fit = try current.fitEM(to: training.map(\.observations), configuration: EMConfiguration(
                 fitting: configuration.fitting, maximumIterations: configuration.iterations, tolerance: configuration.tolerance))
+        } catch .noData {
+            result.decision = .skipped
+            result.reason = "\(EMError.noData)"
+            return
         } catch {
             result.decision = .refused
             result.reason = "the fit failed: \(error)"
-            return result
+            return
         }
         result.fitted = fit.parameters
         result.logLikelihoods = fit.logLikelihoods
@@ -173,12 +253,12 @@ public struct RefitJob: Sendable {
         do { try fit.parameters.validate() } catch {
             result.decision = .refused
             result.reason = "the fitted parameters are invalid: \(error)"
-            return result
+            return
         }
         guard let currentScore, let fittedScore else {
             result.decision = .refused
-            result.reason = "the held-out data could not be scored (no observed sample, or a singular covariance)"
-            return result
+            result.reason = "the held-out data could not be scored under the \(currentScore == nil ? "current" : "fitted") parameters (a singular covariance)"
+            return
         }
         let gain = fittedScore - currentScore
         let comparison = "held-out log-likelihood per sample \(rounded(fittedScore)) fitted vs \(rounded(currentScore)) current: gain \(rounded(gain))"
@@ -186,24 +266,103 @@ public struct RefitJob: Sendable {
         result.decision = promote ? .promoted : .refused
         result.reason = comparison + (promote ? " ≥ " : " is below the required ") + "\(configuration.minimumImprovement)"
         result.figurePath = writeFigure(result, parameters: promote ? fit.parameters : current, stretchFrom: heldOut.isEmpty ? training : heldOut, stamp: stamp)
-        guard promote, !dryRun else { return result }
+        guard promote, !dryRun else { return }
 
         // Install: keep the old file as <stream>.prev.json, write the new one atomically.
         do {
             if FileManager.default.fileExists(atPath: ownPath) {
-                try AtomicFile.write(try readFile(ownPath), to: "\(directory)/\(stream).prev.json")
+                try install(try readFile(ownPath), at: "\(directory)/\(stream).prev.json", step: .backupRename)
             }
             var file = ParameterFile(parameters: fit.parameters)
             file.extra["metadata"] = metadata(result, stamp: stamp)
-            try file.write(to: ownPath)
+            try install(Array(file.encoded().utf8), at: ownPath, step: .parametersRename)
             result.installed = true
             result.parametersPath = ownPath
         } catch {
             result.decision = .failed
             result.reason = "cannot install: \(error)"
-            return result
         }
-        return result
+    }
+
+    /// A point of the install where the test hook `GAZEFIT_TEST_STOP_BEFORE` can stop the job.
+    public enum InstallStep: String, Sendable {
+        /// The backup's temporary file is written and synced, not yet renamed to `<stream>.prev.json`.
+        case backupRename = "backup-rename"
+        /// The backup is in place and the new parameters' temporary file is written and synced,
+        /// not yet renamed to `<stream>.json`.
+        case parametersRename = "params-rename"
+    }
+
+    /// Writes `bytes` to `path` the way `AtomicFile` does (temporary file `.<name>.tmp-<pid>-<random>`
+    /// in the same directory, fsync, rename, fsync the directory), with the test hook between
+    /// the write and the rename.
+    func install(_ bytes: some Collection<UInt8>, at path: String, step: InstallStep) throws(GazeFileError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        let temporary = "\(directory)/.\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw GazeFileError(path: path, "cannot create \(temporary): \(Self.systemError())") }
+        var failure: String?
+        let data = Array(bytes)
+        data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    failure = "cannot write \(temporary): \(Self.systemError())"
+                    return
+                }
+                offset += written
+            }
+        }
+        if failure == nil, fsync(descriptor) != 0 { failure = "cannot fsync \(temporary): \(Self.systemError())" }
+        close(descriptor)
+        if let failure {
+            unlink(temporary)
+            throw GazeFileError(path: path, failure)
+        }
+        if stopBefore == step {
+            log("test hook GAZEFIT_TEST_STOP_BEFORE=\(step.rawValue): stopping with \(temporary) written")
+            raise(SIGSTOP)
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = Self.systemError()
+            unlink(temporary)
+            throw GazeFileError(path: path, "cannot rename \(temporary) into place: \(reason)")
+        }
+        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryDescriptor >= 0 {
+            fsync(directoryDescriptor)
+            close(directoryDescriptor)
+        }
+    }
+
+    static func systemError() -> String { String(cString: strerror(errno)) }
+
+    /// Creates `path` and its missing parents (mode 0777 less the umask), naming the system's
+    /// reason on failure (`Not a directory`, `Permission denied`) rather than Foundation's.
+    static func createDirectory(_ path: String) throws(GazeFileError) {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else { throw GazeFileError(path: path, "exists and is not a directory") }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path { try createDirectory(parent) }
+        guard mkdir(path, 0o777) == 0 || errno == EEXIST else { throw GazeFileError(path: path, "cannot create the directory: \(systemError())") }
+    }
+
+    /// An error as one readable line: our own errors as they describe themselves, Foundation's
+    /// by their localized description and the system's reason (never the `Error Domain=…` dump).
+    public static func describe(_ error: any Error) -> String {
+        let bridged = error as NSError
+        guard bridged.domain == NSCocoaErrorDomain || bridged.domain == NSPOSIXErrorDomain else { return "\(error)" }
+        if bridged.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(bridged.code))) }
+        if let underlying = bridged.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return "\(bridged.localizedDescription) (\(String(cString: strerror(Int32(underlying.code)))))"
+        }
+        return bridged.localizedDescription
     }
 
     /// Draws the report figure (log-likelihood curve, a stretch of gaze with filtered and
@@ -238,34 +397,52 @@ public struct RefitJob: Sendable {
             logLikelihoods: result.logLikelihoods, stretch: stretch)
         let path = "\(directory)/\(fileStamp(stamp))-\(result.stream).svg"
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Self.createDirectory(directory)
             try AtomicFile.write(text: figure.svg, to: path)
         } catch {
-            log("\(result.stream): cannot write the figure: \(error)")
+            log("\(result.stream): cannot write the figure: \(Self.describe(error))")
             return nil
         }
         return path
     }
 
-    /// Tells the daemon to reload; returns what happened, for the report.
-    public func reloadDaemon() -> String {
+    /// The daemon's process name (`/proc/<pid>/comm`): a pid file naming any other process is stale.
+    public static let daemonName = "gazefilterd"
+
+    /// Tells the daemon to reload; returns what happened, for the report, and whether the
+    /// daemon was told (false when it should have been and was not).
+    public func reloadDaemon() -> (message: String, told: Bool) {
         switch configuration.reload {
         case .none:
-            return "not asked (reload = none)"
+            return ("not asked (reload = none)", true)
         case .pidFile:
-            guard let text = try? String(contentsOfFile: configuration.pidFile, encoding: .utf8),
-                  let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
-                return "not signalled: no readable pid in \(configuration.pidFile)"
+            let path = configuration.pidFile
+            let text: String
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                return ("not signalled: cannot read the pid file \(path): \(Self.describe(error))", false)
             }
-            guard kill(pid, SIGHUP) == 0 else { return "not signalled: kill(\(pid), SIGHUP): \(String(cString: strerror(errno)))" }
-            return "SIGHUP sent to pid \(pid)"
+            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let pid = Int32(trimmed), pid > 1 else {
+                return ("not signalled: \(path) does not hold a process id (\"\(trimmed.prefix(20))\")", false)
+            }
+            // A pid outlives its process: only signal it if it still is the daemon.
+            guard let comm = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) else {
+                return ("not signalled: no process \(pid) (from \(path)); the daemon is not running", false)
+            }
+            let name = comm.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard name == Self.daemonName else {
+                return ("not signalled: pid \(pid) from \(path) is \"\(name)\", not \(Self.daemonName) (a stale pid file)", false)
+            }
+            guard kill(pid, SIGHUP) == 0 else { return ("not signalled: kill(\(pid), SIGHUP): \(Self.systemError())", false) }
+            return ("SIGHUP sent to pid \(pid)", true)
         case .systemd:
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/systemctl")
             process.arguments = ["reload", configuration.unit]
-            do { try process.run() } catch { return "systemctl reload \(configuration.unit) failed: \(error.localizedDescription)" }
+            do { try process.run() } catch { return ("systemctl reload \(configuration.unit) failed: \(Self.describe(error))", false) }
             process.waitUntilExit()
-            return process.terminationStatus == 0 ? "systemctl reload \(configuration.unit)" : "systemctl reload \(configuration.unit) exited \(process.terminationStatus)"
+            return process.terminationStatus == 0 ? ("systemctl reload \(configuration.unit)", true)
+                : ("systemctl reload \(configuration.unit) exited \(process.terminationStatus)", false)
         }
     }
 
@@ -310,13 +487,55 @@ public struct RefitJob: Sendable {
     /// The first UTC date whose recordings fall in the window.
     func windowStart() -> String { UTCCalendar.day(secondsAgo: configuration.windowHours * 3600) }
 
-    /// Removes temporary files a killed refit may have left (only ours, under our lock).
+    /// Removes temporary files a killed refit may have left of this stream's own files (the
+    /// exact `.<stream>.json.tmp-<pid>-<random>` and `.<stream>.prev.json.tmp-<pid>-<random>`),
+    /// under the stream's lock, so no live writer can own them.
     func removeLeftovers(of stream: String) {
         let directory = configuration.parametersDirectory
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        where name.hasPrefix(".\(stream).json.tmp-") || name.hasPrefix(".\(stream).prev.json.tmp-") {
-            try? FileManager.default.removeItem(atPath: directory + "/" + name)
+        where Self.isTemporary(name, of: "\(stream).json") || Self.isTemporary(name, of: "\(stream).prev.json") {
+            if unlink(directory + "/" + name) == 0 { log("\(stream): removed \(directory)/\(name), left by an interrupted run") }
         }
+    }
+
+    /// Removes temporary files an interrupted job left in the report directory
+    /// (`.<stamp>[-<stream>].{json,svg}.tmp-<pid>-<random>`) whose writer is gone: its pid is not
+    /// running, or the file is more than a day old. A running job's files are left alone.
+    func removeReportLeftovers() {
+        guard let directory = configuration.reportDirectory else { return }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            guard let range = name.range(of: ".tmp-", options: .backwards), name.hasPrefix(".") else { continue }
+            let target = String(name[name.index(after: name.startIndex)..<range.lowerBound])
+            guard Self.isTemporary(name, of: target), Self.isReportName(target),
+                  let pid = Int32(name[range.upperBound...].prefix { $0 != "-" }) else { continue }
+            let path = directory + "/" + name
+            let running = kill(pid, 0) == 0 || errno == EPERM
+            var info = stat()
+            let old = stat(path, &info) == 0 && Double(time(nil) - info.st_mtim.tv_sec) > 86_400
+            guard !running || old else { continue }
+            if unlink(path) == 0 { log("removed \(path), left by an interrupted run") }
+        }
+    }
+
+    /// Whether `name` is exactly `AtomicFile`'s temporary name for `target`: `.<target>.tmp-<digits>-<digits>`.
+    static func isTemporary(_ name: String, of target: String) -> Bool {
+        let prefix = ".\(target).tmp-"
+        guard name.hasPrefix(prefix) else { return false }
+        let parts = name.dropFirst(prefix.count).split(separator: "-", omittingEmptySubsequences: false)
+        return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
+    }
+
+    /// Whether `name` is a report this job writes: `<YYYYMMDDTHHMMSSZ>.json` or `<YYYYMMDDTHHMMSSZ>-<stream>.svg`.
+    static func isReportName(_ name: String) -> Bool {
+        let stamp = name.prefix(16)
+        let digits = stamp.enumerated().allSatisfy { index, character in
+            index == 8 ? character == "T" : index == 15 ? character == "Z" : character.isASCII && character.isNumber
+        }
+        guard stamp.count == 16, digits else { return false }
+        let rest = name.dropFirst(16)
+        if rest == ".json" { return true }
+        guard rest.hasPrefix("-"), rest.hasSuffix(".svg") else { return false }
+        return GazeTopic.isValid(name: String(rest.dropFirst().dropLast(4)))
     }
 
     func metadata(_ result: StreamRefit, stamp: String) -> JSONValue {
@@ -327,6 +546,8 @@ public struct RefitJob: Sendable {
             "window_hours": .number(configuration.windowHours),
             "files": .array(result.files.map { .string($0) }),
             "samples": .number(Double(result.samples)),
+            "observed_samples": .number(Double(result.observedSamples)),
+            "clock_restarts": .number(Double(result.clockRestarts)),
             "sequences": .number(Double(result.sequences)),
             "training_samples": .number(Double(result.trainingSamples)),
             "held_out_samples": .number(Double(result.heldOutSamples)),
@@ -352,19 +573,23 @@ public struct RefitJob: Sendable {
 
     /// Refits `streams` (every recorded stream when nil), reloads the daemon once if anything
     /// was installed, writes the JSON report (and prints it). Returns the report and the exit
-    /// status: 0 when every stream was judged (promoted, refused or skipped), 1 otherwise.
+    /// status: 0 when every stream was judged (promoted, refused or skipped) and the daemon was
+    /// told of any install, 1 otherwise (a failed or locked stream, or a reload that failed).
     public func run(streams requested: [String]?) -> (report: String, results: [StreamRefit], status: Int32) {
         let stamp = UTCCalendar.timestamp()
         var results: [StreamRefit] = []
         var listingError: String?
-        var streams = requested ?? []
+        var streams: [String] = []
+        for stream in requested ?? [] where !streams.contains(stream) { streams.append(stream) }  // each stream once
         if requested == nil {
             do { streams = try recordedStreams() } catch { listingError = "\(error)" }
         }
+        removeReportLeftovers()
         for stream in streams {
-            guard GazeTopic.isValid(name: stream) else {
+            if let problem = GazeTopic.problem(name: stream) {
                 var result = StreamRefit(stream: stream)
-                result.reason = "not a valid stream name"
+                result.reason = "not a valid stream name: \(problem)"
+                log("\(stream): \(result.decision.rawValue): \(result.reason)")
                 results.append(result)
                 continue
             }
@@ -373,10 +598,18 @@ public struct RefitJob: Sendable {
             log("\(stream): \(result.decision.rawValue): \(result.reason)")
             results.append(result)
         }
+        var daemonTold = true
+        var daemonMessage: String?
         if results.contains(where: \.installed) {
-            let reloaded = reloadDaemon()
-            log("daemon: \(reloaded)")
-            for index in results.indices where results[index].installed { results[index].reloaded = reloaded }
+            let (message, told) = reloadDaemon()
+            daemonTold = told
+            daemonMessage = message
+            log("daemon: \(message)")
+            for index in results.indices where results[index].installed {
+                results[index].reloaded = message
+                if !told { results[index].reason += "; the parameters are installed but the daemon was not told (\(message))" }
+            }
+            if !told { log("the new parameters are installed but the daemon was not told to reload; it uses them from its next reload or restart") }
         }
         var writer = JSONTextWriter()
         writer.beginObject()
@@ -385,6 +618,7 @@ public struct RefitJob: Sendable {
         writer.key("record_dir"); writer.string(configuration.recordDirectory)
         writer.key("params_dir"); writer.string(configuration.parametersDirectory)
         if let listingError { writer.key("error"); writer.string(listingError) }
+        if let daemonMessage { writer.key("daemon"); writer.string(daemonMessage); writer.key("daemon_told"); writer.bool(daemonTold) }
         writer.key("streams")
         writer.beginArray()
         for result in results { write(result, to: &writer) }
@@ -393,13 +627,13 @@ public struct RefitJob: Sendable {
         let report = writer.text + "\n"
         if let directory = configuration.reportDirectory {
             do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try Self.createDirectory(directory)
                 try AtomicFile.write(text: report, to: "\(directory)/\(fileStamp(stamp)).json")
             } catch {
-                log("cannot write the report: \(error)")
+                log("cannot write the report: \(Self.describe(error))")
             }
         }
-        let failed = listingError != nil || results.contains { $0.decision == .failed || $0.decision == .locked }
+        let failed = listingError != nil || !daemonTold || results.contains { $0.decision == .failed || $0.decision == .locked }
         return (report, results, failed ? 1 : 0)
     }
 
@@ -413,7 +647,12 @@ public struct RefitJob: Sendable {
         if let reloaded = result.reloaded { writer.key("daemon"); writer.string(reloaded) }
         writer.key("started_from"); writer.string(result.currentSource)
         writer.key("files"); writer.beginArray(); for file in result.files { writer.string(file) }; writer.endArray()
+        writer.key("ignored_files"); writer.beginArray(); for file in result.ignoredFiles { writer.string(file) }; writer.endArray()
+        writer.key("files_not_read"); writer.beginArray(); for file in result.filesNotRead { writer.string(file) }; writer.endArray()
+        writer.key("unreadable_files"); writer.integer(result.unreadableFiles.count)
+        writer.key("unreadable_examples"); writer.beginArray(); for file in result.unreadableFiles { writer.string(file) }; writer.endArray()
         writer.key("samples"); writer.integer(result.samples)
+        writer.key("observed_samples"); writer.integer(result.observedSamples)
         writer.key("sequences"); writer.integer(result.sequences)
         writer.key("training_samples"); writer.integer(result.trainingSamples)
         writer.key("held_out_samples"); writer.integer(result.heldOutSamples)
@@ -421,6 +660,7 @@ public struct RefitJob: Sendable {
         writer.key("corrupt_examples"); writer.beginArray(); for example in result.corruptExamples { writer.string(example) }; writer.endArray()
         writer.key("incomplete_lines"); writer.integer(result.incompleteLines)
         writer.key("out_of_order"); writer.integer(result.outOfOrder)
+        writer.key("clock_restarts"); writer.integer(result.clockRestarts)
         writer.key("trimmed"); writer.integer(result.trimmed)
         writer.key("iterations"); writer.integer(result.iterations)
         writer.key("converged"); writer.bool(result.converged)

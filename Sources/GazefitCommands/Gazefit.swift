@@ -192,7 +192,15 @@ public enum Gazefit {
     static func refit(_ options: ParsedOptions) throws -> Int32 {
         let configuration = try RefitConfiguration.load(options)
         let streams = options.values("stream")
-        let job = RefitJob(configuration: configuration, dryRun: options.flag("dry-run")) { line in
+        // Test hook (see README): stop at an install step so a test can kill the job exactly there.
+        var stopBefore: RefitJob.InstallStep?
+        if let point = ProcessInfo.processInfo.environment["GAZEFIT_TEST_STOP_BEFORE"], !point.isEmpty {
+            guard let step = RefitJob.InstallStep(rawValue: point) else {
+                throw UsageError(command: "gazefit refit", "GAZEFIT_TEST_STOP_BEFORE must be backup-rename or params-rename, got \"\(point)\"")
+            }
+            stopBefore = step
+        }
+        let job = RefitJob(configuration: configuration, dryRun: options.flag("dry-run"), stopBefore: stopBefore) { line in
             FileHandle.standardError.write(Data("gazefit refit: \(line)\n".utf8))
         }
         let outcome = job.run(streams: streams.isEmpty ? nil : streams)

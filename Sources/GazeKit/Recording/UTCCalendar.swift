@@ -5,6 +5,10 @@ import Glibc
 /// UTC dates and timestamps as recordings and reports name them: a recording file is
 /// `<stream>/<YYYY-MM-DD>.csv` for the UTC day it was written, a report `<YYYYMMDDTHHMMSSZ>`.
 public enum UTCCalendar {
+    /// Offsets in seconds are clamped to ±`maximumOffset` (about 317 years), so that no setting
+    /// can overflow `time_t` arithmetic; callers bound their settings far below it.
+    public static let maximumOffset = 1e10
+
     /// The UTC day `secondsAgo` seconds before now, `YYYY-MM-DD` (the recording file name).
     public static func day(secondsAgo: Double = 0) -> String {
         let parts = brokenDown(secondsAgo: secondsAgo)
@@ -18,7 +22,8 @@ public enum UTCCalendar {
     }
 
     static func brokenDown(secondsAgo: Double) -> tm {
-        var moment = time(nil) - time_t(secondsAgo)
+        let offset = secondsAgo.isNaN ? 0 : min(max(secondsAgo, -maximumOffset), maximumOffset)
+        var moment = time(nil) - time_t(offset)
         var parts = tm()
         gmtime_r(&moment, &parts)
         return parts

@@ -10,8 +10,13 @@ public enum GazeTopic {
     /// Longest stream name accepted, in bytes.
     public static let maximumNameLength = 64
 
+    /// The suffix no stream name may end with: `<stream>.prev.json` is the backup of stream
+    /// `<stream>`'s parameters, so a stream `a.prev` would read `a`'s old parameters.
+    public static let reservedSuffix = ".prev"
+
     /// The stream name's bytes inside a raw topic frame, validated: 1 to 64 bytes of
-    /// `[A-Za-z0-9_.:-]`, not starting with a dot (names become directory names for recordings).
+    /// `[A-Za-z0-9_.:-]`, not starting with a dot (names become directory names for recordings)
+    /// and not ending with `.prev` (reserved for parameter backups).
     public static func streamName(inRawTopic topic: UnsafeRawBufferPointer) throws(GazeWireError) -> UnsafeRawBufferPointer {
         let prefix = rawPrefix.count
         guard topic.count >= prefix, rawPrefix.withUnsafeBytes({ $0.elementsEqual(topic.prefix(prefix)) }) else {
@@ -34,6 +39,16 @@ public enum GazeTopic {
             default:
                 throw .streamNameCharacter
             }
+        }
+        let suffix = reservedSuffix.utf8
+        if name.count >= suffix.count, name.suffix(suffix.count).elementsEqual(suffix) { throw .streamNameReserved }
+    }
+
+    /// Why `name` is not a valid stream name, or nil when it is.
+    public static func problem(name: String) -> GazeWireError? {
+        Array(name.utf8).withUnsafeBytes { bytes -> GazeWireError? in
+            do throws(GazeWireError) { try validate(name: bytes) } catch { return error }
+            return nil
         }
     }
 

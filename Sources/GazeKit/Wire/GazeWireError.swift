@@ -4,6 +4,8 @@ public enum GazeWireError: Error, Equatable, Sendable, CustomStringConvertible {
     case topicPrefix
     case streamNameLength(Int)
     case streamNameCharacter
+    /// The stream name ends with `.prev`, reserved for parameter backups (`<stream>.prev.json`).
+    case streamNameReserved
     case notAnObject
     case syntax(offset: Int, expected: String)
     case trailingBytes(offset: Int)
@@ -21,6 +23,7 @@ public enum GazeWireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .topicPrefix: "topic does not start with gaze.raw."
         case .streamNameLength(let length): "stream name must be 1 to \(GazeTopic.maximumNameLength) bytes, got \(length)"
         case .streamNameCharacter: "stream name must use only [A-Za-z0-9_.:-] and not start with a dot"
+        case .streamNameReserved: "stream name must not end with \"\(GazeTopic.reservedSuffix)\" (reserved: <stream>.prev.json is a parameter backup)"
         case .notAnObject: "payload is not a JSON object"
         case .syntax(let offset, let expected): "JSON syntax error at byte \(offset): expected \(expected)"
         case .trailingBytes(let offset): "trailing bytes after the JSON object at byte \(offset)"
