@@ -53,6 +53,8 @@ public struct StreamRefit: Sendable {
     public var iterations = 0
     /// Whether EM stopped on its tolerance (rather than its iteration cap).
     public var converged = false
+    /// The EM iteration that lowered the likelihood (precision lost), where the fit stopped.
+    public var emDecreasedAt: Int?
     /// EM's log-likelihood before iteration 1 and after each.
     public var logLikelihoods: [Double] = []
     /// Held-out log-likelihood per observed sample, current and fitted parameters.
@@ -244,6 +246,10 @@ public struct RefitJob: Sendable {
         result.logLikelihoods = fit.logLikelihoods
         result.iterations = fit.iterations
         result.converged = fit.converged
+        result.emDecreasedAt = fit.decreasedAt
+        if let iteration = fit.decreasedAt {
+            log("\(stream): EM iteration \(iteration) lowered the log-likelihood (numerical precision); kept the parameters before it")
+        }
 
         // The gate: valid, and better on held-out data by the margin.
         let currentScore = Self.heldOutLogLikelihoodPerSample(current, heldOut.map(\.observations))
@@ -293,49 +299,15 @@ public struct RefitJob: Sendable {
         case parametersRename = "params-rename"
     }
 
-    /// Writes `bytes` to `path` the way `AtomicFile` does (temporary file `.<name>.tmp-<pid>-<random>`
-    /// in the same directory, fsync, rename, fsync the directory), with the test hook between
-    /// the write and the rename.
+    /// Writes `bytes` to `path` atomically (`AtomicFile`), with the test hook between the
+    /// write of the temporary file and its rename.
     func install(_ bytes: some Collection<UInt8>, at path: String, step: InstallStep) throws(GazeFileError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
-        let temporary = "\(directory)/.\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw GazeFileError(path: path, "cannot create \(temporary): \(Self.systemError())") }
-        var failure: String?
-        let data = Array(bytes)
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failure = "cannot write \(temporary): \(Self.systemError())"
-                    return
-                }
-                offset += written
-            }
-        }
-        if failure == nil, fsync(descriptor) != 0 { failure = "cannot fsync \(temporary): \(Self.systemError())" }
-        close(descriptor)
-        if let failure {
-            unlink(temporary)
-            throw GazeFileError(path: path, failure)
-        }
+        let temporary = try AtomicFile.stage(bytes, for: path)
         if stopBefore == step {
             log("test hook GAZEFIT_TEST_STOP_BEFORE=\(step.rawValue): stopping with \(temporary) written")
             raise(SIGSTOP)
         }
-        guard rename(temporary, path) == 0 else {
-            let reason = Self.systemError()
-            unlink(temporary)
-            throw GazeFileError(path: path, "cannot rename \(temporary) into place: \(reason)")
-        }
-        let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryDescriptor >= 0 {
-            fsync(directoryDescriptor)
-            close(directoryDescriptor)
-        }
+        try AtomicFile.commit(temporary, to: path)
     }
 
     static func systemError() -> String { String(cString: strerror(errno)) }
@@ -493,7 +465,7 @@ public struct RefitJob: Sendable {
     func removeLeftovers(of stream: String) {
         let directory = configuration.parametersDirectory
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        where Self.isTemporary(name, of: "\(stream).json") || Self.isTemporary(name, of: "\(stream).prev.json") {
+        where AtomicFile.isTemporaryName(name, for: "\(stream).json") || AtomicFile.isTemporaryName(name, for: "\(stream).prev.json") {
             if unlink(directory + "/" + name) == 0 { log("\(stream): removed \(directory)/\(name), left by an interrupted run") }
         }
     }
@@ -506,7 +478,7 @@ public struct RefitJob: Sendable {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
             guard let range = name.range(of: ".tmp-", options: .backwards), name.hasPrefix(".") else { continue }
             let target = String(name[name.index(after: name.startIndex)..<range.lowerBound])
-            guard Self.isTemporary(name, of: target), Self.isReportName(target),
+            guard AtomicFile.isTemporaryName(name, for: target), Self.isReportName(target),
                   let pid = Int32(name[range.upperBound...].prefix { $0 != "-" }) else { continue }
             let path = directory + "/" + name
             let running = kill(pid, 0) == 0 || errno == EPERM
@@ -515,14 +487,6 @@ public struct RefitJob: Sendable {
             guard !running || old else { continue }
             if unlink(path) == 0 { log("removed \(path), left by an interrupted run") }
         }
-    }
-
-    /// Whether `name` is exactly `AtomicFile`'s temporary name for `target`: `.<target>.tmp-<digits>-<digits>`.
-    static func isTemporary(_ name: String, of target: String) -> Bool {
-        let prefix = ".\(target).tmp-"
-        guard name.hasPrefix(prefix) else { return false }
-        let parts = name.dropFirst(prefix.count).split(separator: "-", omittingEmptySubsequences: false)
-        return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
     }
 
     /// Whether `name` is a report this job writes: `<YYYYMMDDTHHMMSSZ>.json` or `<YYYYMMDDTHHMMSSZ>-<stream>.svg`.
@@ -664,6 +628,7 @@ public struct RefitJob: Sendable {
         writer.key("trimmed"); writer.integer(result.trimmed)
         writer.key("iterations"); writer.integer(result.iterations)
         writer.key("converged"); writer.bool(result.converged)
+        if let iteration = result.emDecreasedAt { writer.key("em_decreased_at"); writer.integer(iteration) }
         writer.key("loglikelihoods"); writer.numbers(result.logLikelihoods)
         if let value = result.heldOutCurrent { writer.key("held_out_loglikelihood_per_sample_current"); writer.number(value) }
         if let value = result.heldOutFitted { writer.key("held_out_loglikelihood_per_sample_fitted"); writer.number(value) }

@@ -55,7 +55,8 @@ public enum Gazefit {
         name: "gazefit refit", summary: "Refit each stream's model from the daemon's recordings, promote it only if it predicts held-out data better, and reload the daemon.",
         options: RefitConfiguration.options,
         notes: """
-            Per stream: reads <record_dir>/<stream>/*.csv of the window (corrupt lines skipped and counted), splits
+            Per stream: reads <record_dir>/<stream>/<YYYY-MM-DD>.csv of the window's UTC days, newest first up to
+            max_samples (corrupt lines skipped and counted; other files listed as ignored), splits
             sequences at files and gaps, fits by multi-sequence EM from the stream's current parameters, holds back
             the most recent fraction, and installs <params_dir>/<stream>.json atomically (the old one kept as
             <stream>.prev.json) only when the held-out log-likelihood per sample improves by the margin. Then the
@@ -201,10 +202,10 @@ public enum Gazefit {
             stopBefore = step
         }
         let job = RefitJob(configuration: configuration, dryRun: options.flag("dry-run"), stopBefore: stopBefore) { line in
-            FileHandle.standardError.write(Data("gazefit refit: \(line)\n".utf8))
+            try? StandardStream.error.write("gazefit refit: \(line)\n")
         }
         let outcome = job.run(streams: streams.isEmpty ? nil : streams)
-        FileHandle.standardOutput.write(Data(outcome.report.utf8))
+        try StandardStream.output.write(outcome.report)
         return outcome.status
     }
 

@@ -45,9 +45,12 @@ import _TestSupport
         var params: String { root + "/params" }
         var reports: String { root + "/reports" }
         var defaultParams: String { root + "/default.json" }
+        /// The job's arguments; an option in `extra` replaces the layout's own (an option given twice is an error).
         func arguments(_ extra: [String] = []) -> [String] {
-            ["refit", "--record-dir", records, "--params-dir", params, "--default-params", defaultParams, "--report-dir", reports,
-             "--min-samples", "500", "--iterations", "30"] + extra
+            var base = ["--record-dir": records, "--params-dir": params, "--default-params": defaultParams, "--report-dir": reports,
+                        "--min-samples": "500", "--iterations": "30"]
+            for option in extra where base[option] != nil { base[option] = nil }
+            return ["refit"] + base.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] } + extra
         }
         func write(stream: String, _ samples: [Sample]) throws {
             try FileManager.default.createDirectory(atPath: "\(records)/\(stream)", withIntermediateDirectories: true)

@@ -37,7 +37,22 @@ public enum AtomicFile {
         }
     }
 
-    /// Writes and syncs a temporary file in the target's directory; returns its path.
+    /// The first half of a write: `bytes` written and synced to a temporary file beside
+    /// `path` (`.<name>.tmp-<pid>-<random>`), not yet in place; returns its path. `commit`
+    /// is the second half. For callers that act between the two (the refit's test hook).
+    public static func stage(_ bytes: some Collection<UInt8>, for path: String) throws(GazeFileError) -> String {
+        try stage(Array(bytes), for: path)
+    }
+
+    /// Whether `name` is exactly the temporary name `stage` gives a file named `target`:
+    /// `.<target>.tmp-<digits>-<digits>` (so leftovers of a killed writer can be found).
+    public static func isTemporaryName(_ name: String, for target: String) -> Bool {
+        let prefix = ".\(target).tmp-"
+        guard name.hasPrefix(prefix) else { return false }
+        let parts = name.dropFirst(prefix.count).split(separator: "-", omittingEmptySubsequences: false)
+        return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
+    }
+
     static func stage(_ data: [UInt8], for path: String) throws(GazeFileError) -> String {
         let directory = (path as NSString).deletingLastPathComponent
         let name = (path as NSString).lastPathComponent
@@ -66,8 +81,8 @@ public enum AtomicFile {
         return temporary
     }
 
-    /// Renames a staged file over its target and syncs the directory.
-    static func commit(_ temporary: String, to path: String) throws(GazeFileError) {
+    /// The second half of a write: renames a staged file over `path` and syncs the directory.
+    public static func commit(_ temporary: String, to path: String) throws(GazeFileError) {
         guard rename(temporary, path) == 0 else {
             let reason = systemError()
             unlink(temporary)
