@@ -103,29 +103,21 @@ public struct RefitConfiguration: Sendable, Equatable {
     /// Applies a JSON config file.
     public mutating func apply(file path: String) throws(GazeFileError) {
         let file = try SettingsFile(path: path, knownKeys: Self.keys)
-        /// A whole number in `range`: checked as a Double first, so no value can trap in `Int(_:)`.
-        func whole(_ key: String, _ range: ClosedRange<Int>) throws(GazeFileError) -> Int? {
-            let requirement = "a whole number from \(range.lowerBound) to \(range.upperBound)"
-            guard let v = try file.number(key, requirement: requirement, where: {
-                $0 == $0.rounded() && $0 >= Double(range.lowerBound) && $0 <= Double(range.upperBound)
-            }) else { return nil }
-            return Int(v)
-        }
         if let v = try file.string("record_dir") { recordDirectory = v }
         if let v = try file.string("params_dir") { parametersDirectory = v }
         if let v = try file.string("default_params") { defaultParameters = v }
         if file.isNull("report_dir") { reportDirectory = nil } else if let v = try file.string("report_dir") { reportDirectory = v }
         if let v = try file.number("window_hours", requirement: "a positive number of hours up to \(Int(Self.windowHoursRange.upperBound))",
                                    where: { Self.windowHoursRange.contains($0) && $0 > 0 }) { windowHours = v }
-        if let v = try whole("max_samples", Self.maximumSamplesRange) { maximumSamples = v }
+        if let v = try file.integer("max_samples", in: Self.maximumSamplesRange) { maximumSamples = v }
         if let v = try file.number("split_gap_s", requirement: "a positive number of seconds up to \(Int(Self.splitGapRange.upperBound))",
                                    where: { Self.splitGapRange.contains($0) && $0 > 0 }) { splitGapSeconds = v }
-        if let v = try whole("min_sequence", Self.minimumSequenceRange) { minimumSequenceLength = v }
-        if let v = try whole("min_samples", Self.minimumSamplesRange) { minimumSamples = v }
+        if let v = try file.integer("min_sequence", in: Self.minimumSequenceRange) { minimumSequenceLength = v }
+        if let v = try file.integer("min_samples", in: Self.minimumSamplesRange) { minimumSamples = v }
         if let v = try file.string("fit") {
             do { fitting = try FittedParameters(names: v) } catch { throw GazeFileError(path: path, "\"fit\": \(error)") }
         }
-        if let v = try whole("iterations", Self.iterationsRange) { iterations = v }
+        if let v = try file.integer("iterations", in: Self.iterationsRange) { iterations = v }
         if file.isNull("tolerance") { tolerance = nil } else if let v = try file.number("tolerance", requirement: "a non-negative number", where: { $0 >= 0 }) { tolerance = v }
         if let v = try file.number("holdout_fraction", requirement: "a fraction between 0 and 1", where: { $0 > 0 && $0 < 1 }) { holdoutFraction = v }
         if let v = try file.number("min_improvement", requirement: "a number", where: { _ in true }) { minimumImprovement = v }
