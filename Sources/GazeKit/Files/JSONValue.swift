@@ -117,6 +117,10 @@ public struct JSONTextWriter: Sendable {
     public mutating func numbers(_ values: some Sequence<Double>) {
         beginArray(); for value in values { number(value) }; endArray()
     }
+    /// Writes an array of strings.
+    public mutating func strings(_ values: some Sequence<String>) {
+        beginArray(); for value in values { string(value) }; endArray()
+    }
     /// Writes a matrix as nested rows.
     public mutating func matrix(_ matrix: Matrix) {
         beginArray(); for row in matrix.nestedRows { numbers(row) }; endArray()
