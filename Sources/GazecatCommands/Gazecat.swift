@@ -17,9 +17,15 @@ public enum Gazecat {
             OptionSpec("burst", help: "send as fast as possible"),
             OptionSpec("endpoint", .value(placeholder: "E"), help: "where the daemon's input is (default tcp://127.0.0.1:5555)"),
             OptionSpec("bind", help: "bind the endpoint instead of connecting to it"),
-            OptionSpec("wait", .value(placeholder: "SECONDS"), help: "how long to wait for a subscriber before giving up (default 10)"),
+            OptionSpec("wait", .value(placeholder: "SECONDS"), help: "how long to wait for a subscriber before giving up (default 10, at most \(Int(maximumWait)))"),
         ],
-        notes: "Waits until a subscriber (the daemon) has subscribed, so no sample is lost to the ZeroMQ slow-joiner race.")
+        notes: """
+            Waits until a subscriber (the daemon) has subscribed, so no sample is lost to the ZeroMQ slow-joiner race.
+            At the file's own timestamps every gap is replayed in full, however long.
+            At the end it gives ZeroMQ up to \(lingerMilliseconds / 1000) s to deliver what is queued; when that runs out
+            (a subscriber gone or not reading), it says so and exits 1.
+            Exit status: 0 when all was sent, 1 without a subscriber or when delivery may be incomplete, 2 for bad input.
+            """)
     static let subSpec = CommandSpec(
         name: "gazecat sub", summary: "Print published messages, one JSON line each: {\"topic\": …, \"message\": …}.",
         options: [
@@ -28,7 +34,13 @@ public enum Gazecat {
             OptionSpec("bind", help: "bind the endpoint instead of connecting to it"),
             OptionSpec("count", .value(placeholder: "N"), help: "exit after N messages"),
             OptionSpec("timeout", .value(placeholder: "SECONDS"), help: "exit after this long without a message"),
-        ])
+        ],
+        notes: """
+            Every line is one JSON object: {"topic": T, "message": M} and, for messages of more than two frames,
+            "more": [the third and later frames]. M is the payload verbatim when it is valid UTF-8 JSON on one line
+            (no line break, no byte-order mark, no trailing comma); otherwise, and always for the topic and the extra
+            frames, a JSON string, with invalid UTF-8 bytes replaced by U+FFFD. A message of one frame has "message": null.
+            """)
     /// The command table.
     public static let group = CommandGroup(
         name: "gazecat", summary: "Replay gaze files as live ZeroMQ streams and print what gazefilterd publishes.",
@@ -53,41 +65,74 @@ public enum Gazecat {
             throw UsageError(command: "gazecat pub", "--stream \"\(stream)\" is not a valid stream name (1-64 of [A-Za-z0-9_.:-], not starting with a dot)")
         }
         let rate = try options.number("rate", requirement: "a positive number") { $0 > 0 }
-        let wait = try options.number("wait", requirement: "a positive number") { $0 > 0 } ?? 10
+        let wait = try options.number("wait", requirement: "a positive number of seconds up to \(Int(maximumWait))") { $0 > 0 && $0 <= maximumWait } ?? 10
         let file = try ObservationFile.read(path, masking: MaskingPolicy(masksNegativeValues: false))
         guard file.observations.dimension == 2 else {
             throw GazeFileError(path: path, line: 1, "gaze files have two columns after t (x, y), this one has \(file.observations.dimension)")
         }
-        let context = try ZMQContext()
-        let socket = try ZMQSocket(context, type: .extendedPublisher)
-        try socket.setSendHighWaterMark(0)
-        try socket.setLinger(milliseconds: 5000)
         let endpoint = options.value("endpoint") ?? "tcp://127.0.0.1:5555"
-        if options.flag("bind") { try socket.bind(endpoint) } else { try socket.connect(endpoint) }
-        // Wait for a subscription covering our topic (XPUB hands subscriptions to us).
         let topic = GazeTopic.raw(stream)
-        try socket.setReceiveTimeout(milliseconds: Int32(wait * 1000))
-        var subscribed = false
-        while !subscribed, let frames = try socket.receiveMultipart() {
-            if let frame = frames.first, frame.first == 1, topic.starts(with: frame.dropFirst()) { subscribed = true }
-        }
-        guard subscribed else { return fail("no subscriber for \(String(decoding: topic, as: UTF8.self)) at \(endpoint) within \(wait) s", status: 1) }
-
-        var encoder = RawGazeEncoder()
-        let start = monotonic()
-        let firstTime = file.times.first ?? 0
-        for index in 0..<file.observations.count {
-            if !options.flag("burst") {
-                let due = rate.map { Double(index) / $0 } ?? (file.times[index] - firstTime)
-                let delay = due - (monotonic() - start)
-                if delay > 0 { usleep(UInt32(min(delay, 10) * 1_000_000)) }
+        // Optional, so that the socket and then the context are released at known points:
+        // releasing the context (zmq_ctx_term) is what waits for the queue to drain.
+        var context: ZMQContext? = try ZMQContext()
+        var socket: ZMQSocket? = try ZMQSocket(context!, type: .extendedPublisher)
+        let sent: Int
+        do {
+            let socket = socket!
+            try socket.setSendHighWaterMark(0)
+            try socket.setLinger(milliseconds: lingerMilliseconds)
+            if options.flag("bind") { try socket.bind(endpoint) } else { try socket.connect(endpoint) }
+            // Wait for a subscription covering our topic (XPUB hands subscriptions to us).
+            try socket.setReceiveTimeout(milliseconds: max(1, Int32(wait * 1000)))
+            var subscribed = false
+            while !subscribed, let frames = try socket.receiveMultipart() {
+                if let frame = frames.first, frame.first == 1, topic.starts(with: frame.dropFirst()) { subscribed = true }
             }
-            let values = file.observations[index] ?? [-1, -1]
-            encoder.encode(RawGazeSample(t: file.times[index], x: values[0], y: values[1]))
-            try socket.send(topic, flags: .sendMore)
-            try socket.send(encoder.bytes)
+            guard subscribed else { return fail("no subscriber for \(String(decoding: topic, as: UTF8.self)) at \(endpoint) within \(wait) s", status: 1) }
+
+            var encoder = RawGazeEncoder()
+            let start = monotonic()
+            let firstTime = file.times.first ?? 0
+            for index in 0..<file.observations.count {
+                if !options.flag("burst") {
+                    let due = rate.map { Double(index) / $0 } ?? (file.times[index] - firstTime)
+                    sleep(until: start + due)
+                }
+                let values = file.observations[index] ?? [-1, -1]
+                encoder.encode(RawGazeSample(t: file.times[index], x: values[0], y: values[1]))
+                try socket.send(topic, flags: .sendMore)
+                try socket.send(encoder.bytes)
+            }
+            sent = file.observations.count
+        }
+        // zmq_close returns at once; zmq_ctx_term then blocks until every queued message is
+        // handed to the transport or the linger runs out, and tells neither how many were
+        // left. libzmq offers no way to count them, so the wait itself is the signal: a
+        // termination that lasted the whole linger had messages left to discard.
+        socket = nil
+        let closing = monotonic()
+        context = nil
+        let lingered = monotonic() - closing
+        if lingered >= Double(lingerMilliseconds) / 1000 - 0.05 {
+            return fail("ZeroMQ could not deliver everything within \(lingerMilliseconds / 1000) s at close: some of the \(sent) messages sent may not have been delivered", status: 1)
         }
         return 0
+    }
+
+    /// The longest `--wait` accepted, in seconds (a day): keeps the timeout in milliseconds
+    /// well inside `Int32`.
+    static let maximumWait = 86_400.0
+    /// How long `pub` lets ZeroMQ deliver queued messages at close (ZMQ_LINGER).
+    static let lingerMilliseconds: Int32 = 5000
+
+    /// Sleeps until `deadline` on the monotonic clock, however far off, in steps of at most a
+    /// second; returns at once for a deadline in the past (or not a number).
+    static func sleep(until deadline: Double) {
+        while true {
+            let delay = deadline - monotonic()
+            guard delay > 0 else { return }
+            usleep(UInt32(min(delay, 1) * 1_000_000))
+        }
     }
 
     static func subscribe(_ options: ParsedOptions) throws -> Int32 {
@@ -110,16 +155,76 @@ public enum Gazecat {
         while count.map({ received < $0 }) ?? true {
             guard let frames = try socket.receiveMultipart() else { break }
             received += 1
-            let topic = String(decoding: frames[0], as: UTF8.self)
-            let payload = frames.count > 1 ? String(decoding: frames[1], as: UTF8.self) : ""
-            let message = payload.first == "{" ? payload : JSONTextWriter.quoted(payload)
-            let line = "{\"topic\":\(JSONTextWriter.quoted(topic)),\"message\":\(message)}\n"
-            buffered.append(contentsOf: line.utf8)
+            buffered.append(contentsOf: line(for: frames).utf8)
             if buffered.count > 1 << 16 || socket.hasNothingQueued { try flush() }
         }
         return 0
     }
 
+    /// The output line (with its newline) for one received message: always one valid JSON
+    /// object, whatever the frames hold. See `subSpec`'s notes for the format.
+    static func line(for frames: [[UInt8]]) -> String {
+        var line = "{\"topic\":" + quoted(frames.first ?? []) + ",\"message\":"
+        if frames.count > 1 {
+            let payload = frames[1]
+            line += isEmbeddableJSON(payload) ? String(decoding: payload, as: UTF8.self) : quoted(payload)
+        } else {
+            line += "null"
+        }
+        if frames.count > 2 {
+            line += ",\"more\":[" + frames.dropFirst(2).map(quoted).joined(separator: ",") + "]"
+        }
+        return line + "}\n"
+    }
+
+    /// A frame as a JSON string literal: invalid UTF-8 bytes become U+FFFD, and a U+FEFF
+    /// (byte-order mark) is written escaped: some parsers (JSONSerialization on Linux) drop it when raw.
+    static func quoted(_ frame: [UInt8]) -> String {
+        let text = JSONTextWriter.quoted(String(decoding: frame, as: UTF8.self))
+        guard text.unicodeScalars.contains("\u{FEFF}") else { return text }
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            if scalar == "\u{FEFF}" { escaped += "\\ufeff" } else { escaped.unicodeScalars.append(scalar) }
+        }
+        return escaped
+    }
+
+    /// Whether `payload` can be copied into an output line as it is: one JSON value (a
+    /// fragment such as `42` too) in UTF-8 on a single line, valid to a strict parser.
+    ///
+    /// Foundation's `JSONSerialization` decides validity, but it accepts more than JSON:
+    /// a byte-order mark, UTF-16 and UTF-32 text, and trailing commas (`[1,]`). Those are
+    /// ruled out first, with line breaks and other control bytes, so that every line `sub`
+    /// prints parses anywhere.
+    static func isEmbeddableJSON(_ payload: [UInt8]) -> Bool {
+        // Control bytes other than tab are never JSON outside strings nor raw inside them; this
+        // rules out line breaks, and UTF-16 and UTF-32 text (an ASCII character has a NUL byte).
+        guard !payload.isEmpty, !payload.contains(where: { $0 < 0x20 && $0 != 0x09 }) else { return false }
+        guard !payload.starts(with: [0xEF, 0xBB, 0xBF]), String(validating: payload, as: UTF8.self) != nil else { return false }
+        guard !hasTrailingComma(payload) else { return false }
+        return (try? JSONSerialization.jsonObject(with: Data(payload), options: .fragmentsAllowed)) != nil
+    }
+
+    /// Whether a comma outside strings is followed (after whitespace) by `]` or `}`.
+    static func hasTrailingComma(_ bytes: [UInt8]) -> Bool {
+        var inString = false, escaped = false, afterComma = false
+        for byte in bytes {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: " "), 0x09, 0x0A, 0x0D: continue
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): if afterComma { return true }
+            case UInt8(ascii: "\""): inString = true
+            default: break
+            }
+            afterComma = byte == UInt8(ascii: ",")
+        }
+        return false
+    }
+
+    /// Seconds on the monotonic clock (CLOCK_MONOTONIC), for pacing and for timing the close.
     static func monotonic() -> Double {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)

@@ -76,6 +76,57 @@ import Testing
         #expect(throws: GazeWireError.tooDeep) { try Self.decode(deep) }
     }
 
+    static func decode(bytes: [UInt8]) throws(GazeWireError) -> RawGazeSample {
+        let result = bytes.withUnsafeBytes { raw in
+            Result<RawGazeSample, GazeWireError> { () throws(GazeWireError) in try RawGazeDecoder.decode(raw) }
+        }
+        return try result.get()
+    }
+
+    /// Extra keys are ignored whatever their numbers' length; t, x and y keep theirs.
+    @Test func longNumbersInExtraKeysAreAccepted() throws {
+        let id = String(repeating: "1234567890", count: 8)
+        #expect(id.count == 80)
+        #expect(try Self.decode(#"{"id": \#(id), "t": 1, "x": 2, "y": 3}"#) == RawGazeSample(t: 1, x: 2, y: 3))
+        let long = "-" + id + "." + id + "e-" + id
+        let nested = #"{"t": 0.5, "meta": {"ids": [\#(id), \#(long), {"deep": [\#(long)]}], "n": -0.\#(id)E+\#(id)}, "x": 2, "y": 3}"#
+        #expect(try Self.decode(nested) == RawGazeSample(t: 0.5, x: 2, y: 3))
+        // Grammar is still checked in skipped numbers, at any length.
+        #expect(throws: GazeWireError.syntax(offset: 88, expected: "a digit after '.'")) { try Self.decode(#"{"id": \#(id)., "t": 1, "x": 2, "y": 3}"#) }
+        #expect(throws: GazeWireError.syntax(offset: 7, expected: "a value")) { try Self.decode(#"{"id": +1, "t": 1, "x": 2, "y": 3}"#) }
+        // t, x and y keep their 64-character limit.
+        #expect(throws: GazeWireError.numberTooLong) { try Self.decode(#"{"t": \#(id), "x": 2, "y": 3}"#) }
+    }
+
+    @Test func aPayloadOverTheLimitIsRejectedBeforeParsing() throws {
+        // Valid JSON but for its size: a sample padded with a long extra string.
+        let padding = String(repeating: "a", count: 70_000 - #"{"t": 1, "x": 2, "y": 3, "pad": ""}"#.utf8.count)
+        let text = #"{"t": 1, "x": 2, "y": 3, "pad": "\#(padding)"}"#
+        #expect(text.utf8.count == 70_000)
+        #expect(throws: GazeWireError.payloadTooLarge(70_000)) { try Self.decode(text) }
+        #expect(GazeWireError.payloadTooLarge(70_000).description == "payload of 70000 bytes exceeds 65536")
+        // Not parsed at all: invalid JSON of that size gets the same error.
+        #expect(throws: GazeWireError.payloadTooLarge(70_000)) { try Self.decode(bytes: [UInt8](repeating: 0xFF, count: 70_000)) }
+        // Exactly at the limit is decoded.
+        let fits = String(repeating: "a", count: RawGazeDecoder.maximumPayloadBytes - #"{"t": 1, "x": 2, "y": 3, "pad": ""}"#.utf8.count)
+        #expect(try Self.decode(#"{"t": 1, "x": 2, "y": 3, "pad": "\#(fits)"}"#) == RawGazeSample(t: 1, x: 2, y: 3))
+    }
+
+    /// Invalid UTF-8 inside an ignored value is accepted (documented on `RawGazeDecoder`).
+    @Test func invalidUTF8InAnExtraStringIsAccepted() throws {
+        var bytes = Array(#"{"t": 1, "label": "ab"#.utf8)
+        bytes += [0xFF, 0xC3, 0x28, 0xED, 0xA0, 0x80]  // not UTF-8: a stray byte, a bad pair, a surrogate
+        bytes += Array(#"", "x": 2, "y": 3}"#.utf8)
+        #expect(String(validating: bytes, as: UTF8.self) == nil)
+        #expect(try Self.decode(bytes: bytes) == RawGazeSample(t: 1, x: 2, y: 3))
+    }
+
+    @Test func aByteOrderMarkAndATrailingNulAreRejected() {
+        #expect(throws: GazeWireError.notAnObject) { try Self.decode(bytes: [0xEF, 0xBB, 0xBF] + Array(#"{"t": 1, "x": 2, "y": 3}"#.utf8)) }
+        #expect(throws: GazeWireError.trailingBytes(offset: 24)) { try Self.decode(bytes: Array(#"{"t": 1, "x": 2, "y": 3}"#.utf8) + [0]) }
+        #expect(throws: GazeWireError.trailingBytes(offset: 25)) { try Self.decode(bytes: Array(#"{"t": 1, "x": 2, "y": 3} "#.utf8) + [0]) }
+    }
+
     @Test func neverCrashesOnArbitraryBytes() {
         var generator = SeededGenerator(seed: 7)
         let valid = Array(#"{"t": 0.5, "x": 512.25, "y": -1, "extra": [1, {"k": "v\n"}]}"#.utf8)

@@ -58,7 +58,8 @@ import _TestSupport
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let reports = Mutex<[String]>([])
         let writer = try RecordingWriter(directory: directory, flushInterval: 0.05) { message in reports.withLock { $0.append(message) } }
-        // The day's file is /dev/full: every flush fails with ENOSPC.
+        // The day's file is /dev/full: every write succeeds into stdio's buffer and every
+        // flush fails with ENOSPC, so nothing may count as written.
         let stream = writer.register(stream: "full")
         try FileManager.default.createDirectory(atPath: directory + "/full", withIntermediateDirectories: true)
         let date = UTCCalendar.day()
@@ -66,6 +67,50 @@ import _TestSupport
         for i in 0..<100 { writer.append(stream, time: Double(i), x: 1, y: 1) }
         writer.close()
         let messages = reports.withLock { $0 }
-        #expect(messages.count >= 1 && messages[0].contains("No space left on device"), "\(messages)")
+        #expect(messages.count >= 1 && messages[0].contains("No space left on device") && messages[0].contains("\(directory)/full/\(date).csv"), "\(messages)")
+        #expect(writer.statistics.failed == 100)
+        #expect(writer.statistics.written == 0)
+    }
+
+    /// After a failed flush the file is closed and reopened for the next batch, and a line the
+    /// failed flush left cut short is ended before the next sample, so the two never merge.
+    @Test func aFailedFlushReopensTheFileAndEndsACutLine() throws {
+        let directory = makeTemporaryDirectory("rec")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let reports = Mutex<[String]>([])
+        let writer = try RecordingWriter(directory: directory, flushInterval: 0.05) { message in reports.withLock { $0.append(message) } }
+        let stream = writer.register(stream: "s")
+        try FileManager.default.createDirectory(atPath: directory + "/s", withIntermediateDirectories: true)
+        let path = "\(directory)/s/\(UTCCalendar.day()).csv"
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "/dev/full")
+        for i in 0..<10 { writer.append(stream, time: Double(i), x: 1, y: 1) }
+        // Wait until all ten have failed (at most 10 s; no time is asserted).
+        for _ in 0..<1000 where writer.statistics.failed < 10 { usleep(10_000) }
+        #expect(writer.statistics.failed == 10 && writer.statistics.written == 0)
+        #expect(reports.withLock { $0.count } == 1)
+        // The disk "has space again", and the failed flush left a line cut short.
+        try FileManager.default.removeItem(atPath: path)
+        try "t,x,y\n1.0,2.0,3.0\n4.0,5".write(toFile: path, atomically: false, encoding: .utf8)
+        writer.append(stream, time: 6, x: 7, y: 8)
+        writer.close()
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "t,x,y\n1.0,2.0,3.0\n4.0,5\n6.0,7.0,8.0\n")
+        #expect(writer.statistics.written == 1 && writer.statistics.failed == 10)
+    }
+
+    /// Failures at shutdown are reported: fsync of /dev/null fails with EINVAL.
+    @Test func aFailedSyncAtShutdownIsReported() throws {
+        let directory = makeTemporaryDirectory("rec")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let reports = Mutex<[String]>([])
+        let writer = try RecordingWriter(directory: directory, flushInterval: 0.05) { message in reports.withLock { $0.append(message) } }
+        let stream = writer.register(stream: "null")
+        try FileManager.default.createDirectory(atPath: directory + "/null", withIntermediateDirectories: true)
+        let path = "\(directory)/null/\(UTCCalendar.day()).csv"
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "/dev/null")
+        writer.append(stream, time: 1, x: 2, y: 3)
+        writer.close()
+        let messages = reports.withLock { $0 }
+        #expect(messages.count == 1 && messages[0].contains("at shutdown: cannot sync \(path)"), "\(messages)")
+        #expect(writer.statistics.written == 1 && writer.statistics.failed == 0)
     }
 }

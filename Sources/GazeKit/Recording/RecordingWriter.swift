@@ -9,17 +9,20 @@ import Synchronization
 /// thread formats and writes them and flushes at least once per `flushInterval`.
 ///
 /// A failing disk (full, read-only, removed) is reported through `report` (at most once per
-/// ten seconds) and counted; the samples of a failed write are lost for the recording, the
-/// filter goes on.
+/// ten seconds) and counted; the samples of a failed write or flush are lost for the
+/// recording, the file is reopened for the next batch, and the filter goes on. Failures to
+/// flush, sync or close at `close()` are always reported.
 public final class RecordingWriter: Sendable {
     /// Identifies a registered stream cheaply on the sample path.
     public typealias StreamID = Int32
 
     /// What the recorder has done, for statistics.
     public struct Statistics: Sendable, Equatable {
-        /// Samples written to files.
+        /// Samples handed to the operating system: written and flushed without error.
         public var written: UInt64 = 0
-        /// Samples that could not be written (disk errors).
+        /// Samples that could not be written or flushed (disk errors). A flush that failed
+        /// midway may have put some of them in the file (the last possibly cut short): this
+        /// counts what is not known to be recorded.
         public var failed: UInt64 = 0
         /// Samples waiting in the queue at the last look.
         public var pending: Int = 0
@@ -113,6 +116,7 @@ public final class RecordingWriter: Sendable {
         var lastReport = 0.0
         var line = [UInt8]()
         line.reserveCapacity(128)
+        var unflushed: [StreamID: UInt64] = [:]
         while true {
             _ = wake.wait(timeout: .now() + flushInterval)
             let closing = queue.withLock { queue -> Bool in
@@ -121,30 +125,7 @@ public final class RecordingWriter: Sendable {
                 return queue.closing
             }
             if !batch.isEmpty {
-                let date = UTCCalendar.day()
-                var written: UInt64 = 0, failed: UInt64 = 0
-                var failure: String?
-                var touched = Set<StreamID>()
-                for record in batch {
-                    guard let file = openFile(record.stream, names: names, date: date, files: &files, failure: &failure) else {
-                        failed += 1
-                        continue
-                    }
-                    line.removeAll(keepingCapacity: true)
-                    Self.appendCSV(record, to: &line)
-                    let count = line.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file.handle) }
-                    if count == line.count { written += 1 } else {
-                        failed += 1
-                        failure = failure ?? "cannot write \(path(names[Int(record.stream)], date)): \(String(cString: strerror(errno)))"
-                    }
-                    touched.insert(record.stream)
-                }
-                for stream in touched {
-                    if let file = files[stream], fflush(file.handle) != 0 {
-                        failure = failure ?? "cannot flush \(path(names[Int(stream)], file.date)): \(String(cString: strerror(errno)))"
-                        clearerr(file.handle)
-                    }
-                }
+                let (written, failed, failure) = writeBatch(batch, names: names, files: &files, unflushed: &unflushed, line: &line)
                 batch.removeAll(keepingCapacity: true)
                 queue.withLock { queue in
                     queue.statistics.written += written
@@ -163,19 +144,88 @@ public final class RecordingWriter: Sendable {
                 if empty { break }
             }
         }
-        for file in files.values {
-            fflush(file.handle)
-            fsync(fileno(file.handle))
-            fclose(file.handle)
+        // Every batch was flushed already; what remains is making it durable and closing.
+        // Failures here are always reported (the process is about to stop).
+        var failures: [String] = []
+        for (stream, file) in files {
+            let filePath = path(names[Int(stream)], file.date)
+            if fflush(file.handle) != 0 { failures.append("cannot flush \(filePath): \(String(cString: strerror(errno)))") }
+            if fsync(fileno(file.handle)) != 0 { failures.append("cannot sync \(filePath) to disk: \(String(cString: strerror(errno)))") }
+            if fclose(file.handle) != 0 { failures.append("cannot close \(filePath): \(String(cString: strerror(errno)))") }
+        }
+        if !failures.isEmpty {
+            report("recording: at shutdown: \(failures.joined(separator: "; ")) (samples not recorded: \(statistics.failed))")
         }
         finished.signal()
+    }
+
+    /// Writes one batch and flushes every file it touched.
+    ///
+    /// A file's samples count as written only once its `fflush` succeeded: stdio buffers
+    /// `fwrite`, so a full disk usually shows only at the flush. When a write or a flush of a
+    /// file fails, all of that file's samples of this batch not yet flushed count as failed
+    /// (glibc discards the buffer of a failed flush, so none reaches the file later; the
+    /// kernel may have taken a part, ending in a cut-short line), the file is closed and dropped, and the
+    /// stream's remaining samples of this batch fail without retrying. The next batch reopens
+    /// the file, and `openFile` ends a cut-short last line first.
+    /// - Returns: samples written and failed, and the first failure's description.
+    private func writeBatch(_ batch: [Record], names: [String], files: inout [StreamID: OpenFile],
+                            unflushed: inout [StreamID: UInt64], line: inout [UInt8]) -> (written: UInt64, failed: UInt64, failure: String?) {
+        let date = UTCCalendar.day()
+        var written: UInt64 = 0, failed: UInt64 = 0
+        var failure: String?
+        unflushed.removeAll(keepingCapacity: true)
+        var broken = Set<StreamID>()
+        /// Closes and forgets a failed file, counting its unflushed samples as failed.
+        func abandon(_ stream: StreamID) {
+            failed += unflushed.removeValue(forKey: stream) ?? 0
+            broken.insert(stream)
+            if let file = files.removeValue(forKey: stream) {
+                clearerr(file.handle)
+                fclose(file.handle)
+            }
+        }
+        for record in batch {
+            guard !broken.contains(record.stream) else {
+                failed += 1
+                continue
+            }
+            guard let file = openFile(record.stream, names: names, date: date, files: &files, failure: &failure) else {
+                failed += 1
+                broken.insert(record.stream)
+                continue
+            }
+            line.removeAll(keepingCapacity: true)
+            Self.appendCSV(record, to: &line)
+            let count = line.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file.handle) }
+            if count == line.count {
+                unflushed[record.stream, default: 0] += 1
+            } else {
+                failure = failure ?? "cannot write \(path(names[Int(record.stream)], date)): \(String(cString: strerror(errno)))"
+                failed += 1
+                abandon(record.stream)
+            }
+        }
+        for (stream, count) in unflushed {
+            guard let file = files[stream] else { continue }
+            if fflush(file.handle) == 0 {
+                written += count
+            } else {
+                failure = failure ?? "cannot flush \(path(names[Int(stream)], file.date)): \(String(cString: strerror(errno)))"
+                abandon(stream)
+            }
+        }
+        return (written, failed, failure)
     }
 
     private func path(_ stream: String, _ date: String) -> String { "\(directory)/\(stream)/\(date).csv" }
 
     private func openFile(_ stream: StreamID, names: [String], date: String, files: inout [StreamID: OpenFile], failure: inout String?) -> OpenFile? {
         if let file = files[stream], file.date == date { return file }
-        if let old = files.removeValue(forKey: stream) { fclose(old.handle) }
+        if let old = files.removeValue(forKey: stream), fclose(old.handle) != 0 {
+            // The old day's file was flushed at the end of the last batch; closing it rarely fails.
+            failure = failure ?? "cannot close \(path(names[Int(stream)], old.date)): \(String(cString: strerror(errno)))"
+        }
         let name = names[Int(stream)]
         let folder = "\(directory)/\(name)"
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
@@ -194,6 +244,9 @@ public final class RecordingWriter: Sendable {
             // A line cut short (a crash, a full disk) is ended here, so the next sample is whole.
             fputc(Int32(UInt8(ascii: "\n")), handle)
         }
+        // C requires a positioning call between reading (fgetc) and writing on an update
+        // stream; "a+" appends wherever the position is, but only after this.
+        fseek(handle, 0, SEEK_END)
         let file = OpenFile(handle: handle, date: date)
         files[stream] = file
         return file

@@ -14,6 +14,8 @@ public enum GazeWireError: Error, Equatable, Sendable, CustomStringConvertible {
     case notAFiniteNumber(String)
     case tooDeep
     case numberTooLong
+    /// The payload is larger than `RawGazeDecoder.maximumPayloadBytes`; it is not parsed.
+    case payloadTooLarge(Int)
     /// The daemon already serves its maximum number of streams.
     case streamLimitReached(Int)
 
@@ -32,6 +34,7 @@ public enum GazeWireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notAFiniteNumber(let name): "field \"\(name)\" is not a finite number"
         case .tooDeep: "JSON nested too deeply"
         case .numberTooLong: "a number is longer than 64 characters"
+        case .payloadTooLarge(let count): "payload of \(count) bytes exceeds \(RawGazeDecoder.maximumPayloadBytes)"
         case .streamLimitReached(let limit): "a new stream would exceed the limit of \(limit) streams (raise --max-streams)"
         }
     }

@@ -19,12 +19,28 @@ public struct RawGazeSample: Sendable, Equatable {
 ///
 /// Full JSON syntax at the object level: any whitespace, keys in any order, unknown keys
 /// skipped whatever their value (nested up to 32 levels), escaped keys compared after
-/// unescaping. t, x and y must each appear once as finite numbers. Numbers follow JSON's
-/// grammar and are converted by the C library's correctly rounded `strtod` (the process
-/// never changes LC_NUMERIC from "C"), so results equal Foundation's to the bit.
+/// unescaping. t, x and y must each appear once as finite numbers of at most 64 characters.
+/// Their numbers follow JSON's grammar and are converted by the C library's correctly rounded
+/// `strtod` (the process never changes LC_NUMERIC from "C"), so results equal Foundation's to
+/// the bit.
+///
+/// The values of other keys are checked by syntax only and never converted: their numbers
+/// follow JSON's grammar at any length (an 80-digit id is fine), and their strings are not
+/// checked for valid UTF-8 — invalid UTF-8 in an ignored value is accepted, so a sample is
+/// never lost to a bad byte in something the daemon does not read (t, x and y are numbers,
+/// which are ASCII by grammar). A payload over `maximumPayloadBytes` is rejected before any
+/// parsing, which bounds the work per message. A leading byte-order mark is rejected (not a
+/// JSON value; RFC 8259 forbids sending one), and so is anything after the object but
+/// whitespace, a trailing NUL included.
 public enum RawGazeDecoder {
+    /// The largest payload decoded, in bytes (64 KiB); a real sample is well under 100.
+    public static let maximumPayloadBytes = 65_536
+
     /// Decodes one payload frame.
+    /// - Throws: `GazeWireError` naming the problem: `.payloadTooLarge` before any parsing,
+    ///   then syntax, missing, duplicate or non-finite fields.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(GazeWireError) -> RawGazeSample {
+        guard bytes.count <= maximumPayloadBytes else { throw .payloadTooLarge(bytes.count) }
         var reader = Reader(bytes: bytes)
         reader.skipWhitespace()
         guard reader.peek() == UInt8(ascii: "{") else { throw .notAnObject }
@@ -146,12 +162,28 @@ public enum RawGazeDecoder {
             }
         }
 
-        /// A JSON number at the current position, or nil when the value is not a number
-        /// (the value is then left unread and the caller reports the field).
+        /// A JSON number at the current position (at most 64 characters), converted; nil when
+        /// the value is not a number (the value is then left unread and the caller reports the field).
         mutating func readNumberIfPresent() throws(GazeWireError) -> Double? {
             let start = position
+            guard try scanNumber() else { return nil }
+            let length = position - start
+            guard length <= 64 else { throw .numberTooLong }
+            // NUL-terminated copy on the stack for strtod.
+            return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 65) { buffer -> Double in
+                for i in 0..<length { buffer[i] = CChar(bitPattern: bytes[start + i]) }
+                buffer[length] = 0
+                return strtod(buffer.baseAddress!, nil)
+            }
+        }
+
+        /// Moves past a JSON number at the current position, checking its grammar only (any
+        /// length, no conversion). Returns false, without moving, when the value does not
+        /// start like a number.
+        mutating func scanNumber() throws(GazeWireError) -> Bool {
+            let start = position
             if peek() == UInt8(ascii: "-") { position += 1 }
-            guard let first = peek(), isDigit(first) else { position = start; return nil }
+            guard let first = peek(), isDigit(first) else { position = start; return false }
             position += 1
             if first != UInt8(ascii: "0") { while let d = peek(), isDigit(d) { position += 1 } }
             if peek() == UInt8(ascii: ".") {
@@ -165,19 +197,12 @@ public enum RawGazeDecoder {
                 guard let d = peek(), isDigit(d) else { throw .syntax(offset: position, expected: "a digit in the exponent") }
                 while let d = peek(), isDigit(d) { position += 1 }
             }
-            let length = position - start
-            guard length <= 64 else { throw .numberTooLong }
-            // NUL-terminated copy on the stack for strtod.
-            return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 65) { buffer -> Double in
-                for i in 0..<length { buffer[i] = CChar(bitPattern: bytes[start + i]) }
-                buffer[length] = 0
-                return strtod(buffer.baseAddress!, nil)
-            }
+            return true
         }
 
         @inline(__always) func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 
-        /// Skips any JSON value.
+        /// Skips any JSON value by syntax alone (numbers are not converted, strings not decoded).
         mutating func skipValue(depth: Int) throws(GazeWireError) {
             guard depth < 32 else { throw .tooDeep }
             guard let byte = peek() else { throw .syntax(offset: position, expected: "a value") }
@@ -215,7 +240,7 @@ public enum RawGazeDecoder {
             case UInt8(ascii: "f"): try literal("false")
             case UInt8(ascii: "n"): try literal("null")
             default:
-                guard try readNumberIfPresent() != nil else { throw .syntax(offset: position, expected: "a value") }
+                guard try scanNumber() else { throw .syntax(offset: position, expected: "a value") }
             }
         }
 
