@@ -17,6 +17,10 @@ enum AllocationCheck {
     nonisolated(unsafe) static var kept: [Int] = []
 
     static func run(samples: Int, control: Bool) throws {
+        guard (1...60_000).contains(samples) else {
+            print("gazebench: --samples must be 1...60000 (the recorder's queue holds that many without growing)")
+            exit(2)
+        }
         // The tracer is the preloaded library's, whose symbols carry only the old version
         // (libc's own `mtrace` is an empty stub): look them up with dlvsym.
         typealias VersionedLookup = @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<CChar>, UnsafePointer<CChar>) -> UnsafeMutableRawPointer?
@@ -32,7 +36,9 @@ enum AllocationCheck {
         // Two streams as the daemon makes them: gaze n = m = 2, and constant velocity n = 4.
         let directory = NSTemporaryDirectory() + "gazebench-allocations-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let recorder = try RecordingWriter(directory: directory, flushInterval: 3600) { _ in }  // writer asleep while traced
+        // The writer sleeps while traced (its formatting is not the sample path), so the queue
+        // holds every traced sample: keep `samples` within its reserved 65,536 records.
+        let recorder = try RecordingWriter(directory: directory, flushInterval: 3600) { _ in }
         let models = [try ParameterFile.read("config/params/default.json").parameters, CoreBenchmarks.velocityModel()]
         var table = StreamTable(capacity: 8)
         var streams: [ServedStream] = []

@@ -24,7 +24,7 @@ case "recording":
         print("gazebench: \(error)")
     }
 case "allocations":
-    do { try AllocationCheck.run(samples: Int(option("samples") ?? "") ?? 100_000, control: arguments.contains("--control")) } catch {
+    do { try AllocationCheck.run(samples: Int(option("samples") ?? "") ?? 50_000, control: arguments.contains("--control")) } catch {
         print("gazebench: \(error)")
     }
 case "forwarder":
