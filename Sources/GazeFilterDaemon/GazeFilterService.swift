@@ -210,10 +210,11 @@ public final class GazeFilterService {
 
     /// Logs a message that was not filtered (malformed, or of a stream over the limit), at
     /// most one line per second: the counters say how many there were.
-    private func report(topic: ZMQMessage, _ problem: String, limiter: inout ReportLimiter) {
+    /// The text is built only for the lines that are logged, so a flood of junk costs no formatting.
+    private func report(topic: ZMQMessage, _ problem: @autoclosure () -> String, limiter: inout ReportLimiter) {
         guard let heldBack = limiter.admit(now: monotonicSeconds()) else { return }
         let topicText = topic.withUnsafeBytes { Self.printable($0.prefix(80)) }
-        logger.warning("topic \"\(topicText)\": \(problem)" + (heldBack > 0 ? " (\(heldBack) more like it since the last report)" : ""))
+        logger.warning("topic \"\(topicText)\": \(problem())" + (heldBack > 0 ? " (\(heldBack) more like it since the last report)" : ""))
     }
 
     /// Bytes as log text: printable ASCII as is, anything else (newlines, NUL, non-ASCII) as
