@@ -128,6 +128,20 @@ import _TestSupport
         #expect(throws: KalmanError.nonFiniteState(step: step)) { try online.step([3, 4]) }
     }
 
+    /// A gap bridged with `predictOnly` is the batch filter's masked steps, bit for bit.
+    @Test func predictOnlyIsAMaskedStep() throws {
+        let p = RandomModels.make(n: 4, m: 2, seed: 14)
+        let rows: [[Double]?] = [[1, 2], nil, nil, nil, [4, 3], nil, [5, 5]]
+        let batch = try p.filter(ObservationSequence(dimension: 2, rows: rows))
+        var online = OnlineKalmanFilter(parameters: p)
+        for (t, row) in rows.enumerated() {
+            if let row { try online.step(row) } else { online.predictOnly() }
+            #expect(online.mean == batch.filtered.mean(at: t) && online.covariance == batch.filtered.covariance(at: t), "t=\(t)")
+            #expect(online.predictedMean == batch.predicted.mean(at: t), "t=\(t)")
+        }
+        #expect(online.stepCount == rows.count)
+    }
+
     @Test func observationEstimateIsHTimesTheState() throws {
         let p = RandomModels.make(n: 4, m: 2, seed: 12)
         var online = OnlineKalmanFilter(parameters: p)
