@@ -39,7 +39,7 @@ public final class GazeFilterService {
         var isFull: Bool { count == encoders.count }
 
         init(capacity: Int) {
-            encoders = Array(repeating: CleanGazeEncoder(), count: capacity)
+            encoders = (0..<capacity).map { _ in CleanGazeEncoder() }  // a buffer each, made now
             streams = Array(repeating: 0, count: capacity)
         }
     }
@@ -181,8 +181,9 @@ public final class GazeFilterService {
         let index: Int
         do {
             index = try topic.withUnsafeBytes { (bytes) throws(GazeWireError) -> Int in
-                let name = try GazeTopic.streamName(inRawTopic: bytes)
-                if let known = table.find(name) { return known }
+                let name = try GazeTopic.unvalidatedStreamName(inRawTopic: bytes)
+                if let known = table.find(name) { return known }  // the table holds only valid names
+                try GazeTopic.validate(name: name)
                 // A stream is made by its first well-formed sample: junk never takes a slot.
                 _ = try payload.withUnsafeBytes { (payload) throws(GazeWireError) in try RawGazeDecoder.decode(payload) }
                 guard streams.count < configuration.maximumStreams else { throw .streamLimitReached(configuration.maximumStreams) }
@@ -243,20 +244,8 @@ public final class GazeFilterService {
     /// The text is built only for the lines that are logged, so a flood of junk costs no formatting.
     private func report(topic: ZMQMessage, _ problem: @autoclosure () -> String, limiter: inout ReportLimiter) {
         guard let heldBack = limiter.admit(now: monotonicSeconds()) else { return }
-        let topicText = topic.withUnsafeBytes { Self.printable($0.prefix(80)) }
-        logger.warning("topic \"\(topicText)\": \(problem())" + (heldBack > 0 ? " (\(heldBack) more like it since the last report)" : ""))
-    }
-
-    /// Bytes as log text: printable ASCII as is, anything else (newlines, NUL, non-ASCII) as
-    /// `\xNN`, so a hostile topic cannot forge log lines.
-    static func printable(_ bytes: some Sequence<UInt8>) -> String {
-        var text = ""
-        for byte in bytes {
-            if (0x20..<0x7F).contains(byte) && byte != UInt8(ascii: "\\") { text.unicodeScalars.append(Unicode.Scalar(byte)) } else {
-                text += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16)
-            }
-        }
-        return text
+        let topicText = topic.withUnsafeBytes { EscapedText.quoted($0, limit: 80) }
+        logger.warning("topic \(topicText): \(problem())" + (heldBack > 0 ? " (\(heldBack) more like it since the last report)" : ""))
     }
 
     // MARK: Statistics

@@ -92,7 +92,11 @@ public struct RefitFigure: Sendable {
 
         /// An axis over `values` with about `target` intervals; `integer` keeps steps ≥ 1.
         init(covering values: [Double], target: Double = 5, integer: Bool = false) {
-            var low = values.min() ?? 0, high = values.max() ?? 1
+            let finite = values.filter(\.isFinite)
+            var low = finite.min() ?? 0, high = finite.max() ?? 1
+            if !(high - low).isFinite {  // values near ±1e308: their span overflows; draw a unit axis
+                (low, high) = (0, 1)
+            }
             if !(high > low) {  // a single value: a small span around it
                 let pad = max(abs(low) * 0.01, integer ? 1 : 1e-9)
                 low -= pad

@@ -195,6 +195,10 @@ public struct RefitJob: Sendable {
 
         // Enough observed data? Decided before EM, with the specific reason.
         let minimum = configuration.minimumSamples
+        if scan.files.isEmpty, let first = scan.unreadableFiles.first {
+            result.reason = "cannot read any recording of the window (\(scan.unreadableFiles.count) unreadable; first \(first))"
+            return  // .failed: the data is there but cannot be read
+        }
         guard result.samples > 0 else {
             result.decision = .skipped
             let read = scan.sampleCount
@@ -233,10 +237,6 @@ public struct RefitJob: Sendable {
         do {
             fit = try current.fitEM(to: training.map(\.observations), configuration: EMConfiguration(
                 fitting: configuration.fitting, maximumIterations: configuration.iterations, tolerance: configuration.tolerance))
-        } catch .noData {
-            result.decision = .skipped
-            result.reason = "\(EMError.noData)"
-            return
         } catch {
             result.decision = .refused
             result.reason = "the fit failed: \(error)"
@@ -614,7 +614,7 @@ public struct RefitJob: Sendable {
         writer.key("ignored_files"); writer.strings(result.ignoredFiles)
         writer.key("files_not_read"); writer.strings(result.filesNotRead)
         writer.key("unreadable_files"); writer.integer(result.unreadableFiles.count)
-        writer.key("unreadable_examples"); writer.strings(result.unreadableFiles)
+        writer.key("unreadable_examples"); writer.strings(result.unreadableFiles.prefix(RecordingReader.exampleLimit))
         writer.key("samples"); writer.integer(result.samples)
         writer.key("observed_samples"); writer.integer(result.observedSamples)
         writer.key("sequences"); writer.integer(result.sequences)

@@ -61,8 +61,8 @@ public enum Gazecat {
     static func publish(_ options: ParsedOptions) throws -> Int32 {
         let path = try options.require("input")
         let stream = try options.require("stream")
-        guard GazeTopic.isValid(name: stream) else {
-            throw UsageError(command: "gazecat pub", "--stream \"\(stream)\" is not a valid stream name (1-64 of [A-Za-z0-9_.:-], not starting with a dot)")
+        if let problem = GazeTopic.problem(name: stream) {
+            throw UsageError(command: "gazecat pub", "--stream \"\(stream)\" is not a valid stream name: \(problem)")
         }
         let rate = try options.number("rate", requirement: "a positive number") { $0 > 0 }
         let wait = try options.number("wait", requirement: "a positive number of seconds up to \(Int(maximumWait))") { $0 > 0 && $0 <= maximumWait } ?? 10

@@ -57,7 +57,7 @@ public enum Gazefit {
         notes: """
             Per stream: reads <record_dir>/<stream>/<YYYY-MM-DD>.csv of the window's UTC days, newest first up to
             max_samples (corrupt lines skipped and counted; other files listed as ignored), splits
-            sequences at files and gaps, fits by multi-sequence EM from the stream's current parameters, holds back
+            sequences at files, gaps and clock restarts, fits by multi-sequence EM from the stream's current parameters, holds back
             the most recent fraction, and installs <params_dir>/<stream>.json atomically (the old one kept as
             <stream>.prev.json) only when the held-out log-likelihood per sample improves by the margin. Then the
             daemon is told to reload. Prints a JSON report; writes it and an SVG figure per stream to report_dir.

@@ -117,7 +117,8 @@ extension ModelParameters {
     /// newest values of those before it. Sums run over all sequences; a sequence boundary is
     /// not a transition. A parameter with nothing to learn from (H and R with no observed
     /// step, D and Q with no transition) keeps its value.
-    /// - Parameter progress: called after each iteration with its number and log-likelihood.
+    /// - Parameter progress: called after each iteration kept, with its number and log-likelihood
+    ///   (not for an iteration that lowered the likelihood: the fit stops before it, see `decreasedAt`).
     public func fitEM(
         to sequences: [ObservationSequence], configuration: EMConfiguration,
         progress: (_ iteration: Int, _ logLikelihood: Double) -> Void = { _, _ in }

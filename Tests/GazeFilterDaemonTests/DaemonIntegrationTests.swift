@@ -229,7 +229,7 @@ import _TestSupport
         #expect(try client.receive(count: 1) { $0 == "gaze.clean.after" }.count == 1)
 
         try client.publish(frames: [Array("gaze.raw.a\nFAKE: error: forged".utf8), Array(Self.json((0, 1, 1)).utf8)])
-        #expect(daemon.waitForLog("\\x0aFAKE"), "\(daemon.log)")
+        #expect(daemon.waitForLog("\\x0AFAKE"), "\(daemon.log)")
         #expect(!daemon.log.split(separator: "\n").contains { $0.hasPrefix("FAKE") })
         #expect(daemon.terminate()?.status == 0)
     }

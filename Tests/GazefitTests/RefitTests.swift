@@ -439,6 +439,19 @@ import _TestSupport
         #expect(metadata?["clock_restarts"]?.number == 1 && metadata?["observed_samples"]?.number == report["s"]?["observed_samples"]?.number)
     }
 
+    /// Recordings that are all unreadable fail the stream (exit 1): the data exists, so this is
+    /// not "nothing to fit".
+    @Test func aWindowOfOnlyUnreadableRecordingsFails() throws {
+        let layout = try Self.layout()
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try FileManager.default.createDirectory(atPath: "\(layout.records)/s/\(UTCCalendar.day()).csv", withIntermediateDirectories: true)
+        let output = try runTool("gazefit", layout.arguments(["--reload", "none"]))
+        #expect(output.status == 1)
+        let report = try Self.report(output)["s"]
+        #expect(report?["decision"]?.string == "failed", "\(output.standardOutput)")
+        #expect(report?["reason"]?.string?.hasPrefix("cannot read any recording of the window (1 unreadable; first ") == true)
+    }
+
     /// File-system problems read as the system's reason, never Foundation's `Error Domain=…` dump;
     /// an unreadable recording is counted and logged and the rest is used.
     @Test func fileSystemProblemsAreNamedPlainly() throws {

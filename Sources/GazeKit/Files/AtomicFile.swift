@@ -19,8 +19,10 @@ public enum AtomicFile {
     }
 
     /// Replaces several files together: every one is written and synced beside its target
-    /// before any is renamed into place, so a file that cannot be written leaves every
-    /// target as it was (a command's outputs appear all together or not at all).
+    /// before any is renamed into place, so a file that cannot be written (no space, no
+    /// permission, no directory) leaves every target as it was. Only a rename failing after
+    /// an earlier one succeeded (rare: the directory was writable a moment before) can leave
+    /// some replaced and not others.
     public static func write(texts: [(path: String, text: String)]) throws(GazeFileError) {
         var staged: [(temporary: String, path: String)] = []
         do {

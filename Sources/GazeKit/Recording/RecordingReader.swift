@@ -233,22 +233,9 @@ public enum RecordingReader {
         let fields = line.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
         guard fields.count == 3 else { return "has \(fields.count) field\(fields.count == 1 ? "" : "s"), expected 3 (t,x,y)" }
         for (name, field) in zip(["t", "x", "y"], fields) where parseNumber(UnsafeRawBufferPointer(rebasing: field)) == nil {
-            return "\(name) is not a finite number: \(quote(field))"
+            return "\(name) is not a finite number: \(EscapedText.quoted(field, limit: 24))"
         }
         return "cannot be parsed"
-    }
-
-    /// A field for a message: printable ASCII kept, other bytes as `\xNN`, at most 24 bytes shown.
-    static func quote(_ bytes: Slice<UnsafeRawBufferPointer>) -> String {
-        var text = "\""
-        for byte in bytes.prefix(24) {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): text += "\\" + String(UnicodeScalar(byte))
-            case 0x20..<0x7F: text.append(Character(UnicodeScalar(byte)))
-            default: text += "\\x" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
-            }
-        }
-        return text + (bytes.count > 24 ? "…\"" : "\"")
     }
 
     /// A finite number in decimal notation, via strtod on a NUL-terminated stack copy.

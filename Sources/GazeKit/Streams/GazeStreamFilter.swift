@@ -41,7 +41,8 @@ public struct GazeStreamFilter: Sendable {
     public enum Outcome: Sendable, Equatable {
         /// An estimate is ready to publish (read it with `withEstimate`).
         case estimate
-        /// The sample was older than the last one and was dropped.
+        /// The sample was older than the last one, by at most `reset_after_s` (a late sample),
+        /// and was dropped. (A jump back further is a clock restart: the stream starts afresh.)
         case droppedStale
     }
 

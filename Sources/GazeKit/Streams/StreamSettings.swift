@@ -48,7 +48,9 @@ public struct StreamCounters: Sendable, Equatable {
     public var malformed: UInt64 = 0
     /// Predict-only steps inserted to bridge gaps.
     public var bridgedSteps: UInt64 = 0
-    /// Times the stream started afresh after silence, an overflow, or a parameter change of shape.
+    /// Times the stream started afresh: after silence (by its clock or the wall clock), a jump
+    /// of its clock back beyond `reset_after_s`, a gap beyond the bridging bound, an overflow,
+    /// or a parameter change of shape.
     public var resets: UInt64 = 0
     /// Steps whose innovation covariance was singular (published as the prediction).
     public var singular: UInt64 = 0

@@ -18,13 +18,19 @@ public enum GazeTopic {
     /// `[A-Za-z0-9_.:-]`, not starting with a dot (names become directory names for recordings)
     /// and not ending with `.prev` (reserved for parameter backups).
     public static func streamName(inRawTopic topic: UnsafeRawBufferPointer) throws(GazeWireError) -> UnsafeRawBufferPointer {
+        let name = try unvalidatedStreamName(inRawTopic: topic)
+        try validate(name: name)
+        return name
+    }
+
+    /// The bytes after `gaze.raw.`, not yet checked against the name rule: for a lookup among
+    /// names that already passed it (the daemon validates only names it has not seen).
+    public static func unvalidatedStreamName(inRawTopic topic: UnsafeRawBufferPointer) throws(GazeWireError) -> UnsafeRawBufferPointer {
         let prefix = rawPrefix.count
         guard topic.count >= prefix, rawPrefix.withUnsafeBytes({ $0.elementsEqual(topic.prefix(prefix)) }) else {
             throw .topicPrefix
         }
-        let name = UnsafeRawBufferPointer(rebasing: topic[prefix...])
-        try validate(name: name)
-        return name
+        return UnsafeRawBufferPointer(rebasing: topic[prefix...])
     }
 
     /// Checks a stream name against the rule of `streamName(inRawTopic:)`.
@@ -53,9 +59,7 @@ public enum GazeTopic {
     }
 
     /// Whether `name` is a valid stream name.
-    public static func isValid(name: String) -> Bool {
-        Array(name.utf8).withUnsafeBytes { (try? validate(name: $0)) != nil }
-    }
+    public static func isValid(name: String) -> Bool { problem(name: name) == nil }
 
     /// `gaze.raw.<stream>` as bytes.
     public static func raw(_ stream: String) -> [UInt8] { rawPrefix + Array(stream.utf8) }
