@@ -65,7 +65,7 @@ enum AllocationCheck {
                 let message = messages[index]
                 if tracing && control { kept = Array(repeating: index, count: 3 + index & 1) }  // one allocation per sample, on purpose
                 message.topic.withUnsafeBytes { topic in
-                    guard let name = try? GazeTopic.streamName(inRawTopic: topic), let stream = table.find(name) else { return }
+                    guard let name = try? GazeTopic.unvalidatedStreamName(inRawTopic: topic), let stream = table.find(name) else { return }  // as the daemon does
                     message.payload.withUnsafeBytes { payload in
                         if (try? streams[stream].handle(payload: payload, recorder: recorder, encoder: &output)) == .estimate {
                             published &+= output.bytes.count
