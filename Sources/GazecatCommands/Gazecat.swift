@@ -177,17 +177,8 @@ public enum Gazecat {
         return line + "}\n"
     }
 
-    /// A frame as a JSON string literal: invalid UTF-8 bytes become U+FFFD, and a U+FEFF
-    /// (byte-order mark) is written escaped: some parsers (JSONSerialization on Linux) drop it when raw.
-    static func quoted(_ frame: [UInt8]) -> String {
-        let text = JSONTextWriter.quoted(String(decoding: frame, as: UTF8.self))
-        guard text.unicodeScalars.contains("\u{FEFF}") else { return text }
-        var escaped = ""
-        for scalar in text.unicodeScalars {
-            if scalar == "\u{FEFF}" { escaped += "\\ufeff" } else { escaped.unicodeScalars.append(scalar) }
-        }
-        return escaped
-    }
+    /// A frame as a JSON string literal (invalid UTF-8 bytes become U+FFFD).
+    static func quoted(_ frame: [UInt8]) -> String { JSONTextWriter.quoted(String(decoding: frame, as: UTF8.self)) }
 
     /// Whether `payload` can be copied into an output line as it is: one JSON value (a
     /// fragment such as `42` too) in UTF-8 on a single line, valid to a strict parser.

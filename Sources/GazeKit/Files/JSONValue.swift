@@ -150,6 +150,7 @@ public struct JSONTextWriter: Sendable {
             case "\n": result += "\\n"
             case "\r": result += "\\r"
             case "\t": result += "\\t"
+            case "\u{FEFF}": result += "\\ufeff"  // escaped: some parsers (JSONSerialization on Linux) drop it raw
             case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
             default: result.unicodeScalars.append(scalar)
             }

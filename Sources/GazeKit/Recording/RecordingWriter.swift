@@ -255,14 +255,13 @@ public final class RecordingWriter: Sendable {
     /// `t,x,y\n` in shortest round-trip form, formatted straight into `line` (no String made:
     /// on a 2-core machine this thread shares the CPU with the sample path).
     private static func appendCSV(_ record: Record, to line: inout [UInt8]) {
-        var sink = ASCIISink(bytes: line)
-        line = []
-        record.time.write(to: &sink)
-        sink.append(",")
-        record.x.write(to: &sink)
-        sink.append(",")
-        record.y.write(to: &sink)
-        sink.append("\n")
-        line = sink.bytes
+        ASCIISink.append(to: &line) { sink in
+            record.time.write(to: &sink)
+            sink.append(",")
+            record.x.write(to: &sink)
+            sink.append(",")
+            record.y.write(to: &sink)
+            sink.append("\n")
+        }
     }
 }

@@ -52,10 +52,7 @@ public struct CleanGazeEncoder: Sendable {
 
     @inline(__always) private mutating func number(_ value: Double) {
         guard value.isFinite else { append("null"); return }
-        var sink = ASCIISink(bytes: bytes)
-        bytes = []
-        value.write(to: &sink)
-        bytes = sink.bytes
+        ASCIISink.append(to: &bytes) { value.write(to: &$0) }
     }
 
     private mutating func integer(_ value: UInt64) {
@@ -78,6 +75,17 @@ public struct CleanGazeEncoder: Sendable {
 /// Collects the ASCII that `Double.write(to:)` produces, without making Strings.
 struct ASCIISink: TextOutputStream {
     var bytes: [UInt8]
+
+    /// Lets `body` write into `bytes` in place: the buffer moves into a sink and back, so it
+    /// stays uniquely owned and appending never copies or reallocates it (within capacity).
+    @inline(__always)
+    static func append(to bytes: inout [UInt8], _ body: (inout ASCIISink) -> Void) {
+        var sink = ASCIISink(bytes: bytes)
+        bytes = []
+        body(&sink)
+        bytes = sink.bytes
+    }
+
     mutating func write(_ string: String) { bytes.append(contentsOf: string.utf8) }
     mutating func _writeASCII(_ buffer: UnsafeBufferPointer<UInt8>) { bytes.append(contentsOf: buffer) }
     mutating func append(_ text: StaticString) {
@@ -95,16 +103,15 @@ public struct RawGazeEncoder: Sendable {
 
     /// Encodes one sample, replacing the previous message.
     public mutating func encode(_ sample: RawGazeSample) {
-        var sink = ASCIISink(bytes: bytes)
-        bytes = []
-        sink.bytes.removeAll(keepingCapacity: true)
-        sink.append("{\"t\":")
-        sample.t.write(to: &sink)
-        sink.append(",\"x\":")
-        sample.x.write(to: &sink)
-        sink.append(",\"y\":")
-        sample.y.write(to: &sink)
-        sink.append("}")
-        bytes = sink.bytes
+        bytes.removeAll(keepingCapacity: true)
+        ASCIISink.append(to: &bytes) { sink in
+            sink.append("{\"t\":")
+            sample.t.write(to: &sink)
+            sink.append(",\"x\":")
+            sample.x.write(to: &sink)
+            sink.append(",\"y\":")
+            sample.y.write(to: &sink)
+            sink.append("}")
+        }
     }
 }
