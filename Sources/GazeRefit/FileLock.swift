@@ -17,7 +17,7 @@ public final class FileLock {
     public init?(path: String) throws(GazeFileError) {
         self.path = path
         descriptor = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw GazeFileError(path: path, "cannot open the lock file: \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else { throw GazeFileError(path: path, "cannot open the lock file: \(systemErrorText())") }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             close(descriptor)
             return nil

@@ -310,7 +310,6 @@ public struct RefitJob: Sendable {
         try AtomicFile.commit(temporary, to: path)
     }
 
-    static func systemError() -> String { String(cString: strerror(errno)) }
 
     /// Creates `path` and its missing parents (mode 0777 less the umask), naming the system's
     /// reason on failure (`Not a directory`, `Permission denied`) rather than Foundation's.
@@ -322,7 +321,7 @@ public struct RefitJob: Sendable {
         }
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty && parent != path { try createDirectory(parent) }
-        guard mkdir(path, 0o777) == 0 || errno == EEXIST else { throw GazeFileError(path: path, "cannot create the directory: \(systemError())") }
+        guard mkdir(path, 0o777) == 0 || errno == EEXIST else { throw GazeFileError(path: path, "cannot create the directory: \(systemErrorText())") }
     }
 
     /// An error as one readable line: our own errors as they describe themselves, Foundation's
@@ -405,7 +404,7 @@ public struct RefitJob: Sendable {
             guard name == Self.daemonName else {
                 return ("not signalled: pid \(pid) from \(path) is \"\(name)\", not \(Self.daemonName) (a stale pid file)", false)
             }
-            guard kill(pid, SIGHUP) == 0 else { return ("not signalled: kill(\(pid), SIGHUP): \(Self.systemError())", false) }
+            guard kill(pid, SIGHUP) == 0 else { return ("not signalled: kill(\(pid), SIGHUP): \(systemErrorText())", false) }
             return ("SIGHUP sent to pid \(pid)", true)
         case .systemd:
             let process = Process()

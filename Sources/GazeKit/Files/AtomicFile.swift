@@ -60,7 +60,7 @@ public enum AtomicFile {
         let name = (path as NSString).lastPathComponent
         let temporary = (directory.isEmpty ? "" : directory + "/") + ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw GazeFileError(path: path, "cannot create \(temporary): \(systemError())") }
+        guard descriptor >= 0 else { throw GazeFileError(path: path, "cannot create \(temporary): \(systemErrorText())") }
         var failure: String?
         data.withUnsafeBytes { raw in
             var offset = 0
@@ -68,13 +68,13 @@ public enum AtomicFile {
                 let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    failure = "cannot write: \(systemError())"
+                    failure = "cannot write: \(systemErrorText())"
                     return
                 }
                 offset += written
             }
         }
-        if failure == nil, fsync(descriptor) != 0 { failure = "cannot fsync: \(systemError())" }
+        if failure == nil, fsync(descriptor) != 0 { failure = "cannot fsync: \(systemErrorText())" }
         close(descriptor)
         if let failure {
             unlink(temporary)
@@ -86,7 +86,7 @@ public enum AtomicFile {
     /// The second half of a write: renames a staged file over `path` and syncs the directory.
     public static func commit(_ temporary: String, to path: String) throws(GazeFileError) {
         guard rename(temporary, path) == 0 else {
-            let reason = systemError()
+            let reason = systemErrorText()
             unlink(temporary)
             throw GazeFileError(path: path, "cannot rename the temporary file into place: \(reason)")
         }
@@ -98,7 +98,6 @@ public enum AtomicFile {
         }
     }
 
-    static func systemError() -> String { String(cString: strerror(errno)) }
 }
 
 /// Reads a whole file, naming the path on failure.
@@ -107,7 +106,7 @@ public func readFile(_ path: String) throws(GazeFileError) -> Data {
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw GazeFileError(path: path, "no such file") }
     guard !isDirectory.boolValue else { throw GazeFileError(path: path, "is a directory, not a file") }
     guard let handle = FileHandle(forReadingAtPath: path) else {
-        throw GazeFileError(path: path, "cannot open: \(AtomicFile.systemError())")
+        throw GazeFileError(path: path, "cannot open: \(systemErrorText())")
     }
     defer { try? handle.close() }
     do { return try handle.readToEnd() ?? Data() } catch {

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A problem with an input or output file, named the way a person can act on it:
 /// `path:line: problem` (the line when there is one).
 public struct GazeFileError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -19,3 +23,7 @@ public struct GazeFileError: Error, Equatable, Sendable, CustomStringConvertible
         if let line { "\(path):\(line): \(problem)" } else { "\(path): \(problem)" }
     }
 }
+
+/// The C library's text for the current `errno` ("No space left on device"), for messages
+/// that name a failed system call; read it right after the call, before anything else runs.
+public func systemErrorText() -> String { String(cString: strerror(errno)) }

@@ -132,7 +132,7 @@ public enum RecordingReader {
     static func readFile(_ path: String, splitGap: Double, into ring: inout SampleRing, scan: inout RecordingScan) -> Bool {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
-            scan.unreadableFiles.append("\(path): \(String(cString: strerror(errno)))")
+            scan.unreadableFiles.append("\(path): \(systemErrorText())")
             return false
         }
         defer { close(descriptor) }
@@ -145,7 +145,7 @@ public enum RecordingReader {
             let count = buffer.withUnsafeMutableBytes { raw in Glibc.read(descriptor, raw.baseAddress! + filled, raw.count - filled) }
             if count < 0 {
                 if errno == EINTR { continue }
-                scan.unreadableFiles.append("\(path): \(String(cString: strerror(errno))) after line \(lineNumber)")
+                scan.unreadableFiles.append("\(path): \(systemErrorText()) after line \(lineNumber)")
                 return sawData
             }
             if count == 0 {
@@ -267,7 +267,7 @@ public enum RecordingReader {
     /// Why `path` could not be listed, in the system's words (`No such file or directory`):
     /// Foundation's own message on Linux is often only "The operation could not be completed".
     public static func listingFailure(_ path: String, _ error: any Error) -> String {
-        guard let stream = opendir(path) else { return String(cString: strerror(errno)) }
+        guard let stream = opendir(path) else { return systemErrorText() }
         closedir(stream)
         return error.localizedDescription
     }

@@ -149,9 +149,9 @@ public final class RecordingWriter: Sendable {
         var failures: [String] = []
         for (stream, file) in files {
             let filePath = path(names[Int(stream)], file.date)
-            if fflush(file.handle) != 0 { failures.append("cannot flush \(filePath): \(String(cString: strerror(errno)))") }
-            if fsync(fileno(file.handle)) != 0 { failures.append("cannot sync \(filePath) to disk: \(String(cString: strerror(errno)))") }
-            if fclose(file.handle) != 0 { failures.append("cannot close \(filePath): \(String(cString: strerror(errno)))") }
+            if fflush(file.handle) != 0 { failures.append("cannot flush \(filePath): \(systemErrorText())") }
+            if fsync(fileno(file.handle)) != 0 { failures.append("cannot sync \(filePath) to disk: \(systemErrorText())") }
+            if fclose(file.handle) != 0 { failures.append("cannot close \(filePath): \(systemErrorText())") }
         }
         if !failures.isEmpty {
             report("recording: at shutdown: \(failures.joined(separator: "; ")) (samples not recorded: \(statistics.failed))")
@@ -201,7 +201,7 @@ public final class RecordingWriter: Sendable {
             if count == line.count {
                 unflushed[record.stream, default: 0] += 1
             } else {
-                failure = failure ?? "cannot write \(path(names[Int(record.stream)], date)): \(String(cString: strerror(errno)))"
+                failure = failure ?? "cannot write \(path(names[Int(record.stream)], date)): \(systemErrorText())"
                 failed += 1
                 abandon(record.stream)
             }
@@ -211,7 +211,7 @@ public final class RecordingWriter: Sendable {
             if fflush(file.handle) == 0 {
                 written += count
             } else {
-                failure = failure ?? "cannot flush \(path(names[Int(stream)], file.date)): \(String(cString: strerror(errno)))"
+                failure = failure ?? "cannot flush \(path(names[Int(stream)], file.date)): \(systemErrorText())"
                 abandon(stream)
             }
         }
@@ -224,7 +224,7 @@ public final class RecordingWriter: Sendable {
         if let file = files[stream], file.date == date { return file }
         if let old = files.removeValue(forKey: stream), fclose(old.handle) != 0 {
             // The old day's file was flushed at the end of the last batch; closing it rarely fails.
-            failure = failure ?? "cannot close \(path(names[Int(stream)], old.date)): \(String(cString: strerror(errno)))"
+            failure = failure ?? "cannot close \(path(names[Int(stream)], old.date)): \(systemErrorText())"
         }
         let name = names[Int(stream)]
         let folder = "\(directory)/\(name)"
@@ -234,7 +234,7 @@ public final class RecordingWriter: Sendable {
         }
         let filePath = path(name, date)
         guard let handle = fopen(filePath, "a+") else {
-            failure = failure ?? "cannot open \(filePath): \(String(cString: strerror(errno)))"
+            failure = failure ?? "cannot open \(filePath): \(systemErrorText())"
             return nil
         }
         fseek(handle, 0, SEEK_END)
