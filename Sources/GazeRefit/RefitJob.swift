@@ -122,7 +122,7 @@ public struct RefitJob: Sendable {
     func refit(_ result: inout StreamRefit, stamp: String) {
         let stream = result.stream
         let directory = configuration.parametersDirectory
-        do { try Self.createDirectory(directory) } catch {
+        do { try FileSystem.createDirectory(directory) } catch {
             result.reason = "\(error)"
             return
         }
@@ -153,7 +153,7 @@ public struct RefitJob: Sendable {
                 result.currentSource = configuration.defaultParameters
             }
         } catch {
-            result.reason = Self.describe(error)
+            result.reason = FileSystem.describe(error)
             return
         }
         guard current.observationDimension == 2 else {
@@ -311,31 +311,6 @@ public struct RefitJob: Sendable {
     }
 
 
-    /// Creates `path` and its missing parents (mode 0777 less the umask), naming the system's
-    /// reason on failure (`Not a directory`, `Permission denied`) rather than Foundation's.
-    static func createDirectory(_ path: String) throws(GazeFileError) {
-        var info = stat()
-        if stat(path, &info) == 0 {
-            guard info.st_mode & S_IFMT == S_IFDIR else { throw GazeFileError(path: path, "exists and is not a directory") }
-            return
-        }
-        let parent = (path as NSString).deletingLastPathComponent
-        if !parent.isEmpty && parent != path { try createDirectory(parent) }
-        guard mkdir(path, 0o777) == 0 || errno == EEXIST else { throw GazeFileError(path: path, "cannot create the directory: \(systemErrorText())") }
-    }
-
-    /// An error as one readable line: our own errors as they describe themselves, Foundation's
-    /// by their localized description and the system's reason (never the `Error Domain=…` dump).
-    public static func describe(_ error: any Error) -> String {
-        let bridged = error as NSError
-        guard bridged.domain == NSCocoaErrorDomain || bridged.domain == NSPOSIXErrorDomain else { return "\(error)" }
-        if bridged.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(bridged.code))) }
-        if let underlying = bridged.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return "\(bridged.localizedDescription) (\(String(cString: strerror(Int32(underlying.code)))))"
-        }
-        return bridged.localizedDescription
-    }
-
     /// Draws the report figure (log-likelihood curve, a stretch of gaze with filtered and
     /// smoothed traces under `parameters`) into the report directory; returns its path.
     func writeFigure(_ result: StreamRefit, parameters: ModelParameters, stretchFrom segments: [RecordingScan.Segment], stamp: String) -> String? {
@@ -368,10 +343,10 @@ public struct RefitJob: Sendable {
             logLikelihoods: result.logLikelihoods, stretch: stretch)
         let path = "\(directory)/\(fileStamp(stamp))-\(result.stream).svg"
         do {
-            try Self.createDirectory(directory)
+            try FileSystem.createDirectory(directory)
             try AtomicFile.write(text: figure.svg, to: path)
         } catch {
-            log("\(result.stream): cannot write the figure: \(Self.describe(error))")
+            log("\(result.stream): cannot write the figure: \(FileSystem.describe(error))")
             return nil
         }
         return path
@@ -390,7 +365,7 @@ public struct RefitJob: Sendable {
             let path = configuration.pidFile
             let text: String
             do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-                return ("not signalled: cannot read the pid file \(path): \(Self.describe(error))", false)
+                return ("not signalled: cannot read the pid file \(path): \(FileSystem.describe(error))", false)
             }
             let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard let pid = Int32(trimmed), pid > 1 else {
@@ -410,7 +385,7 @@ public struct RefitJob: Sendable {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/systemctl")
             process.arguments = ["reload", configuration.unit]
-            do { try process.run() } catch { return ("systemctl reload \(configuration.unit) failed: \(Self.describe(error))", false) }
+            do { try process.run() } catch { return ("systemctl reload \(configuration.unit) failed: \(FileSystem.describe(error))", false) }
             process.waitUntilExit()
             return process.terminationStatus == 0 ? ("systemctl reload \(configuration.unit)", true)
                 : ("systemctl reload \(configuration.unit) exited \(process.terminationStatus)", false)
@@ -590,10 +565,10 @@ public struct RefitJob: Sendable {
         let report = writer.text + "\n"
         if let directory = configuration.reportDirectory {
             do {
-                try Self.createDirectory(directory)
+                try FileSystem.createDirectory(directory)
                 try AtomicFile.write(text: report, to: "\(directory)/\(fileStamp(stamp)).json")
             } catch {
-                log("cannot write the report: \(Self.describe(error))")
+                log("cannot write the report: \(FileSystem.describe(error))")
             }
         }
         let failed = listingError != nil || !daemonTold || results.contains { $0.decision == .failed || $0.decision == .locked }

@@ -110,6 +110,6 @@ public func readFile(_ path: String) throws(GazeFileError) -> Data {
     }
     defer { try? handle.close() }
     do { return try handle.readToEnd() ?? Data() } catch {
-        throw GazeFileError(path: path, "cannot read: \(error.localizedDescription)")
+        throw GazeFileError(path: path, "cannot read: \(FileSystem.describe(error))")
     }
 }

@@ -51,8 +51,8 @@ public final class RecordingWriter: Sendable {
     /// Starts a recorder under `directory` (created if missing).
     /// - Throws: `GazeFileError` when the directory cannot be created.
     public init(directory: String, flushInterval: Double = 0.25, report: @escaping @Sendable (String) -> Void) throws(GazeFileError) {
-        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw GazeFileError(path: directory, "cannot create the recording directory: \(error.localizedDescription)")
+        do { try FileSystem.createDirectory(directory) } catch {
+            throw GazeFileError(path: directory, "cannot create the recording directory: \(error)")
         }
         self.directory = directory
         self.flushInterval = flushInterval
@@ -228,8 +228,8 @@ public final class RecordingWriter: Sendable {
         }
         let name = names[Int(stream)]
         let folder = "\(directory)/\(name)"
-        do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            failure = failure ?? "cannot create \(folder): \(error.localizedDescription)"
+        do { try FileSystem.createDirectory(folder) } catch {
+            failure = failure ?? "\(error)"
             return nil
         }
         let filePath = path(name, date)
