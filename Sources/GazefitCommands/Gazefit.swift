@@ -28,6 +28,15 @@ public enum Gazefit {
         name: "gazefit smooth", summary: "Run the RTS smoother over an observation file.",
         options: filterSpec.options,
         notes: "Writes {\"means\", \"covariances\", \"loglikelihood\"}: smoothed means and covariances, and the filter's log-likelihood.")
+    static let fixedLagSpec = CommandSpec(
+        name: "gazefit fixed-lag", summary: "Run the fixed-lag smoother over an observation file (what gazefilterd publishes on gaze.smooth.<stream>).",
+        options: filterSpec.options + [
+            OptionSpec("lag", .value(placeholder: "N"), required: true, help: "how many later steps each estimate waits for (0 ... 1000000; 0 is the filter)"),
+        ],
+        notes: """
+            Writes {"means", "covariances", "loglikelihood"}: step t's estimate given steps 0 ... t+N (the RTS smoother over the \
+            sequence cut after step t+N, at t; the last N steps given the whole file), and the filter's log-likelihood.
+            """)
     static let emSpec = CommandSpec(
         name: "gazefit em", summary: "Fit model parameters by EM over one or several observation files.",
         options: [
@@ -67,14 +76,15 @@ public enum Gazefit {
     /// The command table.
     public static let group = CommandGroup(
         name: "gazefit", summary: "Batch side of gazefilter: filter, smooth, EM and sampling over gaze files, and the periodic refit.",
-        commands: [("filter", filterSpec), ("smooth", smoothSpec), ("em", emSpec), ("sample", sampleSpec), ("refit", refitSpec)])
+        commands: [("filter", filterSpec), ("smooth", smoothSpec), ("fixed-lag", fixedLagSpec), ("em", emSpec), ("sample", sampleSpec), ("refit", refitSpec)])
 
     /// Runs one `gazefit` command line (without the program name) and returns the exit status.
     public static func run(_ arguments: [String]) -> Int32 {
         group.run(arguments, isBadInput: { $0 is GazeFileError }) { command, options in
             switch command {
-            case "filter": try filterOrSmooth(options, smoothing: false)
-            case "smooth": try filterOrSmooth(options, smoothing: true)
+            case "filter": try estimate(options, .filter)
+            case "smooth": try estimate(options, .smooth)
+            case "fixed-lag": try estimate(options, .fixedLag(try options.integer("lag", in: 0...1_000_000)!))
             case "em": try fitEM(options)
             case "sample": try sample(options)
             default: return try refit(options)
@@ -85,26 +95,42 @@ public enum Gazefit {
 
     // MARK: Commands
 
-    static func filterOrSmooth(_ options: ParsedOptions, smoothing: Bool) throws {
+    /// Which estimates `estimate` computes.
+    enum Estimate {
+        case filter, smooth, fixedLag(Int)
+
+        var adjective: String {
+            switch self {
+            case .filter: "filtered"
+            case .smooth: "smoothed"
+            case .fixedLag: "fixed-lag smoothed"
+            }
+        }
+    }
+
+    /// `gazefit filter`, `smooth` and `fixed-lag`: one kind of estimate of every step, as JSON.
+    static func estimate(_ options: ParsedOptions, _ kind: Estimate) throws {
         let parameters = try ParameterFile.read(try options.require("params")).parameters
         let input = try options.require("input")
         let file = try readObservations(input, for: parameters, options: options)
         let means: StateTrajectory, logLikelihood: Double
         do {
-            if smoothing {
-                let result = try parameters.smooth(file.observations)
-                means = result.smoothed
-                logLikelihood = result.filter.logLikelihood
-            } else {
+            switch kind {
+            case .filter:
                 let result = try parameters.filter(file.observations)
-                means = result.filtered
-                logLikelihood = result.logLikelihood
+                (means, logLikelihood) = (result.filtered, result.logLikelihood)
+            case .smooth:
+                let result = try parameters.smooth(file.observations)
+                (means, logLikelihood) = (result.smoothed, result.filter.logLikelihood)
+            case .fixedLag(let lag):
+                let result = try parameters.fixedLagSmooth(file.observations, lag: lag)
+                (means, logLikelihood) = (result.estimates, result.logLikelihood)
             }
         } catch {
             throw ComputationError("\(input): \(error)")
         }
         guard means.means.allSatisfy(\.isFinite) && means.covariances.allSatisfy(\.isFinite) && logLikelihood.isFinite else {
-            throw ComputationError("\(input): the \(smoothing ? "smoothed" : "filtered") estimates are not finite (the model overflows on this data)")
+            throw ComputationError("\(input): the \(kind.adjective) estimates are not finite (the model overflows on this data)")
         }
         var writer = JSONTextWriter()
         writer.beginObject()

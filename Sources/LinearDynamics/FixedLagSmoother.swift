@@ -206,3 +206,47 @@ public struct FixedLagSmoother: Sendable {
         }
     }
 }
+
+extension ModelParameters {
+    /// The fixed-lag smoother over a whole sequence (the batch form of what the daemon
+    /// publishes): step t holds the estimate of s_t given steps 0 ... t+N, the last N steps
+    /// given the whole sequence.
+    ///
+    /// - Throws: `KalmanError` when the filter fails (as `filter(_:)` does).
+    public func fixedLagSmooth(_ observations: ObservationSequence, lag: Int) throws(KalmanError) -> FixedLagResult {
+        precondition(observations.dimension == observationDimension,
+                     "observations have \(observations.dimension) components, the model \(observationDimension)")
+        let n = stateDimension, m = observationDimension, steps = observations.count
+        var result = FixedLagResult(estimates: StateTrajectory(dimension: n, count: steps), logLikelihood: 0)
+        var online = OnlineKalmanFilter(parameters: self)
+        var smoother = FixedLagSmoother(lag: min(lag, max(steps, 1)), stateDimension: n)
+        func store(_ index: Int) {
+            smoother.withSmoothed(index) { mean, covariance in
+                for i in 0..<n { result.estimates.means[index * n + i] = mean[i] }
+                for i in 0..<(n * n) { result.estimates.covariances[index * n * n + i] = covariance[i] }
+            }
+        }
+        var failure: KalmanError?
+        observations.values.withUnsafeBufferPointer { values in
+            for t in 0..<steps {
+                let observation = observations.mask[t] ? nil : values.baseAddress! + t * m
+                switch online.advance(observation: observation) {
+                case .success(let logLikelihood): result.logLikelihood += logLikelihood
+                case .failure(let error): failure = error; return
+                }
+                if let ready = smoother.push(online) { store(ready) }
+            }
+        }
+        if let failure { throw failure }
+        for index in smoother.flush() { store(index) }
+        return result
+    }
+}
+
+/// The fixed-lag smoother's output over a sequence.
+public struct FixedLagResult: Equatable, Sendable {
+    /// Step t: the estimate of s_t given steps 0 ... t+N (the last N: given all steps).
+    public internal(set) var estimates: StateTrajectory
+    /// The filter's log-likelihood of the sequence.
+    public internal(set) var logLikelihood: Double
+}

@@ -40,6 +40,34 @@ enum CoreBenchmarks {
         return elapsed / Double(steps)
     }
 
+    /// ns per sample for the filter step plus the fixed-lag smoother's (`FixedLagSmoother`
+    /// push and the ready estimate read), over the same stream as `nanosecondsPerStep`.
+    static func nanosecondsPerFixedLagSample(_ parameters: ModelParameters, lag: Int, steps: Int) -> Double {
+        var generator = SeededGenerator(seed: 1)
+        let sample = parameters.sample(steps: 4096, using: &generator).observations
+        var values = sample.values
+        var masked = [Bool](repeating: false, count: 4096)
+        for t in 0..<4096 where generator.nextUniform() < 0.05 { masked[t] = true }
+        let m = parameters.observationDimension
+        let elapsed = bestOf(5) {
+            var filter = OnlineKalmanFilter(parameters: parameters)
+            var smoother = FixedLagSmoother(lag: lag, stateDimension: parameters.stateDimension)
+            var total = 0.0
+            values.withUnsafeMutableBufferPointer { buffer in
+                for step in 0..<steps {
+                    let t = step & 4095
+                    let observation = masked[t] ? nil : UnsafeBufferPointer(rebasing: buffer[(t * m)..<(t * m + m)])
+                    total += (try? filter.step(observation: observation)) ?? 0
+                    if let ready = smoother.push(filter) {
+                        total += smoother.withSmoothed(ready) { mean, covariance in mean[0] + covariance[0] }
+                    }
+                }
+            }
+            sink += total
+        }
+        return elapsed / Double(steps)
+    }
+
     /// ms per EM iteration (fitting D, Q, H, R) on `steps` samples of gaze drawn from `truth`.
     static func millisecondsPerEMIteration(truth: ModelParameters, start: ModelParameters, steps: Int, iterations: Int) -> Double {
         var generator = SeededGenerator(seed: 2)
@@ -55,6 +83,11 @@ enum CoreBenchmarks {
     static func run(parameters: ModelParameters, emSteps: Int, emIterations: Int, dataDirectory: String?) {
         print("step_ns_n2 \(nanosecondsPerStep(parameters, steps: 5_000_000))")
         print("step_ns_n4 \(nanosecondsPerStep(velocityModel(), steps: 2_000_000))")
+        for (name, model, steps) in [("n2", parameters, 1_000_000), ("n4", velocityModel(), 500_000)] {
+            for lag in [5, 25, 100] {
+                print("fixed_lag_ns_\(name)_lag\(lag) \(nanosecondsPerFixedLagSample(model, lag: lag, steps: steps / max(1, lag / 5)))")
+            }
+        }
         var start = parameters
         start.transition = .identity(2)
         start.transitionCovariance = .identity(2)

@@ -115,4 +115,24 @@ import _TestSupport
             #expect(Self.agree(Self.read(&smoother, k).0, batch.smoothed.mean(at: k - 12)), "sample \(k) of the second sequence")
         }
     }
+
+    /// The batch form (`gazefit fixed-lag`): every step's estimate, the last N given the whole
+    /// sequence; lag 0 is the filter, a lag past the end the full smoother.
+    @Test func theBatchFormIsTheSameEstimates() throws {
+        let p = RandomModels.make(n: 4, m: 2, seed: 601)
+        let rows = Self.rows(p, steps: 36, seed: 31)
+        let sequence = ObservationSequence(dimension: 2, rows: rows)
+        let full = try p.smooth(sequence)
+        for lag in [0, 3, 100] {
+            let result = try p.fixedLagSmooth(sequence, lag: lag)
+            #expect(isClose(result.logLikelihood, full.filter.logLikelihood, relative: 1e-12, absolute: 1e-12))
+            for t in 0..<rows.count {
+                let cut = min(t + lag, rows.count - 1)
+                let truncated = try p.smooth(ObservationSequence(dimension: 2, rows: Array(rows[0...cut])))
+                #expect(Self.agree(result.estimates.mean(at: t), truncated.smoothed.mean(at: t)), "lag \(lag), step \(t)")
+                #expect(Self.agree(result.estimates.covariance(at: t).elements, truncated.smoothed.covariance(at: t).elements))
+            }
+        }
+        #expect(try p.fixedLagSmooth(sequence, lag: 0).estimates == full.filter.filtered)
+    }
 }
