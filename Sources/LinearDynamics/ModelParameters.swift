@@ -1,7 +1,9 @@
 /// The parameters of the linear dynamical system of `docs/MODEL.md`, for any state size n and
 /// observation size m.
 ///
-///     s_t = D s_{t-1} + w_t,  w_t ~ N(0, Q);   m_t = H s_t + eta_t,  eta_t ~ N(0, R);   s_0 ~ N(mu_0, sigma_0)
+///     s_t = D s_{t-1} + b + w_t,  w_t ~ N(0, Q);   m_t = H s_t + d + eta_t,  eta_t ~ N(0, R);   s_0 ~ N(mu_0, sigma_0)
+///
+/// The offsets b and d (MODEL.md, "Offsets") are zero unless set; b may also be given per step.
 public struct ModelParameters: Equatable, Sendable {
     /// D (n×n): the dynamics, pykalman's `transition_matrices`.
     public var transition: Matrix
@@ -15,11 +17,20 @@ public struct ModelParameters: Equatable, Sendable {
     public var initialMean: [Double]
     /// sigma_0 (n×n): the initial state covariance.
     public var initialCovariance: Matrix
+    /// b (n): the transition offset, pykalman's `transition_offsets`; zero by default.
+    public var transitionOffset: [Double]
+    /// d (m): the observation offset, pykalman's `observation_offsets`; zero by default.
+    public var observationOffset: [Double]
+    /// Per-step transition offsets ((T-1)×n, row t the offset of the step t → t+1, pykalman's
+    /// `transition_offsets[t]`), used instead of `transitionOffset` when set. Batch use only:
+    /// a sequence may not be longer than its rows plus one, and fitting b replaces them.
+    public var transitionOffsets: Matrix?
 
     /// Parameters from their six parts; call `validate()` before use on untrusted input.
     public init(
         transition: Matrix, transitionCovariance: Matrix, observation: Matrix,
-        observationCovariance: Matrix, initialMean: [Double], initialCovariance: Matrix
+        observationCovariance: Matrix, initialMean: [Double], initialCovariance: Matrix,
+        transitionOffset: [Double]? = nil, observationOffset: [Double]? = nil, transitionOffsets: Matrix? = nil
     ) {
         self.transition = transition
         self.transitionCovariance = transitionCovariance
@@ -27,6 +38,21 @@ public struct ModelParameters: Equatable, Sendable {
         self.observationCovariance = observationCovariance
         self.initialMean = initialMean
         self.initialCovariance = initialCovariance
+        self.transitionOffset = transitionOffset ?? [Double](repeating: 0, count: transition.rows)
+        self.observationOffset = observationOffset ?? [Double](repeating: 0, count: observation.rows)
+        self.transitionOffsets = transitionOffsets
+    }
+
+    /// Whether b and d are zero and b is not given per step (the model without offsets).
+    public var hasNoOffsets: Bool {
+        transitionOffsets == nil && transitionOffset.allSatisfy { $0 == 0 } && observationOffset.allSatisfy { $0 == 0 }
+    }
+
+    /// The offset of the step from t to t+1: row t of the per-step offsets, else b.
+    /// - Precondition: with per-step offsets, t is one of their rows.
+    public func transitionOffset(after t: Int) -> [Double] {
+        guard let transitionOffsets else { return transitionOffset }
+        return Array(transitionOffsets.elements[(t * transitionOffsets.columns)..<((t + 1) * transitionOffsets.columns)])
     }
 
     /// n, the state dimension.
@@ -58,6 +84,20 @@ public struct ModelParameters: Equatable, Sendable {
             throw ParameterError("mu_0", "has \(initialMean.count) entries, expected \(n) (n = \(n))")
         }
         guard initialMean.allSatisfy(\.isFinite) else { throw ParameterError("mu_0", "has an entry that is not a finite number") }
+        guard transitionOffset.count == n else {
+            throw ParameterError("b", "has \(transitionOffset.count) entries, expected \(n) (n = \(n))")
+        }
+        guard transitionOffset.allSatisfy(\.isFinite) else { throw ParameterError("b", "has an entry that is not a finite number") }
+        guard observationOffset.count == m else {
+            throw ParameterError("d", "has \(observationOffset.count) entries, expected \(m) (m = \(m))")
+        }
+        guard observationOffset.allSatisfy(\.isFinite) else { throw ParameterError("d", "has an entry that is not a finite number") }
+        if let transitionOffsets {
+            guard transitionOffsets.columns == n else {
+                throw ParameterError("b", "per step has \(transitionOffsets.columns) columns, expected \(n) (n = \(n))")
+            }
+            guard transitionOffsets.isFinite else { throw ParameterError("b", "per step has an entry that is not a finite number") }
+        }
         try Self.checkCovariance("Q", transitionCovariance, definite: false)
         try Self.checkCovariance("R", observationCovariance, definite: true)
         try Self.checkCovariance("sigma_0", initialCovariance, definite: false)

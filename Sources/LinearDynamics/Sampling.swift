@@ -75,7 +75,8 @@ public struct SampledSequence: Sendable {
 
 extension ModelParameters {
     /// Draws T steps from the generative model: s_0 ~ N(mu_0, sigma_0), then the dynamics
-    /// and the observations of MODEL.md (`sample_lds` in the course material).
+    /// and the observations of MODEL.md with their offsets (`sample_lds` in the course material).
+    /// - Precondition: with per-step transition offsets, `steps` is at most their rows plus one.
     ///
     /// Covariances may be semi-definite; their symmetric square root is used.
     public func sample<Generator: RandomNumberGenerator & NormalSampling>(steps: Int, using generator: inout Generator) -> SampledSequence {
@@ -95,10 +96,11 @@ extension ModelParameters {
             if t == 0 {
                 state = zip(initialMean, noise(rootSigma0)).map(+)
             } else {
-                state = zip(transition * state, noise(rootQ)).map(+)
+                let offset = transitionOffset(after: t - 1)
+                state = zip(zip(transition * state, noise(rootQ)).map(+), offset).map(+)
             }
             for i in 0..<n { states.means[t * n + i] = state[i] }
-            observations.append(zip(observation * state, noise(rootR)).map(+))
+            observations.append(zip(zip(observation * state, noise(rootR)).map(+), observationOffset).map(+))
         }
         _ = m
         return SampledSequence(states: states, observations: observations)

@@ -2,8 +2,9 @@ import Foundation
 import LinearDynamics
 
 /// Model parameters as JSON: `{"D": [[…]], "Q": …, "H": …, "R": …, "mu_0": […], "sigma_0": …}`,
-/// nested row-major arrays, the format of pykalman's reference cases. Other keys (such as a
-/// refit's `"metadata"`) are kept aside and ignored by the model.
+/// nested row-major arrays, the format of pykalman's reference cases, and optionally the
+/// offsets `"b": […]` (n) and `"d": […]` (m), zero when absent. Other keys (such as a refit's
+/// `"metadata"`) are kept aside and ignored by the model.
 public struct ParameterFile: Sendable {
     /// The model parameters, validated.
     public var parameters: ModelParameters
@@ -44,14 +45,21 @@ public struct ParameterFile: Sendable {
             throw GazeFileError(path: path, "\"mu_0\" must be an array of numbers")
         }
         let initialCovariance = try matrix("sigma_0")
+        func offset(_ key: String) throws(GazeFileError) -> [Double]? {
+            guard let value = object.removeValue(forKey: key) else { return nil }
+            guard let numbers = value.numbers else { throw GazeFileError(path: path, "\"\(key)\" must be an array of numbers") }
+            return numbers
+        }
         let parameters = ModelParameters(
             transition: transition, transitionCovariance: transitionCovariance, observation: observation,
-            observationCovariance: observationCovariance, initialMean: initialMean, initialCovariance: initialCovariance)
+            observationCovariance: observationCovariance, initialMean: initialMean, initialCovariance: initialCovariance,
+            transitionOffset: try offset("b"), observationOffset: try offset("d"))
         do { try parameters.validate() } catch { throw GazeFileError(path: path, "invalid parameters: \(error)") }
         return ParameterFile(parameters: parameters, extra: object)
     }
 
-    /// The JSON text: the six parameters, then the extra keys, sorted, pretty enough to read.
+    /// The JSON text: the six parameters, the offsets b and d unless zero, then the extra keys,
+    /// sorted, pretty enough to read. (Per-step transition offsets are not a parameter-file entry.)
     public func encoded() -> String {
         var writer = JSONTextWriter()
         writer.beginObject()
@@ -62,6 +70,8 @@ public struct ParameterFile: Sendable {
         writer.key("R"); writer.matrix(p.observationCovariance)
         writer.key("mu_0"); writer.numbers(p.initialMean)
         writer.key("sigma_0"); writer.matrix(p.initialCovariance)
+        if p.transitionOffset.contains(where: { $0 != 0 }) { writer.key("b"); writer.numbers(p.transitionOffset) }
+        if p.observationOffset.contains(where: { $0 != 0 }) { writer.key("d"); writer.numbers(p.observationOffset) }
         for key in extra.keys.sorted() { writer.key(key); writer.value(extra[key]!) }
         writer.endObject()
         return writer.text + "\n"
