@@ -36,9 +36,16 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
 
     public var description: String { name }
 
-    /// Every case folder under `shared/reference`, sorted by name.
+    /// Every case folder under `shared/reference`, then the project's own under
+    /// `Tests/Fixtures/reference` (the offset cases of `scripts/reference_offsets.py`).
     public static func all() -> [ReferenceCase] {
-        let root = sharedDirectory + "/reference"
+        let shared = cases(in: sharedDirectory + "/reference")
+        let own = cases(in: packageRoot + "/Tests/Fixtures/reference").filter { mine in !shared.contains { $0.name == mine.name } }
+        return shared + own
+    }
+
+    /// The case folders under `root`, sorted by name.
+    static func cases(in root: String) -> [ReferenceCase] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         return names.sorted().compactMap { name in
             let directory = root + "/" + name
@@ -53,8 +60,17 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
     public init(directory: String) throws {
         self.directory = directory
         name = URL(fileURLWithPath: directory).lastPathComponent
-        parameters = try ParameterFile.read(directory + "/params.json").parameters
-        emInitial = try ParameterFile.read(directory + "/em_init.json").parameters
+        var parameters = try ParameterFile.read(directory + "/params.json").parameters
+        var emInitial = try ParameterFile.read(directory + "/em_init.json").parameters
+        // Per-step transition offsets (offset cases): for the filter and smoother, and for EM
+        // too unless em_init.json gives one constant b.
+        if let offsets = try Self.transitionOffsets(directory + "/transition_offsets.csv") {
+            parameters.transitionOffsets = offsets
+            let emJSON = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: directory + "/em_init.json")))
+            if emJSON.object?["b"] == nil { emInitial.transitionOffsets = offsets }
+        }
+        self.parameters = parameters
+        self.emInitial = emInitial
         expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: directory + "/expected.json")))
         let maskedCount = Int(expected.object?["n_masked"]?.number ?? -1)
         let plain = try ObservationFile.read(directory + "/observations.csv", masking: MaskingPolicy(masksNegativeValues: false))
@@ -65,6 +81,14 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
             observations = try ObservationFile.read(directory + "/observations.csv", masking: MaskingPolicy(masksNegativeValues: true))
             masking = MaskingPolicy(masksNegativeValues: true)
         }
+    }
+
+    /// The rows of a `transition_offsets.csv` (header b0,b1,...), or nil when there is none.
+    static func transitionOffsets(_ path: String) throws -> Matrix? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst()
+        let rows = lines.map { $0.split(separator: ",").map { Double(String($0))! } }
+        return Matrix(nestedRows: rows)
     }
 
     /// A value at a path of keys in `expected.json`, e.g. `["filter", "means"]`.

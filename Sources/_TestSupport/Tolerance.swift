@@ -23,4 +23,6 @@ public func firstMismatch(_ actual: ModelParameters, _ expected: ModelParameters
         ?? firstMismatch(actual.observationCovariance.elements, expected.observationCovariance.elements, relative: relative, absolute: absolute, label: "R")
         ?? firstMismatch(actual.initialMean, expected.initialMean, relative: relative, absolute: absolute, label: "mu_0")
         ?? firstMismatch(actual.initialCovariance.elements, expected.initialCovariance.elements, relative: relative, absolute: absolute, label: "sigma_0")
+        ?? firstMismatch(actual.transitionOffset, expected.transitionOffset, relative: relative, absolute: absolute, label: "b")
+        ?? firstMismatch(actual.observationOffset, expected.observationOffset, relative: relative, absolute: absolute, label: "d")
 }
