@@ -1,13 +1,17 @@
-/// A sequence of T observations of size m, each present or masked (missing).
+/// A sequence of T observations of size m: each step observed whole, in part (some components
+/// missing), or masked (no component observed).
 ///
-/// Stored flat (row-major, T×m) with a mask beside it; a masked row's values are NaN.
+/// Stored flat (row-major, T×m) with a step mask beside it; a missing component's value is NaN,
+/// so a masked row is all NaN (MODEL.md, "Missing components").
 public struct ObservationSequence: Equatable, Sendable {
     /// m, the number of components per observation.
     public let dimension: Int
-    /// All values, row-major; a masked row holds NaN.
+    /// All values, row-major; a missing component (and every component of a masked step) is NaN.
     public private(set) var values: [Double] = []
-    /// `mask[t]` is true when step t is masked.
+    /// `mask[t]` is true when step t is masked: none of its components is observed.
     public private(set) var mask: [Bool] = []
+    /// How many steps are observed in part only (some components NaN, not all).
+    public private(set) var partialCount = 0
 
     /// An empty sequence of m-component observations.
     public init(dimension: Int) {
@@ -15,7 +19,7 @@ public struct ObservationSequence: Equatable, Sendable {
         self.dimension = dimension
     }
 
-    /// A sequence from rows; nil marks a masked step, as does a row with any NaN component.
+    /// A sequence from rows; nil marks a masked step, a NaN a missing component.
     public init(dimension: Int, rows: [[Double]?]) {
         self.init(dimension: dimension)
         reserveCapacity(rows.count)
@@ -35,14 +39,24 @@ public struct ObservationSequence: Equatable, Sendable {
         mask.reserveCapacity(mask.count + steps)
     }
 
-    /// Appends one step: its m values, or nil when masked. A NaN component masks the step.
+    /// Appends one step: its m values (NaN where a component is missing), or nil when masked.
+    /// A row with every component NaN is a masked step.
     public mutating func append(_ row: [Double]?) {
-        if let row {
-            precondition(row.count == dimension, "observation has \(row.count) components, expected \(dimension)")
-            if row.contains(where: \.isNaN) { appendMasked() } else { values.append(contentsOf: row); mask.append(false) }
-        } else {
-            appendMasked()
-        }
+        guard let row else { return appendMasked() }
+        precondition(row.count == dimension, "observation has \(row.count) components, expected \(dimension)")
+        let missing = row.reduce(0) { $0 + ($1.isNaN ? 1 : 0) }
+        if missing == dimension { return appendMasked() }
+        values.append(contentsOf: row)
+        mask.append(false)
+        if missing > 0 { partialCount += 1 }
+    }
+
+    /// Whether step t's component i is observed.
+    public func isObserved(_ t: Int, component i: Int) -> Bool { !values[t * dimension + i].isNaN }
+
+    /// Whether step t is observed in part only (some components missing, not all).
+    public func isPartial(_ t: Int) -> Bool {
+        !mask[t] && values[(t * dimension)..<((t + 1) * dimension)].contains(where: \.isNaN)
     }
 
     /// Appends a masked step.
@@ -51,7 +65,7 @@ public struct ObservationSequence: Equatable, Sendable {
         mask.append(true)
     }
 
-    /// The observation at step t, or nil when masked.
+    /// The observation at step t (NaN where a component is missing), or nil when masked.
     public subscript(t: Int) -> [Double]? {
         mask[t] ? nil : Array(values[(t * dimension)..<((t + 1) * dimension)])
     }
@@ -61,6 +75,7 @@ public struct ObservationSequence: Equatable, Sendable {
         var result = ObservationSequence(dimension: dimension)
         result.values = Array(values[(range.lowerBound * dimension)..<(range.upperBound * dimension)])
         result.mask = Array(mask[range])
+        result.partialCount = partialCount == 0 ? 0 : range.reduce(0) { $0 + (isPartial($1) ? 1 : 0) }
         return result
     }
 }

@@ -9,8 +9,8 @@ public struct MaskingPolicy: Sendable, Equatable {
     /// The gaze policy (negative values masked) unless told otherwise.
     public init(masksNegativeValues: Bool = true) { self.masksNegativeValues = masksNegativeValues }
 
-    /// Whether a step with these components is masked: any NaN (an empty cell), or any
-    /// negative value under the gaze policy.
+    /// Whether a step with this component value is masked whole: NaN, or a negative value
+    /// under the gaze policy (a lost gaze sample: none of its coordinates is trusted).
     @inline(__always)
     public func isMasked(_ value: Double) -> Bool { value.isNaN || (masksNegativeValues && value < 0) }
 }
@@ -22,7 +22,8 @@ public struct ObservationFile: Sendable {
     public var columnNames: [String]
     /// Each step's time in seconds.
     public var times: [Double]
-    /// The observations, masked where a cell was empty, NaN, or (by policy) negative.
+    /// The observations: an empty or NaN cell is a missing component (the step's other
+    /// components still count); a negative value (by policy) masks its whole step.
     public var observations: ObservationSequence
 
     /// Observations with their times and column names.
@@ -62,13 +63,13 @@ public struct ObservationFile: Sendable {
             var masked = false
             for component in 0..<dimension {
                 let cell = fields[component + 1]
-                if isEmpty(cell) { masked = true; row[component] = .nan; continue }
+                if isEmpty(cell) { row[component] = .nan; continue }
                 guard let value = parseNumber(cell), !value.isInfinite else {
                     throw GazeFileError(path: path, line: line.number,
                         "column \(names[component + 1]) is not a number: \"\(String(decoding: cell, as: UTF8.self))\"")
                 }
                 row[component] = value
-                if masking.isMasked(value) { masked = true }
+                if masking.masksNegativeValues && value < 0 { masked = true }  // a lost gaze sample
             }
             file.times.append(time)
             if masked { file.observations.appendMasked() } else { file.observations.append(row) }
@@ -87,7 +88,7 @@ public struct ObservationFile: Sendable {
         return Double(text)
     }
 
-    /// Writes times and observations as CSV (masked steps as empty cells), atomically.
+    /// Writes times and observations as CSV (missing components and masked steps as empty cells), atomically.
     public static func write(times: [Double], observations: ObservationSequence, columnNames: [String], to path: String) throws(GazeFileError) {
         try AtomicFile.write(text: csv(times: times, observations: observations, columnNames: columnNames), to: path)
     }
@@ -101,7 +102,8 @@ public struct ObservationFile: Sendable {
             text += "\(times[t])"
             for i in 0..<m {
                 text += ","
-                if !observations.mask[t] { text += "\(observations.values[t * m + i])" }
+                let value = observations.values[t * m + i]
+                if !value.isNaN { text += "\(value)" }
             }
             text += "\n"
         }
