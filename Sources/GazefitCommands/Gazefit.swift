@@ -14,6 +14,7 @@ import LinearDynamics
 /// computed (for example a singular innovation covariance).
 public enum Gazefit {
     static let maskOption = OptionSpec("no-mask-negative", help: "keep negative values as observations (by default a negative value is a lost gaze sample and masks its step)")
+    static let offsetsOption = OptionSpec("transition-offsets", .value(placeholder: "B.csv"), help: "per-step transition offsets: header b0,b1,...; one row per transition (row t: the step t to t+1), used instead of the parameters' b")
     static let outputJSON = OptionSpec("output", .value(placeholder: "OUT.json"), help: "write the result here (atomically) instead of to stdout")
 
     static let filterSpec = CommandSpec(
@@ -21,7 +22,7 @@ public enum Gazefit {
         options: [
             OptionSpec("params", .value(placeholder: "P.json"), required: true, help: "model parameters (D, Q, H, R, mu_0, sigma_0)"),
             OptionSpec("input", .value(placeholder: "OBS.csv"), required: true, help: "observations: header t,<columns>; empty, NaN or negative cells are masked"),
-            outputJSON, maskOption,
+            outputJSON, maskOption, offsetsOption,
         ],
         notes: "Writes {\"means\", \"covariances\", \"loglikelihood\"}: filtered means (T×n), covariances (T×n×n), and the log-likelihood.")
     static let smoothSpec = CommandSpec(
@@ -45,7 +46,7 @@ public enum Gazefit {
             OptionSpec("fit", .value(placeholder: "D,Q,H,R"), required: true, help: "parameters to fit: any of D, Q, H, R, mu_0, sigma_0"),
             OptionSpec("iterations", .value(placeholder: "N"), required: true, help: "most EM iterations to run"),
             OptionSpec("tolerance", .value(placeholder: "TOL"), help: "stop once an iteration improves the log-likelihood by less than TOL"),
-            outputJSON, maskOption,
+            outputJSON, maskOption, offsetsOption,
         ],
         notes: "Writes the fitted parameters (same keys as the params file) plus \"loglikelihoods\": before iteration 1, then after each.")
     static let sampleSpec = CommandSpec(
@@ -58,6 +59,7 @@ public enum Gazefit {
             OptionSpec("lost-fraction", .value(placeholder: "F"), help: "fraction of samples written as lost gaze (-1 in every column), default 0"),
             OptionSpec("output", .value(placeholder: "OBS.csv"), required: true, help: "observation CSV to write"),
             OptionSpec("states", .value(placeholder: "S.csv"), help: "also write the latent states"),
+            offsetsOption,
         ])
 
     static let refitSpec = CommandSpec(
@@ -110,9 +112,10 @@ public enum Gazefit {
 
     /// `gazefit filter`, `smooth` and `fixed-lag`: one kind of estimate of every step, as JSON.
     static func estimate(_ options: ParsedOptions, _ kind: Estimate) throws {
-        let parameters = try ParameterFile.read(try options.require("params")).parameters
+        var parameters = try ParameterFile.read(try options.require("params")).parameters
         let input = try options.require("input")
         let file = try readObservations(input, for: parameters, options: options)
+        try applyTransitionOffsets(options, to: &parameters, steps: [(input, file.observations.count)])
         let means: StateTrajectory, logLikelihood: Double
         do {
             switch kind {
@@ -149,7 +152,7 @@ public enum Gazefit {
     }
 
     static func fitEM(_ options: ParsedOptions) throws {
-        let initial = try ParameterFile.read(try options.require("params")).parameters
+        var initial = try ParameterFile.read(try options.require("params")).parameters
         let fitting: FittedParameters
         do { fitting = try FittedParameters(names: try options.require("fit")) } catch let error as ParameterError {
             throw UsageError(command: "gazefit em", "--fit: \(error)")
@@ -162,6 +165,7 @@ public enum Gazefit {
             guard !observations.isEmpty else { throw GazeFileError(path: path, line: 2, "has no samples after the header") }
             return observations
         }
+        try applyTransitionOffsets(options, to: &initial, steps: zip(inputs, sequences).map { ($0, $1.count) })
         let result: EMResult
         do {
             result = try initial.fitEM(to: sequences, configuration: EMConfiguration(fitting: fitting, maximumIterations: iterations, tolerance: tolerance))
@@ -178,8 +182,9 @@ public enum Gazefit {
     }
 
     static func sample(_ options: ParsedOptions) throws {
-        let parameters = try ParameterFile.read(try options.require("params")).parameters
+        var parameters = try ParameterFile.read(try options.require("params")).parameters
         let steps = try options.integer("steps", in: 1...100_000_000)!
+        try applyTransitionOffsets(options, to: &parameters, steps: [("--steps", steps)])
         guard let seed = UInt64(try options.require("seed")) else {
             throw UsageError(command: "gazefit sample", "--seed must be a whole number in 0...\(UInt64.max)")
         }
@@ -245,6 +250,18 @@ public enum Gazefit {
                 "has \(file.observations.dimension) observed columns, the parameters observe \(parameters.observationDimension) (H has \(parameters.observationDimension) rows)")
         }
         return file
+    }
+
+    /// Reads `--transition-offsets` (if given) into the parameters' per-step offsets; each
+    /// sequence (named, with its step count) must have exactly one row per transition.
+    static func applyTransitionOffsets(_ options: ParsedOptions, to parameters: inout ModelParameters,
+                                       steps: [(name: String, count: Int)]) throws(GazeFileError) {
+        guard let path = options.value("transition-offsets") else { return }
+        let offsets = try TransitionOffsetFile.read(path, stateDimension: parameters.stateDimension)
+        for (name, count) in steps where offsets.rows != max(count - 1, 0) {
+            throw GazeFileError(path: path, "has \(offsets.rows) rows, but \(name) has \(count) steps: expected one row per transition (\(max(count - 1, 0)))")
+        }
+        parameters.transitionOffsets = offsets
     }
 
     /// Writes `text` atomically to `path`, or to stdout without one.

@@ -1,0 +1,44 @@
+import Foundation
+import LinearDynamics
+
+/// Per-step transition offsets from CSV (`gazefit --transition-offsets B.csv`): a header
+/// `b0,b1,…` naming the n state components, then one row per transition, row t being the
+/// offset of the step from t to t+1 (pykalman's `transition_offsets[t]`; MODEL.md, "Offsets").
+public enum TransitionOffsetFile {
+    /// Reads the offsets of a model with `stateDimension` states; the result has one row per
+    /// transition and n columns.
+    /// - Throws: `GazeFileError` naming the file, the line and the problem.
+    public static func read(_ path: String, stateDimension n: Int) throws(GazeFileError) -> Matrix {
+        try parse(readFile(path), path: path, stateDimension: n)
+    }
+
+    /// Parses offset CSV text; `path` names the source in errors.
+    public static func parse(_ data: Data, path: String, stateDimension n: Int) throws(GazeFileError) -> Matrix {
+        var lines = CSVLines(data)
+        let expected = (0..<n).map { "b\($0)" }
+        guard let header = lines.next() else {
+            throw GazeFileError(path: path, line: 1, "empty file: expected the header \(expected.joined(separator: ","))")
+        }
+        let names = header.fields.map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
+        guard names == expected else {
+            throw GazeFileError(path: path, line: 1,
+                "header must be \(expected.joined(separator: ",")) (one column per state component, n = \(n)), found \"\(names.joined(separator: ","))\"")
+        }
+        var elements: [Double] = []
+        while let line = lines.next() {
+            if line.isBlank { continue }
+            let fields = line.fields
+            guard fields.count == n else {
+                throw GazeFileError(path: path, line: line.number, "has \(fields.count) fields, the header has \(n)")
+            }
+            for (component, cell) in fields.enumerated() {
+                guard let value = ObservationFile.parseNumber(cell), value.isFinite else {
+                    throw GazeFileError(path: path, line: line.number,
+                        "b\(component) is not a finite number: \"\(String(decoding: cell, as: UTF8.self))\"")
+                }
+                elements.append(value)
+            }
+        }
+        return Matrix(rows: elements.count / n, columns: n, elements: elements)
+    }
+}
