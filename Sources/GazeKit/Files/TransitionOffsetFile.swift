@@ -32,7 +32,7 @@ public enum TransitionOffsetFile {
                 throw GazeFileError(path: path, line: line.number, "has \(fields.count) fields, the header has \(n)")
             }
             for (component, cell) in fields.enumerated() {
-                guard let value = ObservationFile.parseNumber(cell), value.isFinite else {
+                guard case .number(let value) = CSVNumber.parse(cell) else {
                     throw GazeFileError(path: path, line: line.number,
                         "b\(component) is not a finite number: \"\(String(decoding: cell, as: UTF8.self))\"")
                 }
