@@ -54,6 +54,7 @@ extension ModelParameters {
         var diffuse: [Double] = [], predictedDiffuse: [Double] = [], diffuseSteps = 0
         var startStep = 0, waiting = start == .firstSample
         var block = [Double](repeating: 0, count: 2 * size)
+        withTransitionOffsets(steps: steps) { offsets in
         observations.values.withUnsafeBufferPointer { values in
             result.filtered.means.withUnsafeMutableBufferPointer { means in
             result.filtered.covariances.withUnsafeMutableBufferPointer { covariances in
@@ -63,7 +64,7 @@ extension ModelParameters {
                 for t in 0..<steps {
                     let observation = observations.mask[t] ? nil : values.baseAddress! + t * m
                     let tracksDiffuse = start == .diffuse && diffuseSteps == t
-                    switch online.advance(observation: observation) {
+                    switch online.advance(observation: observation, transitionOffset: offsets(t)) {
                     case .success(let logLikelihood): logLikelihoods[t] = logLikelihood
                     case .failure(let error): failure = error; return
                     }
@@ -84,7 +85,7 @@ extension ModelParameters {
                     }
                 }
             }}}}}
-        }
+        }}
         if let failure { throw failure }
         if waiting { startStep = steps }
         result.startStep = startStep
@@ -101,16 +102,31 @@ extension ModelParameters {
         var total = 0.0
         let m = observationDimension
         var failure: KalmanError?
+        withTransitionOffsets(steps: observations.count) { offsets in
         observations.values.withUnsafeBufferPointer { values in
             for t in 0..<observations.count {
                 let observation = observations.mask[t] ? nil : values.baseAddress! + t * m
-                switch online.advance(observation: observation) {
+                switch online.advance(observation: observation, transitionOffset: offsets(t)) {
                 case .success(let logLikelihood): total += logLikelihood
                 case .failure(let error): failure = error; return
                 }
             }
-        }
+        }}
         if let failure { throw failure }
         return total
+    }
+}
+
+extension ModelParameters {
+    /// Calls `body` with a lookup of step t's transition offset: row t−1 of the per-step
+    /// offsets, or nil (the filter's own b) when there are none. No copy is made.
+    /// - Precondition: per-step offsets have a row for each of the `steps` − 1 transitions.
+    func withTransitionOffsets<Result>(steps: Int, _ body: ((Int) -> UnsafePointer<Double>?) throws -> Result) rethrows -> Result {
+        guard let offsets = transitionOffsets else { return try body { _ in nil } }
+        precondition(offsets.rows >= steps - 1, "a sequence of \(steps) steps needs \(steps - 1) transition offsets, there are \(offsets.rows)")
+        let n = stateDimension
+        return try offsets.elements.withUnsafeBufferPointer { rows in
+            try body { t in t > 0 ? rows.baseAddress! + (t - 1) * n : nil }
+        }
     }
 }

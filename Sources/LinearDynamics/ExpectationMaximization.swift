@@ -1,4 +1,4 @@
-/// Which of the six parameters an EM fit re-estimates.
+/// Which parameters an EM fit re-estimates: the six of MODEL.md and the offsets b and d.
 public struct FittedParameters: OptionSet, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: Int
     public init(rawValue: Int) { self.rawValue = rawValue }
@@ -15,14 +15,19 @@ public struct FittedParameters: OptionSet, Hashable, Sendable, CustomStringConve
     public static let initialMean = FittedParameters(rawValue: 1 << 4)
     /// sigma_0, the initial covariance.
     public static let initialCovariance = FittedParameters(rawValue: 1 << 5)
-    /// All six.
+    /// b, the transition offset (fitted as one constant vector).
+    public static let transitionOffset = FittedParameters(rawValue: 1 << 6)
+    /// d, the observation offset.
+    public static let observationOffset = FittedParameters(rawValue: 1 << 7)
+    /// The six of MODEL.md's EM section (not the offsets).
     public static let all: FittedParameters = [.transition, .transitionCovariance, .observation,
                                                .observationCovariance, .initialMean, .initialCovariance]
 
-    /// The MODEL.md names, in the order EM updates them.
+    /// The MODEL.md names, in the order EM updates them (pykalman's).
     public static let names: [(name: String, member: FittedParameters)] = [
         ("H", .observation), ("R", .observationCovariance), ("D", .transition),
         ("Q", .transitionCovariance), ("mu_0", .initialMean), ("sigma_0", .initialCovariance),
+        ("b", .transitionOffset), ("d", .observationOffset),
     ]
 
     /// Parses a comma-separated list of names such as `D,Q,H,R`; nil names the unknown one.
@@ -32,16 +37,16 @@ public struct FittedParameters: OptionSet, Hashable, Sendable, CustomStringConve
             let name = raw.trimmingSpaces
             guard let entry = Self.names.first(where: { $0.name == name }) else {
                 throw ParameterError(name.isEmpty ? "(empty)" : name,
-                                     "is not a parameter name (expected some of D, Q, H, R, mu_0, sigma_0)")
+                                     "is not a parameter name (expected some of D, Q, H, R, mu_0, sigma_0, b, d)")
             }
             result.insert(entry.member)
         }
         self = result
     }
 
-    /// The names of the members, in MODEL.md's order (D, Q, H, R, mu_0, sigma_0).
+    /// The names of the members, in MODEL.md's order (D, Q, H, R, mu_0, sigma_0, b, d).
     public var memberNames: [String] {
-        ["D", "Q", "H", "R", "mu_0", "sigma_0"].filter { name in contains(Self.names.first { $0.name == name }!.member) }
+        ["D", "Q", "H", "R", "mu_0", "sigma_0", "b", "d"].filter { name in contains(Self.names.first { $0.name == name }!.member) }
     }
 
     public var description: String { memberNames.joined(separator: ",") }
@@ -152,6 +157,9 @@ extension ModelParameters {
         let firstSteps = sequences.map { sequence in
             configuration.start == .parameters ? 0 : (sequence.mask.firstIndex(of: false) ?? sequence.count)
         }
+        if transitionOffsets != nil, let index = sequences.indices.first(where: { firstSteps[$0] > 0 && firstSteps[$0] < sequences[$0].count }) {
+            throw .configuration("sequence \(index + 1) starts with masked steps, which the \(configuration.start.rawValue) start rule leaves out, and per-step transition offsets cannot follow that shift; use the params start rule")
+        }
         var given = sequences.indices.filter { firstSteps[$0] < sequences[$0].count }
         // A diffuse start that the data never identify has no finite moments: such a sequence is
         // left out (counted in the result), judged once under the starting parameters.
@@ -232,31 +240,44 @@ extension ModelParameters {
         return total
     }
 
-    /// The M-step: new values for the fitted parameters, the others unchanged.
+    /// The M-step: new values for the fitted parameters, the others unchanged, in pykalman's
+    /// order H, R, D, Q, mu_0, sigma_0, b, d (MODEL.md, "EM", "Offsets", "Missing components").
     func maximized(over sequences: [ObservationSequence], smoothed: [SmootherResult], fitting: FittedParameters) -> ModelParameters {
         var next = self
         var statistics = SufficientStatistics(n: stateDimension, m: observationDimension)
-        if fitting.contains(.observation) {
-            statistics.accumulateObservationMoments(sequences, smoothed)
+        // E[y_t | data] and the covariances of the missing components, under these parameters.
+        let expected = fitting.isDisjoint(with: [.observation, .observationCovariance, .observationOffset]) ? nil
+            : ExpectedObservations(sequences, smoothed, parameters: self)
+        if fitting.contains(.observation), let expected {
+            statistics.accumulateObservationMoments(expected, smoothed, offset: observationOffset)
             if statistics.observedSteps > 0 {
                 next.observation = statistics.observationCross * SymmetricEigen(statistics.observedStateMoment).pseudoInverse
             }
         }
-        if fitting.contains(.observationCovariance) {
-            if let covariance = statistics.observationResidualCovariance(sequences, smoothed, observation: next.observation) {
+        if fitting.contains(.observationCovariance), let expected {
+            if let covariance = statistics.observationResidualCovariance(expected, smoothed, observation: next.observation,
+                                                                         offset: observationOffset) {
                 next.observationCovariance = covariance
             }
         }
         if fitting.contains(.transition) {
-            statistics.accumulateTransitionMoments(smoothed)
+            statistics.accumulateTransitionMoments(smoothed, offsets: self)
             if statistics.transitions > 0 {
                 next.transition = statistics.transitionCross * SymmetricEigen(statistics.previousStateMoment).pseudoInverse
             }
         }
         if fitting.contains(.transitionCovariance) {
-            if let covariance = statistics.transitionResidualCovariance(smoothed, transition: next.transition) {
+            if let covariance = statistics.transitionResidualCovariance(smoothed, transition: next.transition, offsets: self) {
                 next.transitionCovariance = covariance
             }
+        }
+        if fitting.contains(.transitionOffset), let offset = statistics.transitionOffset(smoothed, transition: next.transition) {
+            next.transitionOffset = offset
+            next.transitionOffsets = nil
+        }
+        if fitting.contains(.observationOffset), let expected,
+           let offset = statistics.observationOffset(expected, smoothed, observation: next.observation) {
+            next.observationOffset = offset
         }
         let n = stateDimension, k = Double(smoothed.count)
         if fitting.contains(.initialMean) {
@@ -302,16 +323,17 @@ struct SufficientStatistics {
         previousStateMoment = Matrix(rows: n, columns: n)
     }
 
-    mutating func accumulateObservationMoments(_ sequences: [ObservationSequence], _ smoothed: [SmootherResult]) {
+    /// Σ_{t∈O} (y^_t − d) mu_s_tᵀ + L_t Σ_s_t and Σ_{t∈O} P_t, over steps with an observed component.
+    mutating func accumulateObservationMoments(_ expected: ExpectedObservations, _ smoothed: [SmootherResult], offset d: [Double]) {
         let n = self.n, m = self.m
-        var cross = observationCross.elements, moment = observedStateMoment.elements, observed = 0
-        for (sequence, result) in zip(sequences, smoothed) {
-            sequence.values.withUnsafeBufferPointer { y in
+        var cross = expected.stateCrossCovariance.elements, moment = observedStateMoment.elements, observed = 0
+        for (values, result) in zip(expected.values, smoothed) {
+            values.withUnsafeBufferPointer { y in
             result.smoothed.means.withUnsafeBufferPointer { mu in
             result.smoothed.covariances.withUnsafeBufferPointer { sigma in
-                for t in 0..<sequence.count where !sequence.mask[t] {
+                for t in 0..<result.smoothed.count where !y[t * m].isNaN {
                     observed += 1
-                    for i in 0..<m { for j in 0..<n { cross[i * n + j] += y[t * m + i] * mu[t * n + j] } }
+                    for i in 0..<m { for j in 0..<n { cross[i * n + j] += (y[t * m + i] - d[i]) * mu[t * n + j] } }
                     for i in 0..<n {
                         for j in 0..<n { moment[i * n + j] += sigma[t * n * n + i * n + j] + mu[t * n + i] * mu[t * n + j] }
                     }
@@ -323,22 +345,25 @@ struct SufficientStatistics {
         observedSteps = observed
     }
 
-    /// 1/|O| Σ_{t∈O} [(m_t - H mu_s_t)(m_t - H mu_s_t)ᵀ + H Σ_s_t Hᵀ], nil with no observed step.
-    func observationResidualCovariance(_ sequences: [ObservationSequence], _ smoothed: [SmootherResult], observation h: Matrix) -> Matrix? {
+    /// 1/|O| Σ_{t∈O} [(y^_t − H mu_s_t − d)(…)ᵀ + Cov(y_t − H s_t | data)], nil with no observed
+    /// step; the covariance is H Σ_s_t Hᵀ for a whole step, and adds the missing components'
+    /// Cov(y | data) − Cov(y, s | data) Hᵀ − H Cov(s, y | data) for a partial one.
+    func observationResidualCovariance(_ expected: ExpectedObservations, _ smoothed: [SmootherResult], observation h: Matrix,
+                                       offset d: [Double]) -> Matrix? {
         let n = self.n, m = self.m
         var residualSum = [Double](repeating: 0, count: m * m)
         var covarianceSum = [Double](repeating: 0, count: n * n)
         var observed = 0
         var residual = [Double](repeating: 0, count: m)
-        for (sequence, result) in zip(sequences, smoothed) {
-            sequence.values.withUnsafeBufferPointer { y in
+        for (values, result) in zip(expected.values, smoothed) {
+            values.withUnsafeBufferPointer { y in
             result.smoothed.means.withUnsafeBufferPointer { mu in
             result.smoothed.covariances.withUnsafeBufferPointer { sigma in
             h.elements.withUnsafeBufferPointer { h in
-                for t in 0..<sequence.count where !sequence.mask[t] {
+                for t in 0..<result.smoothed.count where !y[t * m].isNaN {
                     observed += 1
                     for i in 0..<m {
-                        var predicted = 0.0
+                        var predicted = d[i]
                         for j in 0..<n { predicted += h[i * n + j] * mu[t * n + j] }
                         residual[i] = y[t * m + i] - predicted
                     }
@@ -349,35 +374,63 @@ struct SufficientStatistics {
         }
         guard observed > 0 else { return nil }
         let sigmaSum = Matrix(rows: n, columns: n, elements: covarianceSum)
+        let cross = expected.stateCrossCovariance * h.transposed
         let total = Matrix(rows: m, columns: m, elements: residualSum) + h * sigmaSum * h.transposed
+            + expected.covariance - cross - cross.transposed
         return ((1 / Double(observed)) * total).symmetrized
     }
 
-    mutating func accumulateTransitionMoments(_ smoothed: [SmootherResult]) {
+    /// d = 1/|O| Σ_{t∈O} (y^_t − H mu_s_t), nil with no observed step.
+    func observationOffset(_ expected: ExpectedObservations, _ smoothed: [SmootherResult], observation h: Matrix) -> [Double]? {
+        let n = self.n, m = self.m
+        var sum = [Double](repeating: 0, count: m), observed = 0
+        for (values, result) in zip(expected.values, smoothed) {
+            values.withUnsafeBufferPointer { y in
+            result.smoothed.means.withUnsafeBufferPointer { mu in
+            h.elements.withUnsafeBufferPointer { h in
+                for t in 0..<result.smoothed.count where !y[t * m].isNaN {
+                    observed += 1
+                    for i in 0..<m {
+                        var value = y[t * m + i]
+                        for j in 0..<n { value -= h[i * n + j] * mu[t * n + j] }
+                        sum[i] += value
+                    }
+                }
+            }}}
+        }
+        return observed > 0 ? sum.map { $0 / Double(observed) } : nil
+    }
+
+    /// Σ_{t≥1} (V_{t,t-1} + (mu_s_t − b_{t-1}) mu_s_{t-1}ᵀ) and Σ_{t≥1} P_{t-1}, with the offsets of `offsets`.
+    mutating func accumulateTransitionMoments(_ smoothed: [SmootherResult], offsets: ModelParameters) {
         let n = self.n, size = n * n
         var cross = transitionCross.elements, moment = previousStateMoment.elements, count = 0
+        let (rows, stride) = offsets.transitionOffsetRows
         for result in smoothed where result.smoothed.count > 1 {
             result.smoothed.means.withUnsafeBufferPointer { mu in
             result.smoothed.covariances.withUnsafeBufferPointer { sigma in
             result.lagOneCovariances.withUnsafeBufferPointer { v in
+            rows.withUnsafeBufferPointer { b in
                 for t in 1..<result.smoothed.count {
                     count += 1
                     for i in 0..<n {
+                        let next = mu[t * n + i] - b[(t - 1) * stride + i]
                         for j in 0..<n {
-                            cross[i * n + j] += v[t * size + i * n + j] + mu[t * n + i] * mu[(t - 1) * n + j]
+                            cross[i * n + j] += v[t * size + i * n + j] + next * mu[(t - 1) * n + j]
                             moment[i * n + j] += sigma[(t - 1) * size + i * n + j] + mu[(t - 1) * n + i] * mu[(t - 1) * n + j]
                         }
                     }
                 }
-            }}}
+            }}}}
         }
         transitionCross.elements = cross
         previousStateMoment.elements = moment
         transitions = count
     }
 
-    /// 1/Σ(T_k-1) Σ_t [e eᵀ + D Σ_s_t Dᵀ + Σ_s_{t+1} - V_{t+1,t} Dᵀ - D V_{t+1,t}ᵀ], nil with no transition.
-    func transitionResidualCovariance(_ smoothed: [SmootherResult], transition d: Matrix) -> Matrix? {
+    /// 1/Σ(T_k-1) Σ_t [e eᵀ + D Σ_s_t Dᵀ + Σ_s_{t+1} - V_{t+1,t} Dᵀ - D V_{t+1,t}ᵀ] with
+    /// e = mu_s_{t+1} − D mu_s_t − b_t (the offsets of `offsets`), nil with no transition.
+    func transitionResidualCovariance(_ smoothed: [SmootherResult], transition d: Matrix, offsets: ModelParameters) -> Matrix? {
         let n = self.n, size = n * n
         var residualSum = [Double](repeating: 0, count: size)
         var previousSum = [Double](repeating: 0, count: size)   // Σ Σ_s_t over t = 0..T-2
@@ -385,15 +438,17 @@ struct SufficientStatistics {
         var lagSum = [Double](repeating: 0, count: size)        // Σ V_{t+1,t}
         var residual = [Double](repeating: 0, count: n)
         var count = 0
+        let (rows, stride) = offsets.transitionOffsetRows
         for result in smoothed where result.smoothed.count > 1 {
             result.smoothed.means.withUnsafeBufferPointer { mu in
             result.smoothed.covariances.withUnsafeBufferPointer { sigma in
             result.lagOneCovariances.withUnsafeBufferPointer { v in
             d.elements.withUnsafeBufferPointer { d in
+            rows.withUnsafeBufferPointer { b in
                 for t in 0..<(result.smoothed.count - 1) {
                     count += 1
                     for i in 0..<n {
-                        var predicted = 0.0
+                        var predicted = b[t * stride + i]
                         for j in 0..<n { predicted += d[i * n + j] * mu[t * n + j] }
                         residual[i] = mu[(t + 1) * n + i] - predicted
                     }
@@ -404,7 +459,7 @@ struct SufficientStatistics {
                         lagSum[i] += v[(t + 1) * size + i]
                     }
                 }
-            }}}}
+            }}}}}
         }
         guard count > 0 else { return nil }
         let lag = Matrix(rows: n, columns: n, elements: lagSum) * d.transposed
@@ -412,5 +467,127 @@ struct SufficientStatistics {
             + d * Matrix(rows: n, columns: n, elements: previousSum) * d.transposed
             + Matrix(rows: n, columns: n, elements: nextSum) - lag - lag.transposed
         return ((1 / Double(count)) * total).symmetrized
+    }
+}
+
+extension SufficientStatistics {
+    /// b = 1/Σ(T_k-1) Σ_{t≥1} (mu_s_t − D mu_s_{t-1}), nil with no transition.
+    func transitionOffset(_ smoothed: [SmootherResult], transition d: Matrix) -> [Double]? {
+        let n = self.n
+        var sum = [Double](repeating: 0, count: n), count = 0
+        for result in smoothed where result.smoothed.count > 1 {
+            result.smoothed.means.withUnsafeBufferPointer { mu in
+            d.elements.withUnsafeBufferPointer { d in
+                for t in 1..<result.smoothed.count {
+                    count += 1
+                    for i in 0..<n {
+                        var value = mu[t * n + i]
+                        for j in 0..<n { value -= d[i * n + j] * mu[(t - 1) * n + j] }
+                        sum[i] += value
+                    }
+                }
+            }}
+        }
+        return count > 0 ? sum.map { $0 / Double(count) } : nil
+    }
+}
+
+extension ModelParameters {
+    /// The transition offsets as rows b_t = rows[t·stride ..< t·stride + n]: the per-step rows
+    /// (stride n), or b for every step (stride 0). For loops that must not copy per step.
+    var transitionOffsetRows: (rows: [Double], stride: Int) {
+        if let transitionOffsets { return (transitionOffsets.elements, stateDimension) }
+        return (transitionOffset, 0)
+    }
+}
+
+/// The observations as EM's M-step needs them (MODEL.md, "Missing components"): for every step
+/// with an observed component, y^_t = E[y_t | data] (a masked step's row stays NaN), and the sums
+/// over partly observed steps of Cov(y_t, s_t | data) = L_t Σ_s_t and of
+/// Cov(y_t | data) = L_t Σ_s_t L_tᵀ + U_t C_t U_tᵀ, all under the E-step's parameters.
+struct ExpectedObservations {
+    /// Per sequence, T×m: y^_t (the observations themselves unless partly observed).
+    var values: [[Double]]
+    /// Σ_t L_t Σ_s_t (m×n) and Σ_t Cov(y_t | data) (m×m) over partly observed steps.
+    var stateCrossCovariance: Matrix, covariance: Matrix
+
+    init(_ sequences: [ObservationSequence], _ smoothed: [SmootherResult], parameters p: ModelParameters) {
+        let n = p.stateDimension, m = p.observationDimension, size = n * n
+        var expected = sequences.map(\.values)
+        var crossSum = [Double](repeating: 0, count: m * n), covarianceSum = [Double](repeating: 0, count: m * m)
+        // Per pattern of missing components (a bit per component): the missing and observed
+        // indices, K = R_uo R_oo⁻¹ (|u|×|o|), G = H_u − K H_o (|u|×n) and C = R_uu − K R_ou.
+        var patterns: [[UInt64]: Pattern] = [:]
+        var bits = [UInt64](repeating: 0, count: (m + 63) / 64)
+        var predicted = [Double](repeating: 0, count: m), cross = [Double](repeating: 0, count: m * n)
+        for (index, (sequence, result)) in zip(sequences, smoothed).enumerated() where sequence.partialCount > 0 {
+            sequence.values.withUnsafeBufferPointer { y in
+            result.smoothed.means.withUnsafeBufferPointer { mu in
+            result.smoothed.covariances.withUnsafeBufferPointer { sigma in
+                for t in 0..<sequence.count where !sequence.mask[t] {
+                    for word in bits.indices { bits[word] = 0 }
+                    var partial = false
+                    for i in 0..<m where y[t * m + i].isNaN { bits[i / 64] |= 1 << UInt64(i % 64); partial = true }
+                    guard partial else { continue }
+                    let pattern = patterns[bits] ?? Pattern(bits: bits, parameters: p)
+                    patterns[bits] = pattern
+                    let u = pattern.missing.count, o = pattern.observed.count
+                    for i in 0..<m {
+                        var sum = p.observationOffset[i]
+                        for j in 0..<n { sum += p.observation[i, j] * mu[t * n + j] }
+                        predicted[i] = sum
+                    }
+                    // y^_u = H_u mu + d_u + K (y_o − H_o mu − d_o)
+                    for (row, i) in pattern.missing.enumerated() {
+                        var value = predicted[i]
+                        for (column, j) in pattern.observed.enumerated() { value += pattern.k[row * o + column] * (y[t * m + j] - predicted[j]) }
+                        expected[index][t * m + i] = value
+                    }
+                    // Cov(y_u, s) = G Σ_s, and Cov(y_u) = G Σ_s Gᵀ + C.
+                    for row in 0..<u {
+                        for j in 0..<n {
+                            var sum = 0.0
+                            for a in 0..<n { sum += pattern.g[row * n + a] * sigma[t * size + a * n + j] }
+                            cross[row * n + j] = sum
+                        }
+                    }
+                    for (row, i) in pattern.missing.enumerated() {
+                        for j in 0..<n { crossSum[i * n + j] += cross[row * n + j] }
+                        for (column, j) in pattern.missing.enumerated() {
+                            var sum = pattern.c[row * u + column]
+                            for a in 0..<n { sum += cross[row * n + a] * pattern.g[column * n + a] }
+                            covarianceSum[i * m + j] += sum
+                        }
+                    }
+                }
+            }}}
+        }
+        values = expected
+        stateCrossCovariance = Matrix(rows: m, columns: n, elements: crossSum)
+        covariance = Matrix(rows: m, columns: m, elements: covarianceSum).symmetrized
+    }
+
+    /// What one pattern of missing components needs, from the E-step's H and R.
+    struct Pattern {
+        let missing: [Int], observed: [Int]
+        /// K = R_uo R_oo⁻¹, G = H_u − K H_o, C = R_uu − K R_ou, row-major.
+        let k: [Double], g: [Double], c: [Double]
+
+        init(bits: [UInt64], parameters p: ModelParameters) {
+            let m = p.observationDimension, n = p.stateDimension
+            func isMissing(_ i: Int) -> Bool { bits[i / 64] & (1 << UInt64(i % 64)) != 0 }
+            missing = (0..<m).filter(isMissing)
+            observed = (0..<m).filter { !isMissing($0) }
+            func block(_ rows: [Int], _ columns: [Int]) -> Matrix {
+                Matrix(rows: rows.count, columns: columns.count, elements: rows.flatMap { i in columns.map { p.observationCovariance[i, $0] } })
+            }
+            func hRows(_ rows: [Int]) -> Matrix {
+                Matrix(rows: rows.count, columns: n, elements: rows.flatMap { i in (0..<n).map { p.observation[i, $0] } })
+            }
+            let k = block(missing, observed) * SymmetricEigen(block(observed, observed)).pseudoInverse
+            self.k = k.elements
+            g = (hRows(missing) - k * hRows(observed)).elements
+            c = (block(missing, missing) - k * block(observed, missing)).symmetrized.elements
+        }
     }
 }

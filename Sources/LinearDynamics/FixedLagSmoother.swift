@@ -227,16 +227,17 @@ extension ModelParameters {
             }
         }
         var failure: KalmanError?
+        withTransitionOffsets(steps: steps) { offsets in
         observations.values.withUnsafeBufferPointer { values in
             for t in 0..<steps {
                 let observation = observations.mask[t] ? nil : values.baseAddress! + t * m
-                switch online.advance(observation: observation) {
+                switch online.advance(observation: observation, transitionOffset: offsets(t)) {
                 case .success(let logLikelihood): result.logLikelihood += logLikelihood
                 case .failure(let error): failure = error; return
                 }
                 if let ready = smoother.push(online) { store(ready) }
             }
-        }
+        }}
         if let failure { throw failure }
         for index in smoother.flush() { store(index) }
         return result

@@ -18,6 +18,8 @@ public struct OnlineKalmanFilter: Sendable {
 
     private let layout: Layout
     private var storage: [Double]
+    /// Whether b or d is not zero (steps skip adding zeros otherwise).
+    private let hasTransitionOffset: Bool, hasObservationOffset: Bool
     private var phase: Phase
 
     /// Where the filter is in its start-up (MODEL.md, "Start rule").
@@ -75,6 +77,10 @@ public struct OnlineKalmanFilter: Sendable {
         place(parameters.observationCovariance.elements, at: layout.observationCovariance)
         place(initialMean, at: layout.initialMean)
         place(parameters.initialCovariance.elements, at: layout.initialCovariance)
+        place(parameters.transitionOffset, at: layout.transitionOffset)
+        place(parameters.observationOffset, at: layout.observationOffset)
+        self.hasTransitionOffset = parameters.transitionOffset.contains { $0 != 0 }
+        self.hasObservationOffset = parameters.observationOffset.contains { $0 != 0 }
         // The diffuse update works on L⁻¹·y with L⁻¹·H, where R = L·Lᵀ (MODEL.md, "Start rule").
         let layout = self.layout
         storage.withUnsafeMutableBufferPointer { buffer in
@@ -148,9 +154,11 @@ public struct OnlineKalmanFilter: Sendable {
 
     /// Takes the observation of step `stepCount` (nil when masked) and returns its log-likelihood.
     ///
-    /// Predicts (step 0 uses the start rule's state as the prediction, later steps D and Q), then
-    /// updates with the observation. A masked step keeps the prediction and contributes 0.
-    /// - Parameter observation: m values, or nil for a masked step.
+    /// Predicts (step 0 uses the start rule's state as the prediction, later steps D, b and Q),
+    /// then updates with the observed components (MODEL.md, "Missing components"). A masked
+    /// step keeps the prediction and contributes 0.
+    /// - Parameter observation: m values (NaN where a component is missing), or nil for a
+    ///   masked step; all NaN is masked too.
     /// - Returns: l_t = log N(m_t; H mu_pred, S_t), 0 when masked; during a diffuse start, the
     ///   step's part of the diffuse log-likelihood (MODEL.md, "Start rule").
     /// - Throws: `KalmanError.singularInnovationCovariance` when S_t is not positive definite
@@ -176,15 +184,27 @@ public struct OnlineKalmanFilter: Sendable {
         _ = advance(observation: nil)
     }
 
+    /// A step whose transition offset is `transitionOffset` (n values) instead of b: batch
+    /// runs with per-step offsets (MODEL.md, "Offsets").
+    @discardableResult
+    public mutating func step(observation: UnsafeBufferPointer<Double>?, transitionOffset: UnsafeBufferPointer<Double>) throws(KalmanError) -> Double {
+        precondition(observation == nil || observation!.count == observationDimension, "observation has the wrong size")
+        precondition(transitionOffset.count == stateDimension, "the transition offset has the wrong size")
+        return try advance(observation: observation?.baseAddress, transitionOffset: transitionOffset.baseAddress).get()
+    }
+
     /// One predict and (unless masked) update, returning l_t or why the step failed.
     ///
     /// Dispatches once on (n, m) so that the common small sizes run a copy of the kernel
     /// whose loop bounds are constants (fully unrolled by the compiler); other sizes run
     /// the same kernel with runtime bounds.
+    ///
+    /// - Parameter transitionOffset: this step's b (n values) instead of the parameters' one,
+    ///   or nil for theirs.
     @usableFromInline
-    mutating func advance(observation: UnsafePointer<Double>?) -> Result<Double, KalmanError> {
+    mutating func advance(observation: UnsafePointer<Double>?, transitionOffset: UnsafePointer<Double>? = nil) -> Result<Double, KalmanError> {
         let step = stepCount
-        switch advanceKernel(observation: observation) {
+        switch advanceKernel(observation: observation, transitionOffset: transitionOffset) {
         case .updated(let logLikelihood): return .success(logLikelihood)
         case .singular: return .failure(.singularInnovationCovariance(step: step))
         case .nonFinite: return .failure(.nonFiniteState(step: step))
@@ -202,51 +222,156 @@ public struct OnlineKalmanFilter: Sendable {
         case nonFinite
     }
 
+    /// Which components of an observation are there: all, some (how many), or none.
     @usableFromInline
-    mutating func advanceKernel(observation: UnsafePointer<Double>?) -> KernelOutcome {
+    enum Presence {
+        case whole, partial(Int), none
+    }
+
+    /// Counts the observed (not NaN) components of `observation`.
+    @inline(__always) @usableFromInline
+    static func presence(_ observation: UnsafePointer<Double>?, _ m: Int) -> Presence {
+        guard let observation else { return .none }
+        var observed = 0
+        for i in 0..<m where !observation[i].isNaN { observed += 1 }
+        return observed == m ? .whole : observed == 0 ? .none : .partial(observed)
+    }
+
+    @usableFromInline
+    mutating func advanceKernel(observation given: UnsafePointer<Double>?, transitionOffset: UnsafePointer<Double>?) -> KernelOutcome {
         let n = stateDimension, m = observationDimension, layout = self.layout
+        let presence = Self.presence(given, m)
+        var observation = given
+        if case .none = presence { observation = nil }
         stepCount += 1
         let first: Bool
         switch phase {
         case .regular: first = false
         case .initial: first = true; phase = .regular
         case .awaitingSample:
-            guard let observation else { return .updated(0) }  // the state stays mu_0, sigma_0
+            // The course's rule starts at the first step with every component observed.
+            guard let observation, case .whole = presence else { return .updated(0) }  // the state stays mu_0, sigma_0
+            let subtractsOffset = hasObservationOffset
             storage.withUnsafeMutableBufferPointer { buffer in
-                let startMean = buffer.baseAddress! + layout.startMean
+                let startMean = buffer.baseAddress! + layout.startMean, d = buffer.baseAddress! + layout.observationOffset
                 startMean.update(repeating: 0, count: n)
-                for i in 0..<min(n, m) { startMean[i] = observation[i] }
+                for i in 0..<min(n, m) { startMean[i] = observation[i] - (subtractsOffset ? d[i] : 0) }
             }
             first = true
             phase = .regular
         case .diffuse(let first):
+            let hasTransitionOffset = self.hasTransitionOffset, hasObservationOffset = self.hasObservationOffset
             let (outcome, identified) = storage.withUnsafeMutableBufferPointer { buffer in
-                Self.diffuseKernel(buffer.baseAddress!, layout, n, m, first, observation)
+                let base = buffer.baseAddress!
+                let b = transitionOffset ?? (hasTransitionOffset ? UnsafePointer(base + layout.transitionOffset) : nil)
+                let y = Self.observedComponents(base, layout, n, m, observation, presence, subtractOffset: hasObservationOffset, forDiffuse: true)
+                return Self.diffuseKernel(base, layout, n, first, b, y)
             }
             phase = identified ? .regular : .diffuse(first: false)
             return outcome
         }
+        let hasTransitionOffset = self.hasTransitionOffset, hasObservationOffset = self.hasObservationOffset
         return storage.withUnsafeMutableBufferPointer { buffer -> KernelOutcome in
             let base = buffer.baseAddress!
+            let b = first ? nil : transitionOffset ?? (hasTransitionOffset ? UnsafePointer(base + layout.transitionOffset) : nil)
+            if case .partial = presence {
+                let y = Self.observedComponents(base, layout, n, m, observation, presence, subtractOffset: hasObservationOffset, forDiffuse: false)
+                return Self.kernel(RuntimeDimension.self, RuntimeDimension.self, base, layout, n, y.count, first, b,
+                                   y.values, y.observation, y.covariance)
+            }
+            var y = observation
+            if hasObservationOffset, let observation {
+                let shifted = base + layout.selectedValues, d = base + layout.observationOffset
+                for i in 0..<m { shifted[i] = observation[i] - d[i] }
+                y = UnsafePointer(shifted)
+            }
+            let h = UnsafePointer(base + layout.observation), r = UnsafePointer(base + layout.observationCovariance)
             switch (n, m) {
-            case (2, 2): return Self.kernel(Fixed2.self, Fixed2.self, base, layout, n, m, first, observation)
-            case (4, 2): return Self.kernel(Fixed4.self, Fixed2.self, base, layout, n, m, first, observation)
-            case (1, 1): return Self.kernel(Fixed1.self, Fixed1.self, base, layout, n, m, first, observation)
-            case (3, 2): return Self.kernel(Fixed3.self, Fixed2.self, base, layout, n, m, first, observation)
-            case (6, 2): return Self.kernel(Fixed6.self, Fixed2.self, base, layout, n, m, first, observation)
-            case (2, 1): return Self.kernel(Fixed2.self, Fixed1.self, base, layout, n, m, first, observation)
-            case (4, 4): return Self.kernel(Fixed4.self, Fixed4.self, base, layout, n, m, first, observation)
-            default: return Self.kernel(RuntimeDimension.self, RuntimeDimension.self, base, layout, n, m, first, observation)
+            case (2, 2): return Self.kernel(Fixed2.self, Fixed2.self, base, layout, n, m, first, b, y, h, r)
+            case (4, 2): return Self.kernel(Fixed4.self, Fixed2.self, base, layout, n, m, first, b, y, h, r)
+            case (1, 1): return Self.kernel(Fixed1.self, Fixed1.self, base, layout, n, m, first, b, y, h, r)
+            case (3, 2): return Self.kernel(Fixed3.self, Fixed2.self, base, layout, n, m, first, b, y, h, r)
+            case (6, 2): return Self.kernel(Fixed6.self, Fixed2.self, base, layout, n, m, first, b, y, h, r)
+            case (2, 1): return Self.kernel(Fixed2.self, Fixed1.self, base, layout, n, m, first, b, y, h, r)
+            case (4, 4): return Self.kernel(Fixed4.self, Fixed4.self, base, layout, n, m, first, b, y, h, r)
+            default: return Self.kernel(RuntimeDimension.self, RuntimeDimension.self, base, layout, n, m, first, b, y, h, r)
             }
         }
+    }
+
+    /// An observation reduced to its observed components (MODEL.md, "Missing components"):
+    /// y_o − d_o, the rows H_o and R_oo, and (for the diffuse step) R_oo's Cholesky factor L_o,
+    /// L_o⁻¹·H_o and log|L_o|. Whole observations use the stored H and R (and their factor)
+    /// directly; partial ones are gathered into scratch. Allocates nothing.
+    @usableFromInline
+    struct ObservedComponents {
+        /// How many components are observed (0: a masked step).
+        var count: Int
+        /// y_o − d_o, or nil for a masked step.
+        var values: UnsafePointer<Double>?
+        /// H_o (count×n) and R_oo (count×count), row-major.
+        var observation, covariance: UnsafePointer<Double>
+        /// For the diffuse step: L_o, L_o⁻¹·H_o and log|L_o|.
+        var factor, scaledObservation: UnsafePointer<Double>
+        var halfLogDeterminant: Double
+    }
+
+    @inline(__always) @usableFromInline
+    static func observedComponents(
+        _ base: UnsafeMutablePointer<Double>, _ layout: Layout, _ n: Int, _ m: Int, _ observation: UnsafePointer<Double>?,
+        _ presence: Presence, subtractOffset: Bool, forDiffuse: Bool
+    ) -> ObservedComponents {
+        let d = base + layout.observationOffset, selected = base + layout.selectedValues
+        var result = ObservedComponents(
+            count: m, values: nil, observation: base + layout.observation, covariance: base + layout.observationCovariance,
+            factor: base + layout.observationFactor, scaledObservation: base + layout.scaledObservation,
+            halfLogDeterminant: base[layout.observationHalfLogDeterminant])
+        guard let observation else { result.count = 0; return result }
+        switch presence {
+        case .none:
+            result.count = 0
+        case .whole:
+            for i in 0..<m { selected[i] = observation[i] - (subtractOffset ? d[i] : 0) }
+            result.values = UnsafePointer(selected)
+        case .partial(let count):
+            let h = base + layout.observation, r = base + layout.observationCovariance
+            let selectedH = base + layout.selectedObservation, selectedR = base + layout.selectedCovariance
+            var row = 0
+            for i in 0..<m where !observation[i].isNaN {
+                selected[row] = observation[i] - (subtractOffset ? d[i] : 0)
+                (selectedH + row * n).update(from: h + i * n, count: n)
+                var column = 0
+                for j in 0..<m where !observation[j].isNaN {
+                    selectedR[row * count + column] = r[i * m + j]
+                    column += 1
+                }
+                row += 1
+            }
+            result = ObservedComponents(
+                count: count, values: UnsafePointer(selected), observation: selectedH, covariance: selectedR,
+                factor: base + layout.selectedFactor, scaledObservation: base + layout.selectedScaled, halfLogDeterminant: 0)
+            if forDiffuse {
+                // R_oo is a principal block of the positive definite R: positive definite too.
+                let factor = base + layout.selectedFactor, scaled = base + layout.selectedScaled
+                result.halfLogDeterminant = SmallLinearAlgebra.cholesky(selectedR, into: factor, count) ?? 0
+                scaled.update(from: selectedH, count: count * n)
+                SmallLinearAlgebra.solveLower(factor, scaled, count, columns: n)
+            }
+        }
+        return result
     }
 
     /// The filter step of MODEL.md on raw storage; `N` and `M` fix n and m at compile time
     /// where they can.
     @inline(never)
+    /// - Parameters:
+    ///   - transitionOffset: b for this step's prediction, or nil for none.
+    ///   - observation: the observed components less d (`runtimeM` of them), or nil when masked.
+    ///   - h, r: their rows of H (`runtimeM`×n) and R (`runtimeM`×`runtimeM`).
     static func kernel<N: KernelDimension, M: KernelDimension>(
         _: N.Type, _: M.Type, _ base: UnsafeMutablePointer<Double>, _ layout: Layout,
-        _ runtimeN: Int, _ runtimeM: Int, _ first: Bool, _ observation: UnsafePointer<Double>?
+        _ runtimeN: Int, _ runtimeM: Int, _ first: Bool, _ transitionOffset: UnsafePointer<Double>?,
+        _ observation: UnsafePointer<Double>?, _ h: UnsafePointer<Double>, _ r: UnsafePointer<Double>
     ) -> KernelOutcome {
         let n = N.resolve(runtimeN), m = M.resolve(runtimeM)
         let mean = base + layout.mean, covariance = base + layout.covariance
@@ -260,6 +385,7 @@ public struct OnlineKalmanFilter: Sendable {
             let d = base + layout.transition, q = base + layout.transitionCovariance
             let scratch = base + layout.scratchNN
             LA.multiply(d, vector: mean, into: predictedMean, rows: n, columns: n)
+            if let b = transitionOffset { for i in 0..<n { predictedMean[i] += b[i] } }
             LA.multiply(d, covariance, into: scratch, rows: n, inner: n, columns: n)
             for i in 0..<n {
                 for j in i..<n {
@@ -287,7 +413,6 @@ public struct OnlineKalmanFilter: Sendable {
         }
         // S = H P Hᵀ + R, and Z = L⁻¹ H P with S = L Lᵀ, so that
         // K v = Zᵀ (L⁻¹ v) and K H P = Zᵀ Z (symmetric by construction).
-        let h = base + layout.observation, r = base + layout.observationCovariance
         let z = base + layout.scratchMN, s = base + layout.scratchMM, l = base + layout.factorMM
         let u = base + layout.innovation
         LA.multiply(h, predictedCovariance, into: z, rows: m, inner: n, columns: n)
@@ -331,9 +456,12 @@ public struct OnlineKalmanFilter: Sendable {
     /// (Koopman & Durbin 2000), so a singular F∞ = H·P∞·Hᵀ needs no special case. Runs only
     /// for the first few steps of a sequence, with runtime bounds.
     /// - Returns: the outcome, and whether P∞ reached zero (the state is identified).
+    /// - Parameters:
+    ///   - transitionOffset: b for this step's prediction (not the first's), or nil for none.
+    ///   - observed: the step's observed components (`observedComponents`).
     static func diffuseKernel(
-        _ base: UnsafeMutablePointer<Double>, _ layout: Layout, _ n: Int, _ m: Int, _ first: Bool,
-        _ observation: UnsafePointer<Double>?
+        _ base: UnsafeMutablePointer<Double>, _ layout: Layout, _ n: Int, _ first: Bool,
+        _ transitionOffset: UnsafePointer<Double>?, _ observed: ObservedComponents
     ) -> (KernelOutcome, identified: Bool) {
         typealias LA = SmallLinearAlgebra
         let mean = base + layout.mean, pStar = base + layout.covariance, pInfinity = base + layout.diffuse
@@ -347,6 +475,7 @@ public struct OnlineKalmanFilter: Sendable {
         } else {
             let d = base + layout.transition, q = base + layout.transitionCovariance, scratch = base + layout.scratchNN
             LA.multiply(d, vector: mean, into: predictedMean, rows: n, columns: n)
+            if let b = transitionOffset { for i in 0..<n { predictedMean[i] += b[i] } }
             LA.multiply(d, pStar, into: scratch, rows: n, inner: n, columns: n)
             LA.multiplyTransposed(scratch, d, into: predictedStar, rows: n, inner: n, columns: n)
             for i in 0..<size { predictedStar[i] += q[i] }
@@ -369,13 +498,13 @@ public struct OnlineKalmanFilter: Sendable {
         var scale = 0.0
         for i in 0..<n { scale = max(scale, pInfinity[i * n + i]) }
         guard scale > 0 else { return (.updated(0), true) }  // D forgot the start (e.g. D = 0)
-        guard let observation else { return (.updated(0), false) }
+        guard let observation = observed.values else { return (.updated(0), false) }
 
-        let scaled = base + layout.scaledObservation, y = base + layout.innovation
+        let m = observed.count, scaled = observed.scaledObservation, y = base + layout.innovation
         for i in 0..<m { y[i] = observation[i] }
-        LA.solveLower(base + layout.observationFactor, y, m, columns: 1)
+        LA.solveLower(observed.factor, y, m, columns: 1)
         let mInfinity = base + layout.scratchN, mStar = mInfinity + n
-        var logLikelihood = -base[layout.observationHalfLogDeterminant]
+        var logLikelihood = -observed.halfLogDeterminant
         for component in 0..<m {
             let z = scaled + component * n
             var innovation = y[component], zz = 0.0
@@ -483,7 +612,7 @@ public struct OnlineKalmanFilter: Sendable {
         }
     }
 
-    /// Writes the estimate in observation space: H·mean (m values) and H·Σ·Hᵀ (m×m, row-major).
+    /// Writes the estimate in observation space: H·mean + d (m values) and H·Σ·Hᵀ (m×m, row-major).
     ///
     /// For gaze this is the cleaned (x, y) and the covariance of that estimate.
 
@@ -492,6 +621,7 @@ public struct OnlineKalmanFilter: Sendable {
         withStorage { base, layout in
             let h = base + layout.observation, sigma = base + layout.covariance
             SmallLinearAlgebra.multiply(h, vector: base + layout.mean, into: estimate, rows: m, columns: n)
+            for i in 0..<m { estimate[i] += base[layout.observationOffset + i] }
             for i in 0..<m {
                 for j in i..<m {
                     var sum = 0.0
@@ -556,7 +686,11 @@ public struct OnlineKalmanFilter: Sendable {
         /// The start rule's parts: the mean step 0 starts from, the diffuse P∞ (filtered and
         /// predicted), R's Cholesky factor L, L⁻¹·H, log|L|, and two n-vectors of scratch.
         @usableFromInline let startMean, diffuse, predictedDiffuse, observationFactor, scaledObservation: Int
-        @usableFromInline let observationHalfLogDeterminant, scratchN, count: Int
+        @usableFromInline let observationHalfLogDeterminant, scratchN: Int
+        /// The offsets b and d, and scratch for a step's observed components: y_o − d_o, H_o,
+        /// R_oo, R_oo's Cholesky factor and its L⁻¹·H_o (MODEL.md, "Missing components").
+        @usableFromInline let transitionOffset, observationOffset, selectedValues, selectedObservation, selectedCovariance: Int
+        @usableFromInline let selectedFactor, selectedScaled, count: Int
 
         init(n: Int, m: Int) {
             var next = 0
@@ -571,6 +705,8 @@ public struct OnlineKalmanFilter: Sendable {
             startMean = take(n); diffuse = take(n * n); predictedDiffuse = take(n * n)
             observationFactor = take(m * m); scaledObservation = take(m * n)
             observationHalfLogDeterminant = take(1); scratchN = take(2 * n)
+            transitionOffset = take(n); observationOffset = take(m); selectedValues = take(m)
+            selectedObservation = take(m * n); selectedCovariance = take(m * m); selectedFactor = take(m * m); selectedScaled = take(m * n)
             count = next
         }
     }

@@ -37,6 +37,7 @@ extension ModelParameters {
         guard steps > 1 else { return SmootherResult(filter: filter, smoothed: smoothed, lagOneCovariances: lagOne) }
         var scratch = [Double](repeating: 0, count: 5 * size + n)
         typealias LA = SmallLinearAlgebra
+        // SmootherStep is the backward step the fixed-lag smoother runs too.
         transition.elements.withUnsafeBufferPointer { transitionBuffer in
         filter.filtered.means.withUnsafeBufferPointer { filteredMeans in
         filter.filtered.covariances.withUnsafeBufferPointer { filteredCovariances in
@@ -55,40 +56,18 @@ extension ModelParameters {
             let meanDifference = product + size             // mu_s_{t+1} - mu_pred_{t+1}
             var t = steps - 2
             while t >= max(filter.startStep, filter.diffuseSteps) {
-                let sigma = filteredCovariances.baseAddress! + t * size
-                let nextPredicted = predictedCovariances.baseAddress! + (t + 1) * size
-                // J_t = (Σ_pred_{t+1}⁻¹ D Σ_t)ᵀ, using the symmetry of Σ_t and Σ_pred_{t+1}.
-                LA.multiply(d, UnsafePointer(sigma), into: work, rows: n, inner: n, columns: n)
-                if LA.cholesky(nextPredicted, into: factor, n) != nil {
-                    LA.solveLower(factor, work, n, columns: n)
-                    LA.solveLowerTransposed(factor, work, n, columns: n)
-                } else {
-                    let pseudoInverse = SymmetricEigen(Matrix(rows: n, columns: n,
-                        elements: Array(UnsafeBufferPointer(start: nextPredicted, count: size)))).pseudoInverse
-                    let solved = pseudoInverse * Matrix(rows: n, columns: n, elements: Array(UnsafeBufferPointer(start: work, count: size)))
-                    for i in 0..<size { work[i] = solved.elements[i] }
-                }
-                for i in 0..<n { for j in 0..<n { gain[i * n + j] = work[j * n + i] } }
-
-                let nextSmoothedMean = smoothedMeans.baseAddress! + (t + 1) * n
-                let nextPredictedMean = predictedMeans.baseAddress! + (t + 1) * n
-                for i in 0..<n { meanDifference[i] = nextSmoothedMean[i] - nextPredictedMean[i] }
-                let mean = smoothedMeans.baseAddress! + t * n
-                let filteredMean = filteredMeans.baseAddress! + t * n
-                for i in 0..<n {
-                    var sum = filteredMean[i]
-                    for j in 0..<n { sum += gain[i * n + j] * meanDifference[j] }
-                    mean[i] = sum
-                }
-
                 let nextSmoothed = smoothedCovariances.baseAddress! + (t + 1) * size
-                for i in 0..<size { difference[i] = nextSmoothed[i] - nextPredicted[i] }
-                LA.multiply(gain, difference, into: product, rows: n, inner: n, columns: n)
-                let covariance = smoothedCovariances.baseAddress! + t * size
-                LA.multiplyTransposed(product, gain, into: covariance, rows: n, inner: n, columns: n)
-                for i in 0..<size { covariance[i] += sigma[i] }
-                LA.symmetrize(covariance, n)
-
+                SmootherStep.gain(
+                    filteredCovariance: filteredCovariances.baseAddress! + t * size, transition: d,
+                    nextPredictedCovariance: predictedCovariances.baseAddress! + (t + 1) * size,
+                    into: gain, work: work, factor: factor, n)
+                SmootherStep.smooth(
+                    filteredMean: filteredMeans.baseAddress! + t * n, filteredCovariance: filteredCovariances.baseAddress! + t * size,
+                    gain: gain, nextSmoothedMean: smoothedMeans.baseAddress! + (t + 1) * n, nextSmoothedCovariance: nextSmoothed,
+                    nextPredictedMean: predictedMeans.baseAddress! + (t + 1) * n,
+                    nextPredictedCovariance: predictedCovariances.baseAddress! + (t + 1) * size,
+                    mean: smoothedMeans.baseAddress! + t * n, covariance: smoothedCovariances.baseAddress! + t * size,
+                    difference: difference, product: product, meanDifference: meanDifference, n)
                 // V_{t+1,t} = Σ_s_{t+1} J_tᵀ
                 LA.multiplyTransposed(nextSmoothed, gain, into: lagOneBuffer.baseAddress! + (t + 1) * size,
                                       rows: n, inner: n, columns: n)
@@ -107,7 +86,7 @@ extension ModelParameters {
 extension ModelParameters {
     /// The smoother's step at a diffuse-start step t whose filtered state is not identified
     /// (P∞_t ≠ 0), in information form (MODEL.md, "Start rule"): with Λ_t = lim (κP∞_t + P*_t)⁻¹,
-    /// C = (Λ_t + Dᵀ Q⁻¹ D)⁻¹, J_t = C Dᵀ Q⁻¹, mu_s_t = C Λ_t a_t + J_t mu_s_{t+1},
+    /// C = (Λ_t + Dᵀ Q⁻¹ D)⁻¹, J_t = C Dᵀ Q⁻¹, mu_s_t = C Λ_t a_t + J_t (mu_s_{t+1} − b_t),
     /// Σ_s_t = C + J_t Σ_s_{t+1} J_tᵀ and V_{t+1,t} = Σ_s_{t+1} J_tᵀ. Pseudo-inverses keep it finite
     /// when Q is singular or s_t is not determined even by s_{t+1} (singular D).
     func diffuseBackwardStep(_ t: Int, filter: FilterResult, smoothed: inout StateTrajectory, lagOne: inout [Double]) {
@@ -116,7 +95,9 @@ extension ModelParameters {
         let inverseQ = SymmetricEigen(transitionCovariance).pseudoInverse
         let c = SymmetricEigen(information + transition.transposed * inverseQ * transition).pseudoInverse
         let gain = c * transition.transposed * inverseQ
-        let nextMean = smoothed.mean(at: t + 1), nextCovariance = smoothed.covariance(at: t + 1)
+        // The transition s_{t+1} = D s_t + b_t + w_t: the offset leaves the next state's mean.
+        let nextMean = zip(smoothed.mean(at: t + 1), transitionOffset(after: t)).map(-)
+        let nextCovariance = smoothed.covariance(at: t + 1)
         let mean = zip(c * (information * filter.filtered.mean(at: t)), gain * nextMean).map(+)
         let covariance = (c + gain * nextCovariance * gain.transposed).symmetrized
         let lag = nextCovariance * gain.transposed

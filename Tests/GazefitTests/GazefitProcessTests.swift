@@ -12,11 +12,21 @@ import _TestSupport
         reference.model.loss == .none ? ["--loss", "none"] : []
     }
 
+    /// `--transition-offsets` for a case with per-step offsets (the filter's; EM's when `em` is set and it starts from them).
+    func offsetArguments(_ reference: ReferenceCase, em: Bool = false) -> [String] {
+        let path = reference.directory + "/transition_offsets.csv"
+        let uses = em ? reference.emInitial.transitionOffsets != nil : reference.parameters.transitionOffsets != nil
+        return uses ? ["--transition-offsets", path] : []
+    }
+
     @Test(arguments: cases)
     func filterAndSmoothReproducePykalman(_ reference: ReferenceCase) throws {
-        for (command, key) in [("filter", "filter"), ("smooth", "smoother")] {
-            let output = try runTool("gazefit", [command, "--params", reference.directory + "/params.json",
-                                                 "--input", reference.directory + "/observations.csv"] + maskArguments(reference))
+        // fixed-lag with a lag past the end is the smoother, with lag 0 the filter.
+        for (command, key) in [(["filter"], "filter"), (["smooth"], "smoother"), (["fixed-lag", "--lag", "0"], "filter"),
+                               (["fixed-lag", "--lag", "1000000"], "smoother")] {
+            let output = try runTool("gazefit", command + ["--params", reference.directory + "/params.json",
+                                                 "--input", reference.directory + "/observations.csv"]
+                                                + maskArguments(reference) + offsetArguments(reference))
             #expect(output.status == 0, "\(output.standardError)")
             let json = try JSONValue.parse(Data(output.standardOutput.utf8))
             let means = json.object!["means"]!.numberRows!.flatMap { $0 }
@@ -40,7 +50,8 @@ import _TestSupport
         let iterations = String(Int(reference.expected("em", "iterations").number!))
         let output = try runTool("gazefit", ["em", "--params", reference.directory + "/em_init.json",
                                              "--input", reference.directory + "/observations.csv", "--fit", names,
-                                             "--iterations", iterations, "--output", directory + "/fit.json"] + maskArguments(reference))
+                                             "--iterations", iterations, "--output", directory + "/fit.json"]
+                                     + maskArguments(reference) + offsetArguments(reference, em: true))
         #expect(output.status == 0, "\(output.standardError)")
         #expect(output.standardOutput.isEmpty)
         let fitted = try ParameterFile.read(directory + "/fit.json")
