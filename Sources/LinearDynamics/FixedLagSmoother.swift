@@ -8,8 +8,12 @@
 /// J_t = Σ_t Dᵀ Σ_pred_{t+1}⁻¹ depends only on the filter, so it is computed once, when step t+1
 /// is predicted, and kept. Model steps without a sample (a gap bridged at the stream's rate) are
 /// folded into the gain that links two samples: their filtered moments are their predictions, so
-/// the product of their gains spans them exactly. All storage is allocated when the smoother is
-/// made; pushing a sample allocates nothing.
+/// the product of their gains spans them exactly. The start rules are the batch smoother's: the
+/// steps of a diffuse start that are not yet identified take its information-form step (as an
+/// affine link, mu_s_k = v + J mu_s_{k+1}, Σ_s_k = C + J Σ_s_{k+1} Jᵀ), and the steps the
+/// course's rule waits through are linked to nothing. All storage is allocated when the smoother
+/// is made; a sample allocates nothing once the state is identified (the information-form link
+/// of the first few samples after a start allocates, as the batch smoother's does).
 ///
 /// Use: after each filter step, `push` (a step with a sample, observed or lost) or `bridge` (a
 /// step without one); when `push` returns an index, read that sample's estimate with `withSmoothed`.
@@ -26,10 +30,24 @@ public struct FixedLagSmoother: Sendable {
     public private(set) var nextIndex = 0
     /// The index of the oldest sample whose estimate has not been handed out.
     public private(set) var oldestPending = 0
-    /// Whether a filter step has been recorded since `reset` (the next step has a predecessor).
-    private var hasStep = false
-    /// Whether the newest sample's link gain is still the identity (no step after it yet).
+
+    /// How a model step (or the link from a sample to the next) enters the backward pass.
+    enum Kind: UInt8, Sendable {
+        /// An identified state: the RTS step with the gain (or the product of gains) to the next.
+        case regular
+        /// A diffuse start's unidentified state: the affine information-form link; the entry's
+        /// filtered slots hold v and C, and the next sample's prediction is taken as zero.
+        case affine
+        /// A step the course's start rule waits through: linked to nothing, smoothed = filtered.
+        case isolated
+    }
+
+    /// The last model step's kind, or nil before the first step after `reset`.
+    private var previousKind: Kind?
+    /// Whether the newest sample has no step after it yet (its link is the identity).
     private var linkIsIdentity = true
+    /// Each slot's kind (how its sample links to the next).
+    private var kinds: [Kind]
 
     private let layout: Layout
     private var storage: [Double]
@@ -42,6 +60,7 @@ public struct FixedLagSmoother: Sendable {
         self.stateDimension = stateDimension
         layout = Layout(n: stateDimension, capacity: lag + 1)
         storage = [Double](repeating: 0, count: layout.count)
+        kinds = [Kind](repeating: .regular, count: lag + 1)
     }
 
     /// How many pushed samples still wait for their estimate.
@@ -54,31 +73,23 @@ public struct FixedLagSmoother: Sendable {
     /// step predicted with (its D links the previous step to this one).
     /// - Returns: the index of the sample whose estimate is now ready, or nil.
     public mutating func push(_ filter: OnlineKalmanFilter) -> Int? {
-        let n = stateDimension, size = n * n, layout = self.layout
-        let index = nextIndex
         if pendingCount == capacity {
             oldestPending += 1  // not read: the caller skipped it; the ring must move on
         }
-        let slot = index % capacity, previousSlot = (index + capacity - 1) % capacity
-        let linksPrevious = hasStep, previousPending = index > oldestPending
-        var linkIsIdentity = self.linkIsIdentity
+        step(filter)
+        let n = stateDimension, size = n * n, layout = self.layout
+        let entry = layout.entry(nextIndex % capacity)
+        kinds[nextIndex % capacity] = previousKind!
         storage.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
             filter.withStorage { source, filterLayout in
-                if linksPrevious {
-                    Self.link(base, layout, linkIsIdentity: &linkIsIdentity, slot: previousSlot,
-                              hasPrevious: previousPending, source, filterLayout, n)
-                }
-                let entry = layout.entry(slot)
                 (base + entry.filteredMean).update(from: source + filterLayout.mean, count: n)
                 (base + entry.filteredCovariance).update(from: source + filterLayout.covariance, count: size)
                 (base + entry.predictedMean).update(from: source + filterLayout.predictedMean, count: n)
                 (base + entry.predictedCovariance).update(from: source + filterLayout.predictedCovariance, count: size)
-                (base + layout.previousCovariance).update(from: source + filterLayout.covariance, count: size)
             }
         }
-        hasStep = true
-        self.linkIsIdentity = true  // the new sample has no step after it yet
+        linkIsIdentity = true  // the new sample has no step after it yet
         nextIndex += 1
         guard pendingCount == capacity else { return nil }
         smoothPending(from: oldestPending)
@@ -87,38 +98,105 @@ public struct FixedLagSmoother: Sendable {
 
     /// Records a filter step without a sample (a bridged gap: predict only).
     public mutating func bridge(_ filter: OnlineKalmanFilter) {
-        guard hasStep else { return }
+        step(filter)
+    }
+
+    /// Folds the transition from the previous model step to the one `filter` just took into the
+    /// newest sample's link, then remembers this step as the previous one.
+    private mutating func step(_ filter: OnlineKalmanFilter) {
         let n = stateDimension, size = n * n, layout = self.layout
-        let hasSample = pendingCount > 0
-        let slot = (nextIndex + capacity - 1) % capacity
-        var linkIsIdentity = self.linkIsIdentity
-        storage.withUnsafeMutableBufferPointer { buffer in
-            let base = buffer.baseAddress!
-            filter.withStorage { source, filterLayout in
-                Self.link(base, layout, linkIsIdentity: &linkIsIdentity, slot: slot, hasPrevious: hasSample, source, filterLayout, n)
-                (base + layout.previousCovariance).update(from: source + filterLayout.covariance, count: size)
+        let kind: Kind = filter.isAwaitingSample ? .isolated : filter.hasEstimate ? .regular : .affine
+        defer {
+            previousKind = kind
+            storage.withUnsafeMutableBufferPointer { buffer in
+                let base = buffer.baseAddress!
+                filter.withStorage { source, filterLayout in
+                    (base + layout.previousMean).update(from: source + filterLayout.mean, count: n)
+                    (base + layout.previousCovariance).update(from: source + filterLayout.covariance, count: size)
+                    (base + layout.previousInfinite).update(from: source + filterLayout.diffuse, count: size)
+                }
             }
         }
+        // Only a pending sample needs its link, and nothing links a waited-through step.
+        guard let previous = previousKind, previous != .isolated, pendingCount > 0 else { return }
+        let slot = (nextIndex + capacity - 1) % capacity
+        if previous == .affine {
+            // The information-form link of the previous (unidentified) step; allocates.
+            let (mean, covariance, infinite) = storage.withUnsafeBufferPointer { buffer in
+                (Array(buffer[layout.previousMean..<(layout.previousMean + n)]),
+                 Matrix(rows: n, columns: n, elements: Array(buffer[layout.previousCovariance..<(layout.previousCovariance + size)])),
+                 Matrix(rows: n, columns: n, elements: Array(buffer[layout.previousInfinite..<(layout.previousInfinite + size)])))
+            }
+            let step = filter.parameters.diffuseSmootherLink(filteredMean: mean, infinite: infinite, finite: covariance,
+                                                             transitionOffset: filter.parameters.transitionOffset)
+            composeAffine(slot: slot, shift: step.shift, covariance: step.covariance.elements, gain: step.gain.elements)
+            return
+        }
+        var linkIsIdentity = self.linkIsIdentity
+        let composesAffine = kinds[slot] == .affine && !linkIsIdentity
+        storage.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            let link = base + layout.entry(slot).link, stepGain = base + layout.stepGain
+            filter.withStorage { source, filterLayout in
+                SmootherStep.gain(
+                    filteredCovariance: base + layout.previousCovariance, transition: source + filterLayout.transition,
+                    nextPredictedCovariance: source + filterLayout.predictedCovariance,
+                    into: stepGain, work: base + layout.work, factor: base + layout.factor, n)
+                if composesAffine { return }
+                if linkIsIdentity {
+                    link.update(from: stepGain, count: size)
+                } else {
+                    SmallLinearAlgebra.multiply(link, stepGain, into: base + layout.product, rows: n, inner: n, columns: n)
+                    link.update(from: base + layout.product, count: size)
+                }
+            }
+        }
+        if composesAffine {
+            // A regular step after an affine link (D forgot the start across a bridged gap): as an
+            // affine map, v = mu − J mu_pred, C = Σ − J Σ_pred Jᵀ.
+            let (shift, covariance, gain) = regularStepAsAffine(filter)
+            composeAffine(slot: slot, shift: shift, covariance: covariance, gain: gain)
+            return
+        }
+        if linkIsIdentity { kinds[slot] = .regular }
+        linkIsIdentity = false
         self.linkIsIdentity = linkIsIdentity
     }
 
-    /// Multiplies the gain of the step just taken into the link gain of the newest sample.
-    @inline(__always)
-    private static func link(
-        _ base: UnsafeMutablePointer<Double>, _ layout: Layout, linkIsIdentity: inout Bool, slot: Int,
-        hasPrevious: Bool, _ source: UnsafePointer<Double>, _ filterLayout: OnlineKalmanFilter.Layout, _ n: Int
-    ) {
-        guard hasPrevious else { return }
-        let link = base + layout.entry(slot).link, step = base + layout.stepGain
-        SmootherStep.gain(
-            filteredCovariance: base + layout.previousCovariance, transition: source + filterLayout.transition,
-            nextPredictedCovariance: source + filterLayout.predictedCovariance,
-            into: linkIsIdentity ? link : step, work: base + layout.work, factor: base + layout.factor, n)
-        if !linkIsIdentity {
-            let product = base + layout.product
-            SmallLinearAlgebra.multiply(link, step, into: product, rows: n, inner: n, columns: n)
-            link.update(from: product, count: n * n)
+    /// The regular step just computed into `stepGain`, written as an affine map (v, C, J).
+    private func regularStepAsAffine(_ filter: OnlineKalmanFilter) -> (shift: [Double], covariance: [Double], gain: [Double]) {
+        let n = stateDimension, size = n * n, layout = self.layout
+        return storage.withUnsafeBufferPointer { buffer in
+            let gain = Matrix(rows: n, columns: n, elements: Array(buffer[layout.stepGain..<(layout.stepGain + size)]))
+            let predictedMean = filter.predictedMean, predictedCovariance = filter.predictedCovariance
+            let mean = Array(buffer[layout.previousMean..<(layout.previousMean + n)])
+            let covariance = Matrix(rows: n, columns: n, elements: Array(buffer[layout.previousCovariance..<(layout.previousCovariance + size)]))
+            let shift = zip(mean, gain * predictedMean).map(-)
+            return (shift, (covariance - gain * predictedCovariance * gain.transposed).symmetrized.elements, gain.elements)
         }
+    }
+
+    /// Composes an affine step (v_j, C_j, J_j) into the link of the sample in `slot`: identity →
+    /// the step itself; an affine link (v, C, J) → (v + J v_j, C + J C_j Jᵀ, J J_j).
+    private mutating func composeAffine(slot: Int, shift: [Double], covariance: [Double], gain: [Double]) {
+        let n = stateDimension, size = n * n, entry = layout.entry(slot), identity = linkIsIdentity
+        storage.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            let v = base + entry.filteredMean, c = base + entry.filteredCovariance, j = base + entry.link
+            if identity {
+                for i in 0..<n { v[i] = shift[i] }
+                for i in 0..<size { c[i] = covariance[i]; j[i] = gain[i] }
+                return
+            }
+            let old = Matrix(rows: n, columns: n, elements: Array(UnsafeBufferPointer(start: j, count: size)))
+            let step = Matrix(rows: n, columns: n, elements: gain)
+            let added = old * shift, spread = (old * Matrix(rows: n, columns: n, elements: covariance) * old.transposed).elements
+            let product = (old * step).elements
+            for i in 0..<n { v[i] += added[i] }
+            for i in 0..<size { c[i] += spread[i]; j[i] = product[i] }
+            SmallLinearAlgebra.symmetrize(c, n)
+        }
+        kinds[slot] = .affine
         linkIsIdentity = false
     }
 
@@ -126,6 +204,7 @@ public struct FixedLagSmoother: Sendable {
     private mutating func smoothPending(from first: Int) {
         let n = stateDimension, size = n * n, layout = self.layout, capacity = self.capacity, nextIndex = self.nextIndex
         guard nextIndex > first else { return }
+        let kinds = self.kinds
         storage.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
             let newest = layout.entry((nextIndex - 1) % capacity)
@@ -134,13 +213,22 @@ public struct FixedLagSmoother: Sendable {
             var index = nextIndex - 2
             while index >= first {
                 let entry = layout.entry(index % capacity), next = layout.entry((index + 1) % capacity)
-                SmootherStep.smooth(
-                    filteredMean: base + entry.filteredMean, filteredCovariance: base + entry.filteredCovariance,
-                    gain: base + entry.link,
-                    nextSmoothedMean: base + next.smoothedMean, nextSmoothedCovariance: base + next.smoothedCovariance,
-                    nextPredictedMean: base + next.predictedMean, nextPredictedCovariance: base + next.predictedCovariance,
-                    mean: base + entry.smoothedMean, covariance: base + entry.smoothedCovariance,
-                    difference: base + layout.work, product: base + layout.product, meanDifference: base + layout.meanDifference, n)
+                switch kinds[index % capacity] {
+                case .isolated:
+                    (base + entry.smoothedMean).update(from: base + entry.filteredMean, count: n)
+                    (base + entry.smoothedCovariance).update(from: base + entry.filteredCovariance, count: size)
+                case let kind:
+                    // An affine link is the same step with the next prediction taken as zero.
+                    let affine = kind == .affine
+                    SmootherStep.smooth(
+                        filteredMean: base + entry.filteredMean, filteredCovariance: base + entry.filteredCovariance,
+                        gain: base + entry.link,
+                        nextSmoothedMean: base + next.smoothedMean, nextSmoothedCovariance: base + next.smoothedCovariance,
+                        nextPredictedMean: affine ? base + layout.zeros : base + next.predictedMean,
+                        nextPredictedCovariance: affine ? base + layout.zeros : base + next.predictedCovariance,
+                        mean: base + entry.smoothedMean, covariance: base + entry.smoothedCovariance,
+                        difference: base + layout.work, product: base + layout.product, meanDifference: base + layout.meanDifference, n)
+                }
                 index -= 1
             }
         }
@@ -173,7 +261,7 @@ public struct FixedLagSmoother: Sendable {
     /// predecessor, as after a filter restart). Indices continue.
     public mutating func reset() {
         oldestPending = nextIndex
-        hasStep = false
+        previousKind = nil
         linkIsIdentity = true
     }
 
@@ -185,15 +273,17 @@ public struct FixedLagSmoother: Sendable {
             let filteredMean, filteredCovariance, predictedMean, predictedCovariance, link, smoothedMean, smoothedCovariance: Int
         }
         let n: Int, entrySize: Int
-        let previousCovariance, stepGain, work, factor, product, meanDifference, count: Int
+        /// The previous model step's filtered moments (mean, P*, P∞), and scratch.
+        let previousMean, previousCovariance, previousInfinite, stepGain, work, factor, product, meanDifference, zeros, count: Int
 
         init(n: Int, capacity: Int) {
             self.n = n
             entrySize = 3 * n + 4 * n * n
             var next = capacity * entrySize
             func take(_ size: Int) -> Int { defer { next += size }; return next }
-            previousCovariance = take(n * n); stepGain = take(n * n); work = take(n * n); factor = take(n * n)
-            product = take(n * n); meanDifference = take(n)
+            previousMean = take(n); previousCovariance = take(n * n); previousInfinite = take(n * n)
+            stepGain = take(n * n); work = take(n * n); factor = take(n * n)
+            product = take(n * n); meanDifference = take(n); zeros = take(n * n)
             count = next
         }
 
@@ -213,12 +303,13 @@ extension ModelParameters {
     /// given the whole sequence.
     ///
     /// - Throws: `KalmanError` when the filter fails (as `filter(_:)` does).
-    public func fixedLagSmooth(_ observations: ObservationSequence, lag: Int) throws(KalmanError) -> FixedLagResult {
+    /// - Parameter start: how the state starts (MODEL.md, "Start rule"); pykalman's rule by default.
+    public func fixedLagSmooth(_ observations: ObservationSequence, lag: Int, start: StartRule = .parameters) throws(KalmanError) -> FixedLagResult {
         precondition(observations.dimension == observationDimension,
                      "observations have \(observations.dimension) components, the model \(observationDimension)")
         let n = stateDimension, m = observationDimension, steps = observations.count
         var result = FixedLagResult(estimates: StateTrajectory(dimension: n, count: steps), logLikelihood: 0)
-        var online = OnlineKalmanFilter(parameters: self)
+        var online = OnlineKalmanFilter(parameters: self, start: start)
         var smoother = FixedLagSmoother(lag: min(lag, max(steps, 1)), stateDimension: n)
         func store(_ index: Int) {
             smoother.withSmoothed(index) { mean, covariance in

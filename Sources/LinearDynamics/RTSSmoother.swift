@@ -91,21 +91,32 @@ extension ModelParameters {
     /// when Q is singular or s_t is not determined even by s_{t+1} (singular D).
     func diffuseBackwardStep(_ t: Int, filter: FilterResult, smoothed: inout StateTrajectory, lagOne: inout [Double]) {
         let n = stateDimension, size = n * n
-        let information = Self.diffuseLimitInverse(infinite: filter.diffuseCovariance(at: t), finite: filter.filtered.covariance(at: t))
-        let inverseQ = SymmetricEigen(transitionCovariance).pseudoInverse
-        let c = SymmetricEigen(information + transition.transposed * inverseQ * transition).pseudoInverse
-        let gain = c * transition.transposed * inverseQ
-        // The transition s_{t+1} = D s_t + b_t + w_t: the offset leaves the next state's mean.
-        let nextMean = zip(smoothed.mean(at: t + 1), transitionOffset(after: t)).map(-)
+        let link = diffuseSmootherLink(filteredMean: filter.filtered.mean(at: t), infinite: filter.diffuseCovariance(at: t),
+                                       finite: filter.filtered.covariance(at: t), transitionOffset: transitionOffset(after: t))
         let nextCovariance = smoothed.covariance(at: t + 1)
-        let mean = zip(c * (information * filter.filtered.mean(at: t)), gain * nextMean).map(+)
-        let covariance = (c + gain * nextCovariance * gain.transposed).symmetrized
-        let lag = nextCovariance * gain.transposed
+        let mean = zip(link.shift, link.gain * smoothed.mean(at: t + 1)).map(+)
+        let covariance = (link.covariance + link.gain * nextCovariance * link.gain.transposed).symmetrized
+        let lag = nextCovariance * link.gain.transposed
         for i in 0..<n { smoothed.means[t * n + i] = mean[i] }
         for i in 0..<size {
             smoothed.covariances[t * size + i] = covariance.elements[i]
             lagOne[(t + 1) * size + i] = lag.elements[i]
         }
+    }
+
+    /// The information-form step of a diffuse-start step t as an affine map of the next step's
+    /// smoothed moments: mu_s_t = shift + J_t mu_s_{t+1} and Σ_s_t = C + J_t Σ_s_{t+1} J_tᵀ, with
+    /// shift = C Λ_t a_t − J_t b_t (MODEL.md, "Start rule"). Shared by the batch smoother and the
+    /// fixed-lag smoother; allocates (it runs only for the few steps before the state is identified).
+    func diffuseSmootherLink(filteredMean a: [Double], infinite: Matrix, finite: Matrix, transitionOffset b: [Double])
+        -> (shift: [Double], covariance: Matrix, gain: Matrix) {
+        let information = Self.diffuseLimitInverse(infinite: infinite, finite: finite)
+        let inverseQ = SymmetricEigen(transitionCovariance).pseudoInverse
+        let c = SymmetricEigen(information + transition.transposed * inverseQ * transition).pseudoInverse
+        let gain = c * transition.transposed * inverseQ
+        // The transition s_{t+1} = D s_t + b_t + w_t: the offset leaves the next state's mean.
+        let shift = zip(c * (information * a), gain * b).map(-)
+        return (shift, c, gain)
     }
 
     /// lim_{κ→∞} (κ·P∞ + P*)⁻¹ = U (Uᵀ P* U)⁻¹ Uᵀ, U spanning the null space of P∞ (pseudo-inverse

@@ -135,4 +135,40 @@ import _TestSupport
         }
         #expect(try p.fixedLagSmooth(sequence, lag: 0).estimates == full.filter.filtered)
     }
+
+    /// Under every start rule, with bridged steps: a diffuse start's unidentified first samples
+    /// take the information-form link, the course's rule links nothing before its first sample.
+    @Test(arguments: [(StartRule.diffuse, 2, 2, 3), (.diffuse, 4, 2, 5), (.firstSample, 2, 2, 2), (.firstSample, 4, 2, 4), (.parameters, 4, 2, 3)])
+    func everyStartRuleIsTheBatchSmoothers(_ shape: (StartRule, Int, Int, Int)) throws {
+        let (start, n, m, lag) = shape
+        var p = RandomModels.make(n: n, m: m, seed: UInt64(800 + n))
+        p.transitionOffset = (0..<n).map { Double($0) - 0.5 }
+        let rows = Self.rows(p, steps: 40, seed: 41)
+        let bridged: Set<Int> = [2, 12, 13, 25]
+        let samples = (0..<rows.count).filter { !bridged.contains($0) }
+        var modelRows = rows
+        for t in bridged { modelRows[t] = nil }
+        var filter = OnlineKalmanFilter(parameters: p, start: start)
+        var smoother = FixedLagSmoother(lag: lag, stateDimension: n)
+        var checked = 0
+        for t in 0..<rows.count {
+            if bridged.contains(t) {
+                filter.predictOnly()
+                smoother.bridge(filter)
+                continue
+            }
+            try filter.step(rows[t])
+            guard let k = smoother.push(filter) else { continue }
+            let (mean, covariance) = Self.read(&smoother, k)
+            let batch = try p.smooth(ObservationSequence(dimension: m, rows: Array(modelRows[0...t])), start: start)
+            #expect(Self.agree(mean, batch.smoothed.mean(at: samples[k])), "\(start): mean of sample \(k) (step \(samples[k]))")
+            #expect(Self.agree(covariance, batch.smoothed.covariance(at: samples[k]).elements), "\(start): covariance of sample \(k)")
+            checked += 1
+        }
+        let full = try p.smooth(ObservationSequence(dimension: m, rows: modelRows), start: start)
+        for k in smoother.flush() {
+            #expect(Self.agree(Self.read(&smoother, k).0, full.smoothed.mean(at: samples[k])), "\(start): flushed sample \(k)")
+        }
+        #expect(checked == samples.count - lag)
+    }
 }
