@@ -35,6 +35,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var streamDefaults = StreamSettings()
     /// Per-stream settings by stream name.
     public var streamOverrides: [String: StreamSettings] = [:]
+    /// The stream-name prefixes this daemon serves from its input (`gaze.raw.<prefix>`); the
+    /// empty prefix (the default) serves every stream. Several daemons behind one forwarder
+    /// split a site's trackers by giving each its own prefixes.
+    public var subscriptions: [String] = [""]
+    /// Streams whose source is a Pupil Capture/Service rather than the input socket, by name.
+    public var pupilSources: [String: PupilSourceSettings] = [:]
+    /// Pupil streams: the confidence below which a datum is lost.
+    public var pupilMinimumConfidence: [String: Double] = [:]
 
     /// The defaults.
     public init() {}
@@ -60,6 +68,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         OptionSpec("stats-interval", .value(placeholder: "SECONDS"), help: "statistics period on gaze.stats and stderr (default 1) [stats_interval_s]"),
         OptionSpec("log-level", .value(placeholder: "LEVEL"), help: "debug, info (default), warning or error [log_level]"),
         OptionSpec("max-streams", .value(placeholder: "N"), help: "most streams served at once (default 1024) [max_streams]"),
+        OptionSpec("subscribe", .repeatedValue(placeholder: "PREFIX"), help: "serve only streams whose name starts with PREFIX (repeatable; default all) [subscribe]"),
     ]
 
     /// The accepted ranges, the same for flags and the config file.
@@ -73,13 +82,20 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public static let resetAfterSeconds = 0.001...86_400.0
         /// Statistics period, seconds.
         public static let statisticsInterval = 0.01...86_400.0
+        /// A screen's or camera frame's size in pixels, for Pupil's normalised coordinates.
+        public static let pixels = 1.0...100_000.0
+        /// Pupil confidence threshold.
+        public static let confidence = 0.0...1.0
+        /// How many subscription prefixes.
+        public static let subscriptions = 1...1024
     }
 
     /// Config file keys, and per-stream keys under `"streams": {"<name>": {...}}`.
     static let fileKeys: Set<String> = ["input", "input_mode", "output", "output_mode", "high_water_mark", "params", "params_dir",
                                         "record_dir", "pid_file", "init", "rate_hz", "reset_after_s", "stats_interval_s",
-                                        "log_level", "max_streams", "streams"]
-    static let streamKeys: Set<String> = ["rate_hz", "reset_after_s", "init"]
+                                        "log_level", "max_streams", "streams", "subscribe"]
+    static let streamKeys: Set<String> = ["rate_hz", "reset_after_s", "init", "pupil_remote", "pupil_topic", "width_px", "height_px",
+                                          "min_confidence"]
 
     /// The configuration from the config file named by `--config` (if any) and the flags.
     /// - Throws: `GazeFileError` for a bad config file, `UsageError` for a bad flag value.
@@ -116,6 +132,24 @@ public struct DaemonConfiguration: Sendable, Equatable {
             if let seconds = try settings.number("reset_after_s", in: Limits.resetAfterSeconds) { stream.resetAfterSeconds = seconds }
             if let text = try settings.choice("init", initializations) { stream.initialization = .init(rawValue: text)! }
             streamOverrides[name] = stream
+            if let remote = try settings.string("pupil_remote") {
+                var pupil = PupilSourceSettings(remote: remote)
+                guard pupil.host != nil else { throw GazeFileError(path: path, "\"streams\".\"\(name)\": \"pupil_remote\" must be tcp://HOST:PORT") }
+                guard GazeTopic.isValid(name: name) else { throw GazeFileError(path: path, "\"streams\".\"\(name)\": \(GazeTopic.problem(name: name)!)") }
+                if let topic = try settings.string("pupil_topic") { pupil.topic = topic }
+                if let width = try settings.number("width_px", in: Limits.pixels) { pupil.widthPixels = width }
+                if let height = try settings.number("height_px", in: Limits.pixels) { pupil.heightPixels = height }
+                pupilSources[name] = pupil
+                pupilMinimumConfidence[name] = try settings.number("min_confidence", in: Limits.confidence) ?? 0.6
+            } else {
+                for key in ["pupil_topic", "width_px", "height_px", "min_confidence"] where settings.values[key] != nil {
+                    throw GazeFileError(path: path, "\"streams\".\"\(name)\": \"\(key)\" needs \"pupil_remote\" (a Pupil source)")
+                }
+            }
+        }
+        if let prefixes = try file.strings("subscribe") {
+            guard Limits.subscriptions.contains(prefixes.count) else { throw GazeFileError(path: path, "\"subscribe\" must list 1 to 1024 prefixes") }
+            subscriptions = prefixes
         }
     }
 
@@ -146,5 +180,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
             logLevel = level
         }
         if let number = try options.integer("max-streams", in: Limits.maximumStreams) { maximumStreams = number }
+        let prefixes = options.values("subscribe")
+        if !prefixes.isEmpty {
+            guard Limits.subscriptions.contains(prefixes.count) else { throw UsageError(command: "gazefilterd", "--subscribe may be given at most 1024 times") }
+            subscriptions = prefixes
+        }
     }
 }

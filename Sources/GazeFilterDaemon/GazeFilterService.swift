@@ -23,6 +23,8 @@ public final class GazeFilterService {
     private var parameters: ParameterSource
     private var table: StreamTable
     private var streams: [ServedStream] = []
+    /// Streams fed by a Pupil Capture/Service, each with its own connection.
+    private var pupilSources: [PupilSource] = []
     private var recorder: RecordingWriter?
     /// Estimates encoded and not yet sent. The first `immediateSends` messages of each drain
     /// of the input go out at once (light load: no added latency); past that the daemon is
@@ -44,6 +46,8 @@ public final class GazeFilterService {
         }
     }
 
+    /// Where the binary frames Pupil attaches after a payload are read into and forgotten.
+    private let scratch = ZMQMessage()
     private var unattributedMalformed: UInt64 = 0
     private var rejectedStreams: UInt64 = 0
     /// Log rate limits: at most one line a second for malformed messages, and one for
@@ -99,13 +103,18 @@ public final class GazeFilterService {
         defer {
             input.close()
             output.close()
+            for source in pupilSources { source.close() }
             recorder?.close()
         }
         let highWaterMark = Int32(clamping: configuration.highWaterMark)
         try input.setReceiveHighWaterMark(highWaterMark)
         try output.setSendHighWaterMark(highWaterMark)
         try output.setLinger(milliseconds: 300)  // estimates still queued at shutdown go out, within the second
-        try input.subscribe("gaze.raw.")
+        for prefix in configuration.subscriptions { try input.subscribe("gaze.raw." + prefix) }
+        for name in configuration.pupilSources.keys.sorted() {
+            pupilSources.append(try PupilSource(context: context, stream: name, settings: configuration.pupilSources[name]!,
+                                                highWaterMark: highWaterMark))
+        }
         for (socket, role, endpoint, mode) in [(input, "input", configuration.inputEndpoint, configuration.inputMode),
                                                (output, "output", configuration.outputEndpoint, configuration.outputMode)] {
             do {
@@ -119,11 +128,13 @@ public final class GazeFilterService {
         }
         let inputEndpoint = (try? input.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.inputEndpoint
         let outputEndpoint = (try? output.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.outputEndpoint
-        logger.info("listening for gaze.raw.* on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)")
+        let served = configuration.subscriptions == [""] ? "gaze.raw.*" : configuration.subscriptions.map { "gaze.raw.\($0)*" }.joined(separator: ", ")
+        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)")
+        for source in pupilSources { logger.info("stream \(source.stream): from Pupil Remote \(source.settings.remote), topic \(source.settings.topic.debugDescription)") }
         notifier.ready(status: "filtering \(inputEndpoint) -> \(outputEndpoint)")
 
         let topic = ZMQMessage(), payload = ZMQMessage()
-        let poller = try ZMQPoller([(input, .readable)])
+        let poller = try ZMQPoller([(input, .readable)] + pupilSources.map { ($0.subscriber, .readable) })
         var nextStatistics = monotonicSeconds() + configuration.statisticsInterval
         let watchdogPeriod = notifier.watchdogInterval.map { $0 / 2 }
         var nextWatchdog = monotonicSeconds()
@@ -156,7 +167,11 @@ public final class GazeFilterService {
                 }
                 sendOutbox(output)
             }
+            for (index, source) in pupilSources.enumerated() where poller.events(at: index + 1).contains(.readable) {
+                try drain(source, topic: topic, payload: payload, output: output)
+            }
             let now = monotonicSeconds()
+            for source in pupilSources { source.maintain(now: now) { logger.info($0) } }
             if let watchdogPeriod, now >= nextWatchdog {
                 notifier.watchdog()
                 nextWatchdog = now + watchdogPeriod
@@ -209,6 +224,71 @@ public final class GazeFilterService {
             return
         }
         outbox.streams[outbox.count] = index
+        outbox.count += 1
+        if outbox.isFull { sendOutbox(output) }
+    }
+
+    /// Reads what a Pupil source has queued (a bounded batch), and filters each gaze datum:
+    /// mapped to pixels, lost below the stream's confidence threshold. Frames after the
+    /// payload (Pupil's binary attachments) are read and ignored.
+    private func drain(_ source: PupilSource, topic: ZMQMessage, payload: ZMQMessage, output: ZMQSocket) throws {
+        var handled = 0
+        let settings = source.settings
+        let threshold = configuration.pupilMinimumConfidence[source.stream] ?? 0.6
+        while handled < 4096, try source.subscriber.receive(into: topic, flags: .dontWait) {
+            handled += 1
+            source.lastMessage = monotonicSeconds()
+            var frames = 1
+            if topic.hasMore {
+                _ = try source.subscriber.receive(into: payload)
+                frames += 1
+                var extra = payload.hasMore
+                while extra {  // binary attachments: skipped
+                    _ = try source.subscriber.receive(into: scratch)
+                    extra = scratch.hasMore
+                }
+            }
+            guard frames == 2 else {
+                report(topic: topic, "malformed Pupil message on stream \(source.stream): a topic without a payload", limiter: &malformedReports)
+                continue
+            }
+            let index: Int
+            if let known = source.streamIndex {
+                index = known
+            } else if let known = source.stream.utf8.withContiguousStorageIfAvailable({ table.find(UnsafeRawBufferPointer($0)) }) ?? nil {
+                index = known
+                source.streamIndex = known
+            } else {
+                guard streams.count < configuration.maximumStreams else {
+                    rejectedStreams += 1
+                    report(topic: topic, "sample rejected: \(GazeWireError.streamLimitReached(configuration.maximumStreams))", limiter: &rejectedReports)
+                    continue
+                }
+                index = Array(source.stream.utf8).withUnsafeBytes { register($0) }
+                source.streamIndex = index
+            }
+            do {
+                let kind = try topic.withUnsafeBytes { (bytes) throws(GazeWireError) in try PupilGazeDecoder.kind(ofTopic: bytes) }
+                _ = try payload.withUnsafeBytes { (bytes) throws(GazeWireError) in
+                    try PupilGazeDecoder.decode(kind, payload: bytes) { datum in
+                        let (x, y) = datum.pixels(width: settings.widthPixels, height: settings.heightPixels)
+                        deliver(index, RawGazeSample(t: datum.timestamp, x: x, y: y), masked: datum.confidence < threshold, output: output)
+                    }
+                }
+            } catch {
+                streams[index].filter.counters.malformed += 1
+                report(topic: topic, "malformed Pupil message on stream \(source.stream): \(error)", limiter: &malformedReports)
+            }
+            if handled <= Self.immediateSends { sendOutbox(output) }
+        }
+        sendOutbox(output)
+    }
+
+    /// Filters one decoded sample of stream `index` and queues its estimate.
+    private func deliver(_ index: Int, _ sample: RawGazeSample, masked: Bool, output: ZMQSocket) {
+        let slot = outbox.count
+        guard streams[index].handle(sample: sample, masked: masked, recorder: recorder, encoder: &outbox.encoders[slot]) == .estimate else { return }
+        outbox.streams[slot] = index
         outbox.count += 1
         if outbox.isFull { sendOutbox(output) }
     }
@@ -281,6 +361,20 @@ public final class GazeFilterService {
             totals.malformed += c.malformed
         }
         writer.endObject()
+        if !pupilSources.isEmpty {
+            writer.key("pupil")
+            writer.beginObject()
+            for source in pupilSources {
+                writer.key(source.stream)
+                writer.beginObject()
+                writer.key("remote"); writer.string(source.settings.remote)
+                writer.key("backbone")
+                if let connected = source.connected { writer.string(connected) } else { writer.number(.nan) }  // null
+                writer.key("connections"); writer.integer(Int(source.connections))
+                writer.endObject()
+            }
+            writer.endObject()
+        }
         writer.key("malformed_unattributed"); writer.integer(Int(unattributedMalformed))
         writer.key("rejected_streams"); writer.integer(Int(rejectedStreams))
         if let recorder {
