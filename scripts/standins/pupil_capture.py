@@ -22,7 +22,7 @@ backbone, then publishes at --rate messages per second. It prints "remote PORT" 
 and "backbone SUB_PORT" after each (re)start, and exits 0 when the plan is done (3 when no
 subscriber came).
 """
-import argparse, json, sys, time
+import argparse, json, os, sys, time
 import msgpack, zmq
 
 
@@ -38,7 +38,7 @@ class Capture:
         self.xsub.bind("tcp://127.0.0.1:*")
         self.sub_port = int(self.xpub.getsockopt(zmq.LAST_ENDPOINT).decode().rsplit(":", 1)[1])
         self.pub_port = int(self.xsub.getsockopt(zmq.LAST_ENDPOINT).decode().rsplit(":", 1)[1])
-        self.subscribed = False
+        self.subscriptions = set()
         self.started = time.monotonic()
         self.poller = zmq.Poller()
         for s in (self.remote, self.xpub, self.xsub):
@@ -60,7 +60,7 @@ class Capture:
             elif socket is self.xpub:
                 frame = self.xpub.recv()
                 if frame[:1] == b"\x01":
-                    self.subscribed = True
+                    self.subscriptions.add(frame[1:].decode(errors="replace"))
                 self.xsub.send(frame)
             elif socket is self.xsub:
                 self.xpub.send_multipart(self.xsub.recv_multipart())
@@ -111,11 +111,14 @@ def main():
     parser.add_argument("--plan", required=True, help="JSON lines: datums to publish and restarts")
     parser.add_argument("--rate", type=float, default=500.0, help="messages per second")
     parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a subscriber per phase")
+    parser.add_argument("--subscriptions", default="", help="comma-separated topic prefixes to wait for (default: any one)")
+    parser.add_argument("--start-file", help="wait until this file exists before publishing anything")
     parser.add_argument("--restart-pause", type=float, default=0.5, help="seconds Pupil is away at a restart")
     args = parser.parse_args()
     with open(args.plan) as f:
         plan = [json.loads(line) for line in f if line.strip()]
 
+    expected = {p for p in args.subscriptions.split(",") if p}
     capture = Capture(args.remote_port)
     print(f"remote {capture.remote_port}", flush=True)
     print(f"backbone {capture.sub_port}", flush=True)
@@ -127,9 +130,8 @@ def main():
     while index < len(plan):
         entry = plan[index]
         if entry.get("restart"):
-            if publisher is not None:
-                publisher.close(linger=0)
-                publisher = None
+            drain(capture, publisher)  # what was sent is delivered before Pupil quits
+            publisher = None
             capture.close()
             time.sleep(args.restart_pause)
             capture = Capture(remote_port)
@@ -139,9 +141,13 @@ def main():
             continue
         if not phase_ready:
             deadline = time.monotonic() + args.wait
-            while not capture.subscribed and time.monotonic() < deadline:
+            def ready():
+                if args.start_file and not os.path.exists(args.start_file):
+                    return False
+                return expected <= capture.subscriptions if expected else bool(capture.subscriptions)
+            while not ready() and time.monotonic() < deadline:
                 capture.serve(20)
-            if not capture.subscribed:
+            if not ready():
                 print("no subscriber came", file=sys.stderr)
                 return 3
             # Plugins publish through PUB_PORT, as in Pupil: a PUB socket connected to the XSUB side.
@@ -165,13 +171,18 @@ def main():
         sent += 1
         index += 1
         next_send += 1.0 / args.rate
-    end = time.monotonic() + 0.5  # let the last messages leave
+    drain(capture, publisher)
+    capture.close()
+    return 0
+
+
+def drain(capture, publisher):
+    """Keeps the backbone moving for half a second so what was sent reaches the subscribers."""
+    end = time.monotonic() + 0.5
     while time.monotonic() < end:
         capture.serve(10)
     if publisher is not None:
         publisher.close(linger=1000)
-    capture.close()
-    return 0
 
 
 if __name__ == "__main__":
