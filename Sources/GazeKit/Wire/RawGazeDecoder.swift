@@ -19,7 +19,9 @@ public struct RawGazeSample: Sendable, Equatable {
 ///
 /// Full JSON syntax at the object level: any whitespace, keys in any order, unknown keys
 /// skipped whatever their value (nested up to 32 levels), escaped keys compared after
-/// unescaping. t, x and y must each appear once as finite numbers of at most 64 characters.
+/// unescaping. t, x and y must each appear once as finite numbers of at most 64 characters;
+/// x or y may also be `null`, a value the tracker did not have (decoded as NaN: a lost sample,
+/// as an LSL tracker's NaN arrives through `gazefilter-lsl`).
 /// Their numbers follow JSON's grammar and are converted by the C library's correctly rounded
 /// `strtod` (the process never changes LC_NUMERIC from "C"), so results equal Foundation's to
 /// the bit.
@@ -61,7 +63,14 @@ public enum RawGazeDecoder {
                     let bit: UInt8 = field == .t ? 1 : field == .x ? 2 : 4
                     guard seen & bit == 0 else { throw .duplicateField(field.name) }
                     seen |= bit
-                    guard let value = try reader.readNumberIfPresent(), value.isFinite else { throw .notAFiniteNumber(field.name) }
+                    let value: Double
+                    if field != .t, reader.peek() == UInt8(ascii: "n") {
+                        try reader.literal("null")  // x or y null: no value (NaN, which JSON cannot write): lost
+                        value = .nan
+                    } else {
+                        guard let number = try reader.readNumberIfPresent(), number.isFinite else { throw .notAFiniteNumber(field.name) }
+                        value = number
+                    }
                     switch field {
                     case .t: t = value
                     case .x: x = value
