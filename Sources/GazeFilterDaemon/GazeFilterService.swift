@@ -268,11 +268,11 @@ public final class GazeFilterService {
                 source.streamIndex = index
             }
             do {
-                let kind = try topic.withUnsafeBytes { (bytes) throws(GazeWireError) in try PupilGazeDecoder.kind(ofTopic: bytes) }
-                _ = try payload.withUnsafeBytes { (bytes) throws(GazeWireError) in
-                    try PupilGazeDecoder.decode(kind, payload: bytes) { datum in
-                        let (x, y) = datum.pixels(width: settings.widthPixels, height: settings.heightPixels)
-                        deliver(index, RawGazeSample(t: datum.timestamp, x: x, y: y), masked: datum.confidence < threshold, output: output)
+                try topic.withUnsafeBytes { (topicBytes) throws(GazeWireError) in
+                    try payload.withUnsafeBytes { (bytes) throws(GazeWireError) in
+                        try settings.samples(topic: topicBytes, payload: bytes, minimumConfidence: threshold) { sample, lost in
+                            deliver(index, sample, masked: lost, output: output)
+                        }
                     }
                 }
             } catch {

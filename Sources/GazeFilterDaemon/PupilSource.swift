@@ -33,6 +33,23 @@ public struct PupilSourceSettings: Sendable, Equatable {
     }
 }
 
+extension PupilSourceSettings {
+    /// Decodes one Pupil message (topic and msgpack payload) and calls `body` with each gaze
+    /// datum as a sample in pixels, and whether it is lost (confidence below
+    /// `minimumConfidence`): the daemon's whole Pupil decode path, allocation-free.
+    /// - Throws: `GazeWireError` for a topic without gaze or a malformed payload (then `body`
+    ///   is never called).
+    @inline(__always)
+    public func samples(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, minimumConfidence: Double,
+                        _ body: (RawGazeSample, _ lost: Bool) -> Void) throws(GazeWireError) {
+        let kind = try PupilGazeDecoder.kind(ofTopic: topic)
+        try PupilGazeDecoder.decode(kind, payload: payload) { datum in
+            let (x, y) = datum.pixels(width: widthPixels, height: heightPixels)
+            body(RawGazeSample(t: datum.timestamp, x: x, y: y), datum.confidence < minimumConfidence)
+        }
+    }
+}
+
 /// A live connection to one Pupil Capture/Service for one stream: asks Pupil Remote for
 /// `SUB_PORT`, subscribes to the configured topic on the IPC backbone, and keeps doing so.
 ///
