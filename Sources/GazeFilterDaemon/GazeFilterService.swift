@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CommandLineSupport
 import Foundation
+import GazeFilterConfiguration
 import GazeKit
 import LinearDynamics
 import ZeroMQ
@@ -229,12 +230,11 @@ public final class GazeFilterService {
     }
 
     /// Reads what a Pupil source has queued (a bounded batch), and filters each gaze datum:
-    /// mapped to pixels, lost below the stream's confidence threshold. Frames after the
+    /// mapped to pixels, with its confidence for the stream's loss rule. Frames after the
     /// payload (Pupil's binary attachments) are read and ignored.
     private func drain(_ source: PupilSource, topic: ZMQMessage, payload: ZMQMessage, output: ZMQSocket) throws {
         var handled = 0
         let settings = source.settings
-        let threshold = configuration.pupilMinimumConfidence[source.stream] ?? 0.6
         while handled < 4096, try source.subscriber.receive(into: topic, flags: .dontWait) {
             handled += 1
             source.lastMessage = monotonicSeconds()
@@ -270,9 +270,7 @@ public final class GazeFilterService {
             do {
                 try topic.withUnsafeBytes { (topicBytes) throws(GazeWireError) in
                     try payload.withUnsafeBytes { (bytes) throws(GazeWireError) in
-                        try settings.samples(topic: topicBytes, payload: bytes, minimumConfidence: threshold) { sample, lost in
-                            deliver(index, sample, masked: lost, output: output)
-                        }
+                        try settings.samples(topic: topicBytes, payload: bytes) { sample in deliver(index, sample, output: output) }
                     }
                 }
             } catch {
@@ -285,9 +283,9 @@ public final class GazeFilterService {
     }
 
     /// Filters one decoded sample of stream `index` and queues its estimate.
-    private func deliver(_ index: Int, _ sample: RawGazeSample, masked: Bool, output: ZMQSocket) {
+    private func deliver(_ index: Int, _ sample: RawGazeSample, output: ZMQSocket) {
         let slot = outbox.count
-        guard streams[index].handle(sample: sample, masked: masked, recorder: recorder, encoder: &outbox.encoders[slot]) == .estimate else { return }
+        guard streams[index].handle(sample: sample, recorder: recorder, encoder: &outbox.encoders[slot]) == .estimate else { return }
         outbox.streams[slot] = index
         outbox.count += 1
         if outbox.isFull { sendOutbox(output) }
@@ -312,8 +310,10 @@ public final class GazeFilterService {
         let text = String(decoding: name, as: UTF8.self)
         let chosen = parameters.parameters(for: text)
         if let error = chosen.error { logger.error("stream \(text): \(error); using \(chosen.source)") }
-        let recorderID = recorder?.register(stream: text) ?? -1
-        streams.append(ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, settings: configuration.settings(for: text)),
+        // A stream whose loss rule reads confidence, or whose source sends it, records it too.
+        let keepsConfidence = configuration.model(for: text).loss.needsConfidence || configuration.pupilSources[text] != nil
+        let recorderID = recorder?.register(stream: text, keepsConfidence: keepsConfidence) ?? -1
+        streams.append(ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, model: configuration.model(for: text)),
                                     parameterSource: chosen.source, recorderID: recorderID))
         logger.info("new stream \(text) (parameters \(chosen.source))")
         return index
@@ -344,6 +344,7 @@ public final class GazeFilterService {
             writer.key("received"); writer.integer(Int(c.received))
             writer.key("published"); writer.integer(Int(c.published))
             writer.key("masked"); writer.integer(Int(c.masked))
+            writer.key("implausible"); writer.integer(Int(c.implausible))
             writer.key("dropped"); writer.integer(Int(c.dropped))
             writer.key("malformed"); writer.integer(Int(c.malformed))
             writer.key("bridged_steps"); writer.integer(Int(c.bridgedSteps))
@@ -440,7 +441,7 @@ public final class GazeFilterService {
                 logger.error("reload: stream \(name): \(error); keeping the parameters in force")
                 chosen = (streams[index].filter.parameters, streams[index].parameterSource, nil)
             }
-            streams[index].filter.settings = configuration.settings(for: name)
+            streams[index].filter.model = configuration.model(for: name)
             if chosen.parameters != streams[index].filter.parameters {
                 streams[index].filter.replaceParameters(chosen.parameters)
                 changed += 1

@@ -1,51 +1,20 @@
 import Foundation
+import GazeFilterConfiguration
 import GazeKit
 import ZeroMQ
 
-/// Where a stream's samples come from when the source is a Pupil Capture or Pupil Service,
-/// and how its normalised coordinates become pixels.
-public struct PupilSourceSettings: Sendable, Equatable {
-    /// Pupil Remote's REQ endpoint, `tcp://HOST:PORT` (Pupil's default port is 50020).
-    public var remote: String
-    /// The topic prefix subscribed on Pupil's IPC backbone: `gaze.` (all gaze), `gaze.3d.01.`
-    /// (binocular 3D only), or `surfaces.<name>` (gaze mapped onto a surface).
-    public var topic: String
-    /// The pixel size that normalised coordinates span: the screen a surface covers, or the
-    /// world camera's frame for plain gaze topics. Pixels count from the top-left corner.
-    public var widthPixels: Double
-    public var heightPixels: Double
-
-    /// Pupil Remote on this machine at its default port, all gaze topics, a 1920×1080 screen.
-    public init(remote: String = "tcp://127.0.0.1:50020", topic: String = "gaze.", widthPixels: Double = 1920, heightPixels: Double = 1080) {
-        self.remote = remote
-        self.topic = topic
-        self.widthPixels = widthPixels
-        self.heightPixels = heightPixels
-    }
-
-    /// The host part of `remote`, where the IPC backbone also listens; nil when `remote` is
-    /// not `tcp://HOST:PORT` (Pupil Remote only speaks TCP).
-    public var host: String? {
-        guard remote.hasPrefix("tcp://"), let colon = remote.lastIndex(of: ":") else { return nil }
-        let host = remote[remote.index(remote.startIndex, offsetBy: 6)..<colon]
-        guard !host.isEmpty, let port = Int(remote[remote.index(after: colon)...]), (1...65535).contains(port) else { return nil }
-        return String(host)
-    }
-}
-
 extension PupilSourceSettings {
     /// Decodes one Pupil message (topic and msgpack payload) and calls `body` with each gaze
-    /// datum as a sample in pixels, and whether it is lost (confidence below
-    /// `minimumConfidence`): the daemon's whole Pupil decode path, allocation-free.
+    /// datum as a sample in pixels with its confidence (the stream's loss rule judges it):
+    /// the daemon's whole Pupil decode path, allocation-free.
     /// - Throws: `GazeWireError` for a topic without gaze or a malformed payload (then `body`
     ///   is never called).
     @inline(__always)
-    public func samples(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, minimumConfidence: Double,
-                        _ body: (RawGazeSample, _ lost: Bool) -> Void) throws(GazeWireError) {
+    public func samples(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, _ body: (RawGazeSample) -> Void) throws(GazeWireError) {
         let kind = try PupilGazeDecoder.kind(ofTopic: topic)
         try PupilGazeDecoder.decode(kind, payload: payload) { datum in
             let (x, y) = datum.pixels(width: widthPixels, height: heightPixels)
-            body(RawGazeSample(t: datum.timestamp, x: x, y: y), datum.confidence < minimumConfidence)
+            body(RawGazeSample(t: datum.timestamp, x: x, y: y, confidence: datum.confidence))
         }
     }
 }

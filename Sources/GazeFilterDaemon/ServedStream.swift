@@ -42,22 +42,21 @@ public struct ServedStream: Sendable {
             filter.counters.malformed += 1
             throw error
         }
-        return handle(sample: sample, masked: sample.x < 0 || sample.y < 0, recorder: recorder, encoder: &encoder)
+        return handle(sample: sample, recorder: recorder, encoder: &encoder)
     }
 
-    /// Records one decoded sample, runs it through the filter and, when there is an estimate
-    /// to publish (`.estimate`), encodes it into `encoder.bytes`: the sample path after any
-    /// source's decoder (JSON, Pupil). A sample with a non-finite coordinate is always lost.
-    public mutating func handle(sample: RawGazeSample, masked: Bool, recorder: RecordingWriter?,
+    /// Records one decoded sample, runs it through the filter (its loss rule judges the
+    /// coordinates and confidence) and, when there is an estimate to publish (`.estimate`),
+    /// encodes it into `encoder.bytes`: the sample path after any source's decoder (JSON, Pupil).
+    public mutating func handle(sample: RawGazeSample, recorder: RecordingWriter?,
                                 encoder: inout CleanGazeEncoder) -> GazeStreamFilter.Outcome {
-        let lost = masked || !sample.x.isFinite || !sample.y.isFinite
-        recorder?.append(recorderID, time: sample.t, x: sample.x, y: sample.y)
+        recorder?.append(recorderID, time: sample.t, x: sample.x, y: sample.y, confidence: sample.confidence)
         let start = monotonicNanoseconds()
         let outcome = withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { observation in
             observation[0] = sample.x
             observation[1] = sample.y
-            return filter.process(time: sample.t, observation: UnsafeBufferPointer(observation),
-                                  masked: lost, arrival: Double(start) * 1e-9)
+            return filter.process(time: sample.t, observation: UnsafeBufferPointer(observation), confidence: sample.confidence,
+                                  arrival: Double(start) * 1e-9)
         }
         let elapsed = monotonicNanoseconds() &- start
         guard outcome == .estimate else { return outcome }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import GazeFilterConfiguration
 import GazeFilterDaemon
 import GazeKit
 import LinearDynamics
@@ -47,8 +48,10 @@ enum AllocationCheck {
         for (index, model) in models.enumerated() {
             let name = "tracker\(index)"
             _ = Array(name.utf8).withUnsafeBytes { table.insert($0) }
-            streams.append(ServedStream(name: name, filter: GazeStreamFilter(parameters: model, settings: StreamSettings(rateHz: 250)),
-                                        parameterSource: "benchmark", recorderID: recorder.register(stream: name)))
+            // A Pupil stream as the daemon configures one: Pupil's loss rule, confidence recorded.
+            let loss = pupil ? PupilSourceSettings.defaultLoss : .negative
+            streams.append(ServedStream(name: name, filter: GazeStreamFilter(parameters: model, model: StreamModel(rateHz: 250, loss: loss)),
+                                        parameterSource: "benchmark", recorderID: recorder.register(stream: name, keepsConfidence: pupil)))
         }
         // Raw messages made beforehand (topic, payload), every twentieth lost, some stale, a few gaps.
         let warmUp = 4096
@@ -71,8 +74,8 @@ enum AllocationCheck {
                     if pupil {  // as the daemon's Pupil sources do: the stream is the source's
                         let stream = Int(topic[8] &- UInt8(ascii: "0"))  // "gaze.3d.<digit>."
                         message.payload.withUnsafeBytes { payload in
-                            try? pupilSettings.samples(topic: topic, payload: payload, minimumConfidence: 0.6) { sample, lost in
-                                if streams[stream].handle(sample: sample, masked: lost, recorder: recorder, encoder: &output) == .estimate {
+                            try? pupilSettings.samples(topic: topic, payload: payload) { sample in
+                                if streams[stream].handle(sample: sample, recorder: recorder, encoder: &output) == .estimate {
                                     published &+= output.bytes.count
                                 }
                             }

@@ -60,16 +60,6 @@ public struct SettingsFile: Sendable {
         return text
     }
 
-    /// A list of non-empty strings (a single string counts as a list of one), or nil when absent or null.
-    public func strings(_ key: String) throws(GazeFileError) -> [String]? {
-        guard let entry = values[key], entry != .null else { return nil }
-        if entry.string != nil { return [try string(key)!] }
-        guard let items = entry.array, items.allSatisfy({ !($0.string ?? "").isEmpty }) else {
-            throw error(key, "must be a non-empty string or a list of them")
-        }
-        return items.map { $0.string! }
-    }
-
     /// A finite number passing `isValid` (described by `requirement`), or nil when absent or null.
     public func number(_ key: String, requirement: String = "a positive number", where isValid: (Double) -> Bool = { $0 > 0 }) throws(GazeFileError) -> Double? {
         guard let entry = values[key], entry != .null else { return nil }
