@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import GazeFilterConfiguration
 import GazeKit
 import LinearDynamics
 import Testing
@@ -89,6 +90,45 @@ import _TestSupport
         // The restart: Capture came back on a new backbone port and the daemon found it.
         let backbones = try #require(capture.line(startingWith: "backbone ", after: 1))
         #expect(daemon.log.contains("Pupil's backbone tcp://127.0.0.1:" + backbones), "\(daemon.log)")
+        #expect(daemon.terminate()?.status == 0)
+
+        // The recording keeps what the stream's loss rule needs: a confidence column, read
+        // back by the refit's reader with the same rule (confidence:0.6, Pupil's default).
+        let recordings = directory + "/rec/eyes"
+        let day = try #require(try FileManager.default.contentsOfDirectory(atPath: recordings).first)
+        let recorded = try String(contentsOfFile: recordings + "/" + day, encoding: .utf8).split(separator: "\n")
+        #expect(recorded.first == "t,x,y,confidence" && recorded.count == gaze.count + 1)
+        let streamModel = try #require(try DaemonConfiguration.read(file: directory + "/config.json").streamOverrides["eyes"])
+        #expect(streamModel.loss == .confidenceBelow(0.6))
+        let scan = try RecordingReader.read(directory: recordings, model: streamModel)
+        #expect(scan.sampleCount == gaze.count && scan.lostSamples == gaze.filter { $0.confidence < 0.6 }.count)
+
+        // gazecat replays that recording as a Pupil Capture; a daemon fed by it gives the
+        // estimates the batch filter gives for the recorded samples.
+        try replayRecording(recordings + "/" + day, model: streamModel, in: directory)
+    }
+
+    /// `gazecat pub --as pupil` of a recording (t,x,y,confidence) into a daemon whose stream's source is Pupil.
+    func replayRecording(_ path: String, model streamModel: StreamModel, in directory: String) throws {
+        let replayDirectory = directory + "/replay"
+        try FileManager.default.createDirectory(atPath: replayDirectory, withIntermediateDirectories: true)
+        let port = Int.random(in: 20_000...60_000)
+        try """
+            {"params": "\(directory)/params.json", "reset_after_s": 30,
+             "streams": {"again": {"pupil_remote": "tcp://127.0.0.1:\(port)", "pupil_topic": "gaze."}}}
+            """.write(toFile: replayDirectory + "/config.json", atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(directory: replayDirectory, arguments: ["--config", replayDirectory + "/config.json"])
+        let client = try GazeTestClient(daemon: daemon, topic: "gaze.clean.")
+        let file = try ObservationFile.read(path, model: .raw)
+        let replay = try runTool("gazecat", ["pub", "--as", "pupil", "--remote", "tcp://127.0.0.1:\(port)", "--input", path, "--burst", "--wait", "20"])
+        #expect(replay.status == 0, "\(replay.standardError)")
+        let messages = try client.receive(count: file.times.count) { $0 == "gaze.clean.again" }.map { try JSONValue.parse(Data($0.payload)).object! }
+        let samples = (0..<file.times.count).map { i -> (t: Double, x: Double, y: Double) in
+            let values = file.observations[i]!
+            return streamModel.verdict(values, confidence: file.confidences![i]).isMasked ? (file.times[i], -1, -1) : (file.times[i], values[0], values[1])
+        }
+        DaemonIntegrationTests.check(messages, against: try GazeStreamReference.expected(samples: samples, parameters: DaemonIntegrationTests.model),
+                                     stream: "again")
         #expect(daemon.terminate()?.status == 0)
     }
 }
