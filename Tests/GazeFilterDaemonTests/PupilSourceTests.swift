@@ -108,6 +108,33 @@ import _TestSupport
         try replayRecording(recordings + "/" + day, model: streamModel, in: directory)
     }
 
+    /// Pupil not running when the daemon starts: other streams flow meanwhile, the daemon
+    /// keeps asking, and finds Capture when it comes up.
+    @Test func aMissingPupilBlocksNothingAndIsFoundWhenItStarts() throws {
+        let directory = makeTemporaryDirectory("gfd-pupil-late")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let port = Int.random(in: 20_000...60_000)
+        try """
+            {"params": "\(packageRoot)/config/params/default.json",
+             "streams": {"late": {"pupil_remote": "tcp://127.0.0.1:\(port)", "pupil_topic": "gaze."}}}
+            """.write(toFile: directory + "/config.json", atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(directory: directory, arguments: ["--config", directory + "/config.json"])
+        let client = try GazeTestClient(daemon: daemon)  // its probe stream goes through while Pupil is away
+        #expect(daemon.waitForLog("Pupil Remote at tcp://127.0.0.1:\(port) does not answer"))
+        for i in 0..<50 { try client.publish(stream: "json", json: "{\"t\": \(Double(i) / 100), \"x\": 500, \"y\": 400}") }
+        #expect(try client.receive(count: 50) { $0 == "gaze.clean.json" }.count == 50)
+
+        let plan = (0..<60).map { #"{"topic": "gaze.2d.0.", "timestamp": \#(10 + Double($0) / 120), "norm_pos": [0.5, 0.5], "confidence": 0.9}"# }
+        try plan.joined(separator: "\n").write(toFile: directory + "/plan.jsonl", atomically: true, encoding: .utf8)
+        let capture = try StandInProcess(script: "scripts/standins/pupil_capture.py",
+                                         arguments: ["--remote-port", "\(port)", "--plan", directory + "/plan.jsonl"],
+                                         errorPath: directory + "/capture.err")
+        let estimates = try client.receive(count: 60) { $0 == "gaze.clean.late" }
+        #expect(estimates.count == 60, "\(capture.errors)")
+        #expect(capture.wait(timeout: 30) == 0)
+        #expect(daemon.terminate()?.status == 0)
+    }
+
     /// `gazecat pub --as pupil` of a recording (t,x,y,confidence) into a daemon whose stream's source is Pupil.
     func replayRecording(_ path: String, model streamModel: StreamModel, in directory: String) throws {
         let replayDirectory = directory + "/replay"
