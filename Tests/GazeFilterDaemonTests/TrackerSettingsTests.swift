@@ -50,6 +50,17 @@ struct TrackerSettingsTests {
         #expect("\(error.map { "\($0)" } ?? "")".contains(message), "\(String(describing: error))")
     }
 
+    @Test func theExampleConfigsLoad() throws {
+        let pupil = try DaemonConfiguration.read(file: packageRoot + "/config/examples/pupil-core.json")
+        #expect(pupil.pupilSources["pupil-screen"]?.topic == "surfaces.screen" && pupil.pupilSources["pupil-world"]?.widthPixels == 1280)
+        let lsl = try DaemonConfiguration.read(file: packageRoot + "/config/examples/lsl-trackers.json")
+        #expect(lsl.model(for: "tobii-1").loss == .notANumber && lsl.model(for: "eyelink-1").loss == .sentinel(-32768))
+        for side in ["east", "west"] {
+            let site = try DaemonConfiguration.read(file: packageRoot + "/config/site/gazefilterd-\(side).json")
+            #expect(site.subscriptions == ["lab-\(side)."] && site.inputMode == .connect && site.outputMode == .connect)
+        }
+    }
+
     @Test func subscriptionsComeFromTheFileOrTheFlag() throws {
         #expect(try load(file: nil).subscriptions == [""])
         #expect(try load(file: #"{"subscribe": ["lab-east.", "lab-north."]}"#).subscriptions == ["lab-east.", "lab-north."])
