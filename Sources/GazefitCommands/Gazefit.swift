@@ -201,9 +201,9 @@ public enum Gazefit {
         let configuration = try RefitConfiguration.load(options)
         let streams = options.values("stream")
         // Test hook (see README): stop at an install step so a test can kill the job exactly there.
-        var stopBefore: RefitJob.InstallStep?
+        var stopBefore: InstallStep?
         if let point = ProcessInfo.processInfo.environment["GAZEFIT_TEST_STOP_BEFORE"], !point.isEmpty {
-            guard let step = RefitJob.InstallStep(rawValue: point) else {
+            guard let step = InstallStep(rawValue: point) else {
                 throw UsageError(command: "gazefit refit", "GAZEFIT_TEST_STOP_BEFORE must be backup-rename or params-rename, got \"\(point)\"")
             }
             stopBefore = step
