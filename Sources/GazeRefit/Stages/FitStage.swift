@@ -20,7 +20,8 @@ struct FitStage {
         let fit: EMResult
         do {
             fit = try current.fitEM(to: training.map(\.observations), configuration: EMConfiguration(
-                fitting: configuration.fitting, maximumIterations: configuration.iterations, tolerance: configuration.tolerance))
+                fitting: configuration.fitting, maximumIterations: configuration.iterations, tolerance: configuration.tolerance,
+                start: result.model.start))
         } catch {
             result.decision = .refused
             result.reason = "the fit failed: \(error)"

@@ -41,26 +41,13 @@ struct GateStage {
     }
 
     /// The log-likelihood per observed sample of sequences filtered the way the daemon does:
-    /// each starts by the stream's start rule (`StreamModel.startingFilter`). Nil without an
-    /// observed sample or on a numerical failure.
+    /// each starts by the stream's start rule, its steps as the reader laid them out by the
+    /// stream's time rule. Nil without an observed sample or on a numerical failure.
     static func logLikelihoodPerObservedSample(_ parameters: ModelParameters, _ sequences: [ObservationSequence], model: StreamModel) -> Double? {
         var total = 0.0, observed = 0
-        for sequence in sequences {
-            var filter: OnlineKalmanFilter?
-            var first = 0
-            while first < sequence.count {
-                filter = sequence.values.withUnsafeBufferPointer { values in
-                    model.startingFilter(parameters, at: sequence.mask[first] ? nil
-                                         : UnsafeBufferPointer(rebasing: values[(first * sequence.dimension)..<((first + 1) * sequence.dimension)]))
-                }
-                if filter != nil { break }
-                first += 1
-            }
-            guard var filter else { continue }
-            for t in first..<sequence.count {
-                do { total += try filter.step(sequence[t]) } catch { return nil }
-                if !sequence.mask[t] { observed += 1 }
-            }
+        for sequence in sequences where sequence.maskedCount < sequence.count {
+            do { total += try parameters.logLikelihood(of: sequence, start: model.start) } catch { return nil }
+            observed += sequence.count - sequence.maskedCount
         }
         guard observed > 0, total.isFinite else { return nil }
         return total / Double(observed)

@@ -58,9 +58,8 @@ struct ReportStage {
         let observations = piece.observations
         var stretch: RefitFigure.Stretch?
         if let first = (0..<count).first(where: { !observations.mask[$0] }) {
-            let tail = observations.slice(first..<count)
-            if let smoothed = try? Self.startingAtFirstSample(fitted, tail).smooth(tail),
-               let currentFiltered = try? Self.startingAtFirstSample(current, tail).filter(tail) {
+            let tail = observations.slice(first..<count), start = result.model.start
+            if let smoothed = try? fitted.smooth(tail, start: start), let currentFiltered = try? current.filter(tail, start: start) {
                 func project(_ trajectory: StateTrajectory, _ h: Matrix) -> [(x: Double, y: Double)] {
                     (0..<trajectory.count).map { let p = h * trajectory.mean(at: $0); return (p[0], p[1]) }
                 }
@@ -87,15 +86,6 @@ struct ReportStage {
             return nil
         }
         return path
-    }
-
-    /// TODO(core): the figure's traces start as the course's rule until the smoother takes `start:`.
-    static func startingAtFirstSample(_ parameters: ModelParameters, _ observations: ObservationSequence) -> ModelParameters {
-        var start = parameters
-        var mean = [Double](repeating: 0, count: parameters.stateDimension)
-        if let first = observations[0] { for i in 0..<min(mean.count, first.count) { mean[i] = first[i] } }
-        start.initialMean = mean
-        return start
     }
 
     /// Removes temporary files an interrupted job left in the report directory
