@@ -123,17 +123,18 @@ public enum Gazefit {
         let input = try options.require("input")
         let file = try readObservations(input, for: parameters, options: options)
         try applyTransitionOffsets(options, to: &parameters, steps: [(input, file.observations.count)])
+        let start = try model(options).start
         let means: StateTrajectory, logLikelihood: Double
         do {
             switch kind {
             case .filter:
-                let result = try parameters.filter(file.observations)
+                let result = try parameters.filter(file.observations, start: start)
                 (means, logLikelihood) = (result.filtered, result.logLikelihood)
             case .smooth:
-                let result = try parameters.smooth(file.observations)
+                let result = try parameters.smooth(file.observations, start: start)
                 (means, logLikelihood) = (result.smoothed, result.filter.logLikelihood)
             case .fixedLag(let lag):
-                let result = try parameters.fixedLagSmooth(file.observations, lag: lag)
+                let result = try parameters.fixedLagSmooth(file.observations, lag: lag, start: start)
                 (means, logLikelihood) = (result.estimates, result.logLikelihood)
             }
         } catch {
@@ -173,9 +174,11 @@ public enum Gazefit {
             return observations
         }
         try applyTransitionOffsets(options, to: &initial, steps: zip(inputs, sequences).map { ($0, $1.count) })
+        let start = try model(options).start
         let result: EMResult
         do {
-            result = try initial.fitEM(to: sequences, configuration: EMConfiguration(fitting: fitting, maximumIterations: iterations, tolerance: tolerance))
+            result = try initial.fitEM(to: sequences, configuration: EMConfiguration(
+                fitting: fitting, maximumIterations: iterations, tolerance: tolerance, start: start))
         } catch .filter(let iteration, let sequence, let error) {
             throw ComputationError("\(inputs[sequence]): EM iteration \(iteration): \(error)")
         } catch {
@@ -232,9 +235,9 @@ public enum Gazefit {
         let configuration = try RefitConfiguration.load(options)
         let streams = options.values("stream")
         // Test hook (see README): stop at an install step so a test can kill the job exactly there.
-        var stopBefore: RefitJob.InstallStep?
+        var stopBefore: InstallStep?
         if let point = ProcessInfo.processInfo.environment["GAZEFIT_TEST_STOP_BEFORE"], !point.isEmpty {
-            guard let step = RefitJob.InstallStep(rawValue: point) else {
+            guard let step = InstallStep(rawValue: point) else {
                 throw UsageError(command: "gazefit refit", "GAZEFIT_TEST_STOP_BEFORE must be backup-rename or params-rename, got \"\(point)\"")
             }
             stopBefore = step
