@@ -16,9 +16,9 @@
 /// of the first few samples after a start allocates, as the batch smoother's does).
 ///
 /// Use: after each filter step, `push` (a step with a sample, observed or lost) or `bridge` (a
-/// step without one); when `push` returns an index, read that sample's estimate with `withSmoothed`.
-/// At a restart or shutdown, `flush` smooths the pending samples with what is known; `reset`
-/// forgets them.
+/// step without one); then read every ready estimate (`nextReady`) with `withSmoothed`, before
+/// the next step. At a restart or shutdown, `flush` smooths the pending samples with what is
+/// known and ends the sequence (the next push starts a new one); `reset` forgets them.
 public struct FixedLagSmoother: Sendable {
     /// N: how many later samples each estimate waits for.
     public let lag: Int
@@ -30,6 +30,10 @@ public struct FixedLagSmoother: Sendable {
     public private(set) var nextIndex = 0
     /// The index of the oldest sample whose estimate has not been handed out.
     public private(set) var oldestPending = 0
+    /// Samples before this index are smoothed and ready to hand out.
+    private var readyEnd = 0
+    /// The first sample of the current sequence (a flush or reset starts a new one).
+    private var sequenceStart = 0
 
     /// How a model step (or the link from a sample to the next) enters the backward pass.
     enum Kind: UInt8, Sendable {
@@ -46,8 +50,10 @@ public struct FixedLagSmoother: Sendable {
     private var previousKind: Kind?
     /// Whether the newest sample has no step after it yet (its link is the identity).
     private var linkIsIdentity = true
-    /// Each slot's kind (how its sample links to the next).
+    /// Each slot's kind (how its sample links to the next), and whether its smoothed estimate
+    /// is known (false while a diffuse start is not identified by the samples up to the newest).
     private var kinds: [Kind]
+    private var known: [Bool]
 
     private let layout: Layout
     private var storage: [Double]
@@ -61,7 +67,11 @@ public struct FixedLagSmoother: Sendable {
         layout = Layout(n: stateDimension, capacity: lag + 1)
         storage = [Double](repeating: 0, count: layout.count)
         kinds = [Kind](repeating: .regular, count: lag + 1)
+        known = [Bool](repeating: true, count: lag + 1)
     }
+
+    /// The oldest sample whose estimate is ready and not yet handed out, if any.
+    public var nextReady: Int? { oldestPending < readyEnd ? oldestPending : nil }
 
     /// How many pushed samples still wait for their estimate.
     public var pendingCount: Int { nextIndex - oldestPending }
@@ -72,9 +82,11 @@ public struct FixedLagSmoother: Sendable {
     /// Call it right after the filter's step; the filter's parameters must be the ones that
     /// step predicted with (its D links the previous step to this one).
     /// - Returns: the index of the sample whose estimate is now ready, or nil.
+    @discardableResult
     public mutating func push(_ filter: OnlineKalmanFilter) -> Int? {
         if pendingCount == capacity {
             oldestPending += 1  // not read: the caller skipped it; the ring must move on
+            readyEnd = max(readyEnd, oldestPending)
         }
         step(filter)
         let n = stateDimension, size = n * n, layout = self.layout
@@ -91,9 +103,11 @@ public struct FixedLagSmoother: Sendable {
         }
         linkIsIdentity = true  // the new sample has no step after it yet
         nextIndex += 1
-        guard pendingCount == capacity else { return nil }
-        smoothPending(from: oldestPending)
-        return oldestPending
+        let ready = nextIndex - 1 - lag
+        guard ready >= sequenceStart, ready >= oldestPending else { return nil }
+        smoothPending(from: ready)
+        readyEnd = ready + 1
+        return ready
     }
 
     /// Records a filter step without a sample (a bridged gap: predict only).
@@ -200,11 +214,14 @@ public struct FixedLagSmoother: Sendable {
         linkIsIdentity = false
     }
 
-    /// Smooths every pending sample from `first` on given all pushed samples, into their slots.
+    /// Smooths every sample of the current sequence from `first` on given all pushed samples,
+    /// into their slots.
     private mutating func smoothPending(from first: Int) {
         let n = stateDimension, size = n * n, layout = self.layout, capacity = self.capacity, nextIndex = self.nextIndex
         guard nextIndex > first else { return }
         let kinds = self.kinds
+        let identified = kinds[(nextIndex - 1) % capacity] != .affine
+        for index in first..<nextIndex { known[index % capacity] = identified || kinds[index % capacity] == .isolated }
         storage.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
             let newest = layout.entry((nextIndex - 1) % capacity)
@@ -237,11 +254,11 @@ public struct FixedLagSmoother: Sendable {
     /// Calls `body` with the smoothed mean (n) and covariance (n×n, row-major) of sample
     /// `index`, which `push` or `flush` has just made ready, and marks it handed out.
     ///
-    /// - Precondition: `index` is the oldest pending sample and it is ready.
+    /// - Precondition: `index` is `nextReady`.
     public mutating func withSmoothed<Result>(
         _ index: Int, _ body: (_ mean: UnsafeBufferPointer<Double>, _ covariance: UnsafeBufferPointer<Double>) throws -> Result
     ) rethrows -> Result {
-        precondition(index == oldestPending && index < nextIndex, "sample \(index) is not the oldest pending one")
+        precondition(index == oldestPending && index < readyEnd, "sample \(index) is not the next ready one")
         oldestPending += 1
         let entry = layout.entry(index % capacity), n = stateDimension
         return try storage.withUnsafeBufferPointer { buffer in
@@ -250,17 +267,30 @@ public struct FixedLagSmoother: Sendable {
         }
     }
 
+    /// Whether the estimate of ready sample `index` is known: false when a diffuse start was
+    /// still not identified by the last sample the estimate saw (its numbers mean nothing then).
+    public func isKnown(_ index: Int) -> Bool { known[index % capacity] }
+
     /// Smooths all pending samples given every sample pushed (a restart or shutdown: nothing
-    /// later will come) and returns their indices; read each, in order, with `withSmoothed`.
+    /// later will come) and returns their indices, ready to read in order with `withSmoothed`;
+    /// the next `push` starts a new sequence (its first step has no predecessor).
+    @discardableResult
     public mutating func flush() -> Range<Int> {
-        smoothPending(from: oldestPending)
+        smoothPending(from: max(oldestPending, sequenceStart))
+        readyEnd = nextIndex
+        endSequence()
         return oldestPending..<nextIndex
     }
 
-    /// Forgets every sample: the next `push` starts a new sequence (its first step has no
-    /// predecessor, as after a filter restart). Indices continue.
+    /// Forgets every sample, read or not: the next `push` starts a new sequence. Indices continue.
     public mutating func reset() {
         oldestPending = nextIndex
+        readyEnd = nextIndex
+        endSequence()
+    }
+
+    private mutating func endSequence() {
+        sequenceStart = nextIndex
         previousKind = nil
         linkIsIdentity = true
     }
