@@ -34,16 +34,19 @@ public final class GazeFilterService {
     private var outbox = Outbox(capacity: 64)
     static let immediateSends = 16
 
-    /// A fixed set of reusable encoders and the streams their messages are for.
+    /// A fixed set of reusable encoders, the streams their messages are for, and whether each
+    /// is a fixed-lag estimate (`gaze.smooth.<stream>`) rather than a filtered one.
     struct Outbox {
         var encoders: [CleanGazeEncoder]
         var streams: [Int]
+        var smoothed: [Bool]
         var count = 0
         var isFull: Bool { count == encoders.count }
 
         init(capacity: Int) {
             encoders = (0..<capacity).map { _ in CleanGazeEncoder() }  // a buffer each, made now
             streams = Array(repeating: 0, count: capacity)
+            smoothed = Array(repeating: false, count: capacity)
         }
     }
 
@@ -185,8 +188,18 @@ public final class GazeFilterService {
             if generation != loadedReloadGeneration {
                 loadedReloadGeneration = generation
                 reload()
+                // A new lag or state size flushed a stream's fixed-lag estimates: publish them.
+                for index in streams.indices { enqueueSmoothed(index, output) }
+                sendOutbox(output)
             }
         }
+        // Shutdown: the samples still waiting for later ones get their fixed-lag estimates from
+        // what is known, and go out with the linger.
+        for index in streams.indices {
+            streams[index].filter.flushSmoothed()
+            enqueueSmoothed(index, output)
+        }
+        sendOutbox(output)
         notifier.stopping()
         logger.info("stopping: \(streams.count) streams, \(streams.reduce(0) { $0 + $1.filter.counters.published }) estimates published")
     }
@@ -225,8 +238,20 @@ public final class GazeFilterService {
             return
         }
         outbox.streams[outbox.count] = index
+        outbox.smoothed[outbox.count] = false
         outbox.count += 1
         if outbox.isFull { sendOutbox(output) }
+        enqueueSmoothed(index, output)
+    }
+
+    /// Queues every fixed-lag estimate stream `index` has ready, after its filtered one.
+    private func enqueueSmoothed(_ index: Int, _ output: ZMQSocket) {
+        while streams[index].encodeNextSmoothed(into: &outbox.encoders[outbox.count]) {
+            outbox.streams[outbox.count] = index
+            outbox.smoothed[outbox.count] = true
+            outbox.count += 1
+            if outbox.isFull { sendOutbox(output) }
+        }
     }
 
     /// Reads what a Pupil source has queued (a bounded batch), and filters each gaze datum:
@@ -287,15 +312,18 @@ public final class GazeFilterService {
         let slot = outbox.count
         guard streams[index].handle(sample: sample, recorder: recorder, encoder: &outbox.encoders[slot]) == .estimate else { return }
         outbox.streams[slot] = index
+        outbox.smoothed[slot] = false
         outbox.count += 1
         if outbox.isFull { sendOutbox(output) }
+        enqueueSmoothed(index, output)
     }
 
     /// Publishes the estimates in the outbox, in the order they were made.
     private func sendOutbox(_ output: ZMQSocket) {
         for slot in 0..<outbox.count {
             do {
-                try output.send(streams[outbox.streams[slot]].cleanTopic, flags: [.sendMore, .dontWait])
+                let stream = outbox.streams[slot]
+                try output.send(outbox.smoothed[slot] ? streams[stream].smoothTopic : streams[stream].cleanTopic, flags: [.sendMore, .dontWait])
                 try output.send(outbox.encoders[slot].bytes, flags: .dontWait)
             } catch {
                 logger.error("cannot publish on \(configuration.outputEndpoint): \(error)")

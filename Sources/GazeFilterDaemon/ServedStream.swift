@@ -13,8 +13,8 @@ import LinearDynamics
 public struct ServedStream: Sendable {
     /// The stream's name, from its topic.
     public let name: String
-    /// `gaze.clean.<name>`, made once.
-    public let cleanTopic: [UInt8]
+    /// `gaze.clean.<name>` and `gaze.smooth.<name>`, made once.
+    public let cleanTopic: [UInt8], smoothTopic: [UInt8]
     /// The stream's live filter and its counters.
     public var filter: GazeStreamFilter
     /// The parameter file in force, for statistics.
@@ -26,6 +26,7 @@ public struct ServedStream: Sendable {
     public init(name: String, filter: GazeStreamFilter, parameterSource: String, recorderID: RecordingWriter.StreamID) {
         self.name = name
         self.cleanTopic = GazeTopic.clean(name)
+        self.smoothTopic = GazeTopic.smooth(name)
         self.filter = filter
         self.parameterSource = parameterSource
         self.recorderID = recorderID
@@ -67,6 +68,15 @@ public struct ServedStream: Sendable {
             encoder.encode(t: sample.t, estimate: mean, covariance: covariance, state: state, masked: masked, sequence: sequence)
         }
         return outcome
+    }
+
+    /// Encodes the next fixed-lag estimate ready for `gaze.smooth.<name>` (the shape of
+    /// `gaze.clean`, with its own sample's t, seq and masked flag) into `encoder.bytes`.
+    /// - Returns: whether there was one. Call until false after each sample (and after a flush).
+    public mutating func encodeNextSmoothed(into encoder: inout CleanGazeEncoder) -> Bool {
+        filter.withNextSmoothedEstimate { time, sequence, masked, mean, covariance, state in
+            encoder.encode(t: time, estimate: mean, covariance: covariance, state: state, masked: masked, sequence: sequence)
+        }
     }
 }
 

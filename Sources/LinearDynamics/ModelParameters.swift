@@ -139,3 +139,22 @@ public struct ParameterError: Error, Equatable, Sendable, CustomStringConvertibl
 
     public var description: String { "\(parameter) \(problem)" }
 }
+
+extension ModelParameters {
+    /// A state estimate (n mean values, n×n covariance) in observation space: H·mean + d (m
+    /// values) and H·Σ·Hᵀ (m×m, row-major). Allocates nothing: the live path uses it for the
+    /// fixed-lag smoother's estimates.
+    public func observationEstimate(mean: UnsafeBufferPointer<Double>, covariance: UnsafeBufferPointer<Double>,
+                                    into estimate: UnsafeMutableBufferPointer<Double>, covariance estimateCovariance: UnsafeMutableBufferPointer<Double>) {
+        let n = stateDimension, m = observationDimension
+        precondition(mean.count == n && covariance.count == n * n && estimate.count == m && estimateCovariance.count == m * m,
+                     "estimate buffers have the wrong sizes")
+        observation.elements.withUnsafeBufferPointer { h in
+            observationOffset.withUnsafeBufferPointer { d in
+                SmallLinearAlgebra.observationEstimate(
+                    observation: h.baseAddress!, offset: d.baseAddress!, mean: mean.baseAddress!, covariance: covariance.baseAddress!,
+                    into: estimate.baseAddress!, covariance: estimateCovariance.baseAddress!, n, m)
+            }
+        }
+    }
+}

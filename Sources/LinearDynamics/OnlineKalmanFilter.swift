@@ -619,21 +619,9 @@ public struct OnlineKalmanFilter: Sendable {
     public func observationEstimate(mean estimate: UnsafeMutablePointer<Double>, covariance estimateCovariance: UnsafeMutablePointer<Double>) {
         let n = stateDimension, m = observationDimension
         withStorage { base, layout in
-            let h = base + layout.observation, sigma = base + layout.covariance
-            SmallLinearAlgebra.multiply(h, vector: base + layout.mean, into: estimate, rows: m, columns: n)
-            for i in 0..<m { estimate[i] += base[layout.observationOffset + i] }
-            for i in 0..<m {
-                for j in i..<m {
-                    var sum = 0.0
-                    for a in 0..<n {
-                        var row = 0.0
-                        for b in 0..<n { row += sigma[a * n + b] * h[j * n + b] }
-                        sum += h[i * n + a] * row
-                    }
-                    estimateCovariance[i * m + j] = sum
-                    estimateCovariance[j * m + i] = sum
-                }
-            }
+            SmallLinearAlgebra.observationEstimate(
+                observation: base + layout.observation, offset: base + layout.observationOffset, mean: base + layout.mean,
+                covariance: base + layout.covariance, into: estimate, covariance: estimateCovariance, n, m)
         }
     }
 

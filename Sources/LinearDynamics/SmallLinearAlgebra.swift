@@ -108,6 +108,28 @@ enum SmallLinearAlgebra {
         }
     }
 
+    /// A state estimate in observation space: H·mean + d (m values) and H·Σ·Hᵀ (m×m, row-major,
+    /// computed on the upper triangle and mirrored). What the daemon publishes, for the filter's
+    /// state and the fixed-lag smoother's alike.
+    @inline(__always)
+    static func observationEstimate(observation h: ConstPointer, offset d: ConstPointer, mean: ConstPointer, covariance sigma: ConstPointer,
+                                    into estimate: Pointer, covariance estimateCovariance: Pointer, _ n: Int, _ m: Int) {
+        multiply(h, vector: mean, into: estimate, rows: m, columns: n)
+        for i in 0..<m { estimate[i] += d[i] }
+        for i in 0..<m {
+            for j in i..<m {
+                var sum = 0.0
+                for a in 0..<n {
+                    var row = 0.0
+                    for b in 0..<n { row += sigma[a * n + b] * h[j * n + b] }
+                    sum += h[i * n + a] * row
+                }
+                estimateCovariance[i * m + j] = sum
+                estimateCovariance[j * m + i] = sum
+            }
+        }
+    }
+
     /// Natural log without Foundation.
     @inline(__always)
     static func _log(_ x: Double) -> Double { x.logarithm }

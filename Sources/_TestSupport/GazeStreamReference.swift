@@ -54,3 +54,61 @@ public enum GazeStreamReference {
         }
     }
 }
+
+extension GazeStreamReference {
+    /// Expected `gaze.smooth.<stream>` estimates with lag N for samples `(t, x, y)` sent in this
+    /// order (negative coordinates lost): for each accepted sample k, the core's batch RTS
+    /// smoother run on its sequence cut after sample k+N (or at the sequence's end: a restart,
+    /// or shutdown) gives the estimate at k. Sequences restart where the clock jumps by more than
+    /// `resetAfter` seconds. What a diffuse start had not identified by the cut is NaN.
+    public static func expectedSmoothed(samples: [(t: Double, x: Double, y: Double)], parameters: ModelParameters, lag: Int,
+                                        rateHz: Double? = nil, start: StartRule = .diffuse,
+                                        resetAfter: Double = 5) throws -> [ExpectedEstimate] {
+        var accepted: [(t: Double, x: Double, y: Double)] = []
+        var segments: [Range<Int>] = []
+        var segmentStart = 0
+        for sample in samples {
+            if let last = accepted.last {
+                if abs(sample.t - last.t) > resetAfter {
+                    segments.append(segmentStart..<accepted.count)
+                    segmentStart = accepted.count
+                } else if sample.t < last.t {
+                    continue  // stale
+                }
+            }
+            accepted.append(sample)
+        }
+        segments.append(segmentStart..<accepted.count)
+        let isMasked = { (s: (t: Double, x: Double, y: Double)) in s.x < 0 || s.y < 0 }
+        let n = parameters.stateDimension, m = parameters.observationDimension
+        var result: [ExpectedEstimate] = []
+        for segment in segments {
+            var sequence = ObservationSequence(dimension: 2)
+            var stepOfSample: [Int] = []
+            for index in segment {
+                let sample = accepted[index]
+                if index > segment.lowerBound, let rate = rateHz {
+                    let gap = (sample.t - accepted[index - 1].t) * rate
+                    if gap > 1.5 { for _ in 0..<(Int(gap.rounded()) - 1) { sequence.appendMasked() } }
+                }
+                stepOfSample.append(sequence.count)
+                sequence.append(isMasked(sample) ? nil : [sample.x, sample.y])
+            }
+            for (offset, index) in segment.enumerated() {
+                let cut = stepOfSample[min(offset + lag, segment.count - 1)]
+                let smoothed = try parameters.smooth(sequence.slice(0..<(cut + 1)), start: start)
+                let step = stepOfSample[offset]
+                let mean = smoothed.smoothed.mean(at: step), covariance = smoothed.smoothed.covariance(at: step)
+                let known = smoothed.filter.isIdentified(at: cut)
+                let h = parameters.observation
+                let estimate = zip(h * mean, parameters.observationOffset).map(+)
+                let observed = (h * covariance * h.transposed).elements
+                let unknown = { (count: Int) in [Double](repeating: .nan, count: count) }
+                result.append(ExpectedEstimate(t: accepted[index].t, estimate: known ? estimate : unknown(m),
+                                               covariance: known ? observed : unknown(m * m), state: known ? mean : unknown(n),
+                                               masked: isMasked(accepted[index]), sequence: index + 1))
+            }
+        }
+        return result
+    }
+}

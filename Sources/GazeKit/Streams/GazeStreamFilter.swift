@@ -1,16 +1,23 @@
 import LinearDynamics
 
 /// One tracker's live filter: its `StreamModel` (loss, plausibility, start rule, time to
-/// steps, stale and restart) applied around an `OnlineKalmanFilter`. The daemon keeps one per
-/// stream and calls `process` per sample; nothing here allocates per sample, restarts included
-/// (storage is made when the stream appears, or when its parameters or start rule change).
+/// steps, stale and restart) applied around an `OnlineKalmanFilter`, and with `smooth_lag` a
+/// `FixedLagSmoother` beside it. The daemon keeps one per stream and calls `process` per
+/// sample, then reads the sample's estimate (`withEstimate`) and every fixed-lag estimate that
+/// became ready (`withNextSmoothedEstimate`); nothing here allocates per sample, restarts
+/// included (storage is made when the stream appears, or when its parameters, start rule or
+/// lag change; the smoother's first samples after a diffuse start are the exception its
+/// documentation names).
 public struct GazeStreamFilter: Sendable {
     /// The model in force for this stream.
     public private(set) var parameters: ModelParameters
     /// The stream's model beside its parameters (loss rule, rate, restarts, start rule). A new
     /// start rule takes effect at once: the stream starts afresh under it.
     public var model: StreamModel {
-        didSet { if model.start != filter.start { replaceFilter() } }
+        didSet {
+            if model.start != filter.start { replaceFilter() }
+            if model.smoothLag != smoother?.lag { replaceSmoother() }
+        }
     }
     /// Counters for statistics.
     public var counters = StreamCounters()
@@ -30,6 +37,17 @@ public struct GazeStreamFilter: Sendable {
     private var estimateMean: [Double]
     private var estimateCovariance: [Double]
     private var unknownState: [Double]
+    /// The fixed-lag smoother (with `smooth_lag`), and each pending sample's t, seq and whether
+    /// it was masked, by index modulo the smoother's capacity. A smoother being replaced (a new
+    /// lag or state size) is kept until its flushed estimates are read.
+    private var smoother: FixedLagSmoother?
+    private var smoothTags: [SmoothTag] = []
+    private var retiring: (smoother: FixedLagSmoother, tags: [SmoothTag])?
+
+    /// What the smoothed topic repeats of a sample.
+    struct SmoothTag: Sendable {
+        var time = 0.0, sequence: UInt64 = 0, masked = false
+    }
 
     /// A stream that has seen no sample yet.
     /// - Precondition: `parameters` are valid (see `ModelParameters.validate()`).
@@ -41,6 +59,7 @@ public struct GazeStreamFilter: Sendable {
         estimateMean = [Double](repeating: .nan, count: m)
         estimateCovariance = [Double](repeating: .nan, count: m * m)
         unknownState = [Double](repeating: .nan, count: parameters.stateDimension)
+        replaceSmoother()
     }
 
     /// What `process` did with a sample.
@@ -76,7 +95,10 @@ public struct GazeStreamFilter: Sendable {
                 restart()
             case .next(let bridged):
                 if bridged > 0, filter.stepCount > 0 {
-                    for _ in 0..<bridged { filter.predictOnly() }
+                    for _ in 0..<bridged {
+                        filter.predictOnly()
+                        smoother?.bridge(filter)
+                    }
                     counters.bridgedSteps += UInt64(bridged)
                 }
             }
@@ -89,6 +111,7 @@ public struct GazeStreamFilter: Sendable {
         counters.published += 1
         if verdict.isMasked { counters.masked += 1 }
         if verdict == .implausible { counters.implausible += 1 }
+        var diverged = false
         do {
             try filter.step(observation: verdict.isMasked ? nil : observation)
             if !verdict.isMasked { observedSinceStart = true }
@@ -99,8 +122,79 @@ public struct GazeStreamFilter: Sendable {
             counters.diverged += 1  // nothing sensible to publish: start afresh (nothing is known)
             restart()
             lastWasMasked = true
+            diverged = true
+        }
+        if smoother != nil {
+            smoothTags[smoother!.nextIndex % smoother!.capacity] = SmoothTag(time: time, sequence: sequenceNumber, masked: lastWasMasked)
+            smoother!.push(filter)
+            // A sample the filter could not take stands alone: its sequence ends with it.
+            if diverged { smoother!.flush() }
         }
         return .estimate
+    }
+
+    /// Calls `body` with the next fixed-lag estimate ready to publish, if any: its sample's
+    /// time, `seq` and masked flag, H·mean + d (m values), H·Σ·Hᵀ (m×m) and the state (n), all
+    /// NaN when not known (a diffuse start that the samples up to k+N did not identify).
+    /// Estimates come in the order of their samples; read them all after each `process`.
+    /// - Returns: whether there was one.
+    @discardableResult
+    public mutating func withNextSmoothedEstimate(
+        _ body: (_ time: Double, _ sequence: UInt64, _ masked: Bool, _ mean: UnsafeBufferPointer<Double>,
+                 _ covariance: UnsafeBufferPointer<Double>, _ state: UnsafeBufferPointer<Double>) throws -> Void
+    ) rethrows -> Bool {
+        if var old = retiring {
+            retiring = nil  // the replaced smoother: its flushed estimates first
+            let found = try Self.readNext(&old.smoother, old.tags, parameters, &estimateMean, &estimateCovariance, unknownState, body)
+            if found { retiring = old; return true }
+        }
+        guard smoother != nil else { return false }
+        return try Self.readNext(&smoother!, smoothTags, parameters, &estimateMean, &estimateCovariance, unknownState, body)
+    }
+
+    private static func readNext(
+        _ smoother: inout FixedLagSmoother, _ tags: [SmoothTag], _ parameters: ModelParameters,
+        _ estimateMean: inout [Double], _ estimateCovariance: inout [Double], _ unknownState: [Double],
+        _ body: (Double, UInt64, Bool, UnsafeBufferPointer<Double>, UnsafeBufferPointer<Double>, UnsafeBufferPointer<Double>) throws -> Void
+    ) rethrows -> Bool {
+        guard let index = smoother.nextReady else { return false }
+        let tag = tags[index % smoother.capacity], known = smoother.isKnown(index)
+        try smoother.withSmoothed(index) { mean, covariance in
+            try estimateMean.withUnsafeMutableBufferPointer { estimate in
+                try estimateCovariance.withUnsafeMutableBufferPointer { estimateCovariance in
+                    if known {
+                        parameters.observationEstimate(mean: mean, covariance: covariance, into: estimate, covariance: estimateCovariance)
+                    } else {
+                        for i in estimate.indices { estimate[i] = .nan }
+                        for i in estimateCovariance.indices { estimateCovariance[i] = .nan }
+                    }
+                    try unknownState.withUnsafeBufferPointer { unknown in
+                        try body(tag.time, tag.sequence, tag.masked, UnsafeBufferPointer(estimate), UnsafeBufferPointer(estimateCovariance),
+                                 known ? mean : unknown)
+                    }
+                }
+            }
+        }
+        return true
+    }
+
+    /// Ends the smoothed topic's current sequence: the pending samples get their estimates
+    /// from what is known (read them with `withNextSmoothedEstimate`). The daemon calls it at
+    /// shutdown; restarts call it themselves.
+    public mutating func flushSmoothed() {
+        smoother?.flush()
+    }
+
+    /// A smoother for the model's lag and the parameters' n (none without a lag); the one it
+    /// replaces is flushed and kept until its estimates are read.
+    private mutating func replaceSmoother() {
+        if var old = smoother {
+            old.flush()
+            retiring = (old, smoothTags)
+        }
+        guard let lag = model.smoothLag else { smoother = nil; return }
+        smoother = FixedLagSmoother(lag: lag, stateDimension: parameters.stateDimension)
+        smoothTags = [SmoothTag](repeating: SmoothTag(), count: lag + 1)
     }
 
     /// Calls `body` with the last estimate: H·mean (m values), its covariance H·Σ·Hᵀ (m×m,
@@ -148,6 +242,7 @@ public struct GazeStreamFilter: Sendable {
             estimateCovariance = [Double](repeating: .nan, count: new.observationDimension * new.observationDimension)
             unknownState = [Double](repeating: .nan, count: new.stateDimension)
             replaceFilter()
+            replaceSmoother()
         }
     }
 
@@ -156,6 +251,7 @@ public struct GazeStreamFilter: Sendable {
     public mutating func restart() {
         if filter.stepCount > 0 { counters.resets += 1 }
         filter.restart()
+        smoother?.flush()
         observedSinceStart = false
     }
 
@@ -163,6 +259,7 @@ public struct GazeStreamFilter: Sendable {
     private mutating func replaceFilter() {
         if filter.stepCount > 0 { counters.resets += 1 }
         filter = OnlineKalmanFilter(parameters: parameters, start: model.start)
+        smoother?.flush()
         observedSinceStart = false
     }
 }

@@ -20,16 +20,24 @@ public struct StreamModel: Sendable, Equatable {
     public var plausible: PlausibleRange?
     /// How the state starts at the stream's first sample and at every restart.
     public var start: StartRule
+    /// With a lag N, the daemon also publishes each sample's fixed-lag smoothed estimate (given
+    /// the N samples after it) on `gaze.smooth.<stream>`; nil publishes none. At most
+    /// `maximumSmoothLag`, which bounds the memory (N+1 states) and work (O(N·n³)) per sample.
+    public var smoothLag: Int?
+
+    /// The largest fixed-lag smoothing lag a stream may ask for.
+    public static let maximumSmoothLag = 1000
 
     /// A stream model; the defaults: no rate (one sample, one step), restart after 5 s,
     /// negative coordinates lost, ±20,000 px plausible, diffuse start.
     public init(rateHz: Double? = nil, resetAfterSeconds: Double = 5, loss: LossRule = .negative,
-                plausible: PlausibleRange? = .screen, start: StartRule = .diffuse) {
+                plausible: PlausibleRange? = .screen, start: StartRule = .diffuse, smoothLag: Int? = nil) {
         self.rateHz = rateHz
         self.resetAfterSeconds = resetAfterSeconds
         self.loss = loss
         self.plausible = plausible
         self.start = start
+        self.smoothLag = smoothLag
     }
 
     /// The bound on predict-only steps bridged for one sample: a gap of up to `reset_after_s`,
@@ -90,5 +98,8 @@ extension StreamModel {
         Setting("start", flag: "start", SettingType<StartRule>.cases, at: \.start,
                 help: "how a stream's state starts and restarts: diffuse (nothing assumed, the first samples decide), first-sample (the course's) or params (mu_0, pykalman's)",
                 keyAliases: ["init"], flagAliases: ["init"]),
+        Setting("smooth_lag", flag: "smooth-lag", SettingType.integer(in: 1...StreamModel.maximumSmoothLag, placeholder: "N").orNone,
+                at: \.smoothLag,
+                help: "also publish each sample's fixed-lag smoothed estimate, given the N samples after it, on gaze.smooth.<stream> (as soon as sample k+N is in; none: no smoothed topic)"),
     ], defaults: { StreamModel() })
 }

@@ -1,5 +1,6 @@
 /// Topics of the wire contract (docs/PROTOCOL.md): `gaze.raw.<stream>` in,
-/// `gaze.clean.<stream>` out, `gaze.stats` for statistics.
+/// `gaze.clean.<stream>` out (and `gaze.smooth.<stream>` with fixed-lag smoothing), `gaze.stats`
+/// for statistics.
 public enum GazeTopic {
     /// Prefix of raw sample topics.
     public static let rawPrefix: [UInt8] = Array("gaze.raw.".utf8)
@@ -69,4 +70,10 @@ public enum GazeTopic {
     public static func raw(_ stream: String) -> [UInt8] { rawPrefix + Array(stream.utf8) }
     /// `gaze.clean.<stream>` as bytes (built once per stream).
     public static func clean(_ stream: String) -> [UInt8] { cleanPrefix + Array(stream.utf8) }
+
+    /// Prefix of fixed-lag smoothed estimate topics.
+    public static let smoothPrefix: [UInt8] = Array("gaze.smooth.".utf8)
+
+    /// `gaze.smooth.<stream>` as bytes (built once per stream).
+    public static func smooth(_ stream: String) -> [UInt8] { smoothPrefix + Array(stream.utf8) }
 }
