@@ -83,7 +83,7 @@ public struct FixedLagSmoother: Sendable {
     /// step predicted with (its D links the previous step to this one).
     /// - Returns: the index of the sample whose estimate is now ready, or nil.
     @discardableResult
-    public mutating func push(_ filter: OnlineKalmanFilter) -> Int? {
+    public mutating func push(_ filter: borrowing OnlineKalmanFilter) -> Int? {
         if pendingCount == capacity {
             oldestPending += 1  // not read: the caller skipped it; the ring must move on
             readyEnd = max(readyEnd, oldestPending)
@@ -111,13 +111,13 @@ public struct FixedLagSmoother: Sendable {
     }
 
     /// Records a filter step without a sample (a bridged gap: predict only).
-    public mutating func bridge(_ filter: OnlineKalmanFilter) {
+    public mutating func bridge(_ filter: borrowing OnlineKalmanFilter) {
         step(filter)
     }
 
     /// Folds the transition from the previous model step to the one `filter` just took into the
     /// newest sample's link, then remembers this step as the previous one.
-    private mutating func step(_ filter: OnlineKalmanFilter) {
+    private mutating func step(_ filter: borrowing OnlineKalmanFilter) {
         let n = stateDimension, size = n * n, layout = self.layout
         let kind: Kind = filter.isAwaitingSample ? .isolated : filter.hasEstimate ? .regular : .affine
         defer {
@@ -178,7 +178,7 @@ public struct FixedLagSmoother: Sendable {
     }
 
     /// The regular step just computed into `stepGain`, written as an affine map (v, C, J).
-    private func regularStepAsAffine(_ filter: OnlineKalmanFilter) -> (shift: [Double], covariance: [Double], gain: [Double]) {
+    private func regularStepAsAffine(_ filter: borrowing OnlineKalmanFilter) -> (shift: [Double], covariance: [Double], gain: [Double]) {
         let n = stateDimension, size = n * n, layout = self.layout
         return storage.withUnsafeBufferPointer { buffer in
             let gain = Matrix(rows: n, columns: n, elements: Array(buffer[layout.stepGain..<(layout.stepGain + size)]))

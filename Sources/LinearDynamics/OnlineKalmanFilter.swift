@@ -228,6 +228,14 @@ public struct OnlineKalmanFilter: Sendable {
         case whole, partial(Int), none
     }
 
+    /// Whether any of the m components is missing (NaN).
+    @inline(__always) @usableFromInline
+    static func hasMissingComponent(_ observation: UnsafePointer<Double>, _ m: Int) -> Bool {
+        var sum = 0.0
+        for i in 0..<m { sum += observation[i] * 0 }  // NaN·0 is NaN; finite·0 is 0 (infinities are refused upstream)
+        return sum.isNaN
+    }
+
     /// Counts the observed (not NaN) components of `observation`.
     @inline(__always) @usableFromInline
     static func presence(_ observation: UnsafePointer<Double>?, _ m: Int) -> Presence {
@@ -240,6 +248,26 @@ public struct OnlineKalmanFilter: Sendable {
     @usableFromInline
     mutating func advanceKernel(observation given: UnsafePointer<Double>?, transitionOffset: UnsafePointer<Double>?) -> KernelOutcome {
         let n = stateDimension, m = observationDimension, layout = self.layout
+        // The live path's common case first, as lean as before offsets and missing components:
+        // an identified state, no offsets, and the observation whole or masked.
+        if case .regular = phase, transitionOffset == nil, !hasTransitionOffset, !hasObservationOffset,
+           given == nil || !Self.hasMissingComponent(given!, m) {
+            stepCount += 1
+            return storage.withUnsafeMutableBufferPointer { buffer -> KernelOutcome in
+                let base = buffer.baseAddress!
+                let h = UnsafePointer(base + layout.observation), r = UnsafePointer(base + layout.observationCovariance)
+                switch (n, m) {
+                case (2, 2): return Self.kernel(Fixed2.self, Fixed2.self, base, layout, n, m, false, nil, given, h, r)
+                case (4, 2): return Self.kernel(Fixed4.self, Fixed2.self, base, layout, n, m, false, nil, given, h, r)
+                case (1, 1): return Self.kernel(Fixed1.self, Fixed1.self, base, layout, n, m, false, nil, given, h, r)
+                case (3, 2): return Self.kernel(Fixed3.self, Fixed2.self, base, layout, n, m, false, nil, given, h, r)
+                case (6, 2): return Self.kernel(Fixed6.self, Fixed2.self, base, layout, n, m, false, nil, given, h, r)
+                case (2, 1): return Self.kernel(Fixed2.self, Fixed1.self, base, layout, n, m, false, nil, given, h, r)
+                case (4, 4): return Self.kernel(Fixed4.self, Fixed4.self, base, layout, n, m, false, nil, given, h, r)
+                default: return Self.kernel(RuntimeDimension.self, RuntimeDimension.self, base, layout, n, m, false, nil, given, h, r)
+                }
+            }
+        }
         let presence = Self.presence(given, m)
         var observation = given
         if case .none = presence { observation = nil }

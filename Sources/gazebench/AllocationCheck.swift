@@ -50,7 +50,9 @@ enum AllocationCheck {
             _ = Array(name.utf8).withUnsafeBytes { table.insert($0) }
             // A Pupil stream as the daemon configures one: Pupil's loss rule, confidence recorded.
             let loss = pupil ? PupilSourceSettings.defaultLoss : .negative
-            streams.append(ServedStream(name: name, filter: GazeStreamFilter(parameters: model, model: StreamModel(rateHz: 250, loss: loss)),
+            // With fixed-lag smoothing (gaze.smooth.<stream>): lag 5 for n = 2, 25 for n = 4.
+            let stream = StreamModel(rateHz: 250, loss: loss, smoothLag: index == 0 ? 5 : 25)
+            streams.append(ServedStream(name: name, filter: GazeStreamFilter(parameters: model, model: stream),
                                         parameterSource: "benchmark", recorderID: recorder.register(stream: name, keepsConfidence: pupil)))
         }
         // Raw messages made beforehand (topic, payload), every twentieth lost, some stale, a few gaps.
@@ -65,7 +67,14 @@ enum AllocationCheck {
             messages.append((pupil ? Array("gaze.3d.\(index % 2).".utf8) : GazeTopic.raw("tracker\(index % 2)"), encoder.bytes))
         }
         var output = CleanGazeEncoder()
-        var published = 0
+        var published = 0, smoothed = 0
+        /// As the daemon does after each sample: every fixed-lag estimate that became ready.
+        func drainSmoothed(_ stream: Int) {
+            while streams[stream].encodeNextSmoothed(into: &output) {
+                published &+= output.bytes.count
+                smoothed += 1
+            }
+        }
         func pass(_ range: Range<Int>, tracing: Bool) {
             for index in range {
                 let message = messages[index]
@@ -77,6 +86,7 @@ enum AllocationCheck {
                             try? pupilSettings.samples(topic: topic, payload: payload) { sample in
                                 if streams[stream].handle(sample: sample, recorder: recorder, encoder: &output) == .estimate {
                                     published &+= output.bytes.count
+                                    drainSmoothed(stream)
                                 }
                             }
                         }
@@ -86,6 +96,7 @@ enum AllocationCheck {
                     message.payload.withUnsafeBytes { payload in
                         if (try? streams[stream].handle(payload: payload, recorder: recorder, encoder: &output)) == .estimate {
                             published &+= output.bytes.count
+                            drainSmoothed(stream)
                         }
                     }
                 }
@@ -93,6 +104,7 @@ enum AllocationCheck {
         }
         pass(0..<warmUp, tracing: false)  // warm-up: first estimates, buffers at their working size
         let before = streams.map(\.filter.counters)
+        smoothed = 0
         startTracing()
         pass(warmUp..<(warmUp + samples), tracing: true)
         stopTracing()
@@ -104,6 +116,7 @@ enum AllocationCheck {
                                                    $0.filter.counters.bridgedSteps - $1.bridgedSteps) }
         print("samples \(samples)")
         print("estimates \(counted.reduce(0) { $0 + $1.0 })")
+        print("smoothed_estimates \(smoothed)")
         print("stale \(counted.reduce(0) { $0 + $1.1 })")
         print("bridged_steps \(counted.reduce(0) { $0 + $1.2 })")
         print("allocations \(allocations)")
