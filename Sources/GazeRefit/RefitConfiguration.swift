@@ -107,7 +107,7 @@ public struct RefitConfiguration: Sendable, Equatable {
                 help: "sequences with fewer steps are not used"),
         Setting("min_samples", flag: "min-samples", .integer(in: 1...100_000_000), at: \.minimumSamples,
                 help: "skip streams with fewer observed (unmasked) samples"),
-        Setting("fit", flag: "fit", .parsed(placeholder: "D,Q,H,R", requirement: "a comma-separated list of D, Q, H, R, mu_0, sigma_0",
+        Setting("fit", flag: "fit", .parsed(placeholder: "D,Q,H,R", requirement: "a comma-separated list of D, Q, H, R, mu_0, sigma_0, b, d",
                                             parse: { try? FittedParameters(names: $0) }, describe: { $0.description }), at: \.fitting,
                 help: "the parameters EM fits"),
         Setting("iterations", flag: "iterations", .integer(in: 1...1_000_000), at: \.iterations, help: "EM iteration cap"),

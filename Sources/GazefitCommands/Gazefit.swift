@@ -27,7 +27,7 @@ public enum Gazefit {
     static let filterSpec = CommandSpec(
         name: "gazefit filter", summary: "Run the Kalman filter over an observation file.",
         options: [
-            OptionSpec("params", .value(placeholder: "P.json"), required: true, help: "model parameters (D, Q, H, R, mu_0, sigma_0)"),
+            OptionSpec("params", .value(placeholder: "P.json"), required: true, help: "model parameters (D, Q, H, R, mu_0, sigma_0; optional offsets b, d)"),
             OptionSpec("input", .value(placeholder: "OBS.csv"), required: true, help: "observations: header t,<columns>[,confidence]; an empty or NaN cell is a missing component; rows the loss rule or plausible range rejects are masked"),
             outputJSON, offsetsOption,
         ] + modelOptions,
@@ -50,7 +50,7 @@ public enum Gazefit {
         options: [
             OptionSpec("params", .value(placeholder: "INIT.json"), required: true, help: "parameters to start from"),
             OptionSpec("input", .repeatedValue(placeholder: "OBS.csv"), required: true, help: "observations; several files are fitted together as separate sequences"),
-            OptionSpec("fit", .value(placeholder: "D,Q,H,R"), required: true, help: "parameters to fit: any of D, Q, H, R, mu_0, sigma_0"),
+            OptionSpec("fit", .value(placeholder: "D,Q,H,R"), required: true, help: "parameters to fit: any of D, Q, H, R, mu_0, sigma_0, b, d (b and d: the offsets)"),
             OptionSpec("iterations", .value(placeholder: "N"), required: true, help: "most EM iterations to run"),
             OptionSpec("tolerance", .value(placeholder: "TOL"), help: "stop once an iteration improves the log-likelihood by less than TOL"),
             outputJSON, offsetsOption,
