@@ -27,6 +27,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var pidFile: String?
     /// Seconds between statistics on `gaze.stats` and on stderr.
     public var statisticsInterval = 1.0
+    /// Shortest time between two statistics lines in the log at info level (only lines whose counts changed are logged).
+    public var statisticsLogInterval = 60.0
     /// The stderr log level.
     public var logLevel = LogLevel.info
     /// The most streams served at once; samples of further streams are counted as rejected.

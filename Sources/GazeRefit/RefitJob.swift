@@ -364,8 +364,8 @@ public struct RefitJob: Sendable {
         case .pidFile:
             let path = configuration.pidFile
             let text: String
-            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-                return ("not signalled: cannot read the pid file \(path): \(FileSystem.describe(error))", false)
+            do { text = String(decoding: try readFile(path), as: UTF8.self) } catch {
+                return ("not signalled: cannot read the pid file \(error) (is gazefilterd running with this pid_file?)", false)
             }
             let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard let pid = Int32(trimmed), pid > 1 else {
