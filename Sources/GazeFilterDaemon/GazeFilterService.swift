@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CommandLineSupport
 import Foundation
+import GazeFilterConfiguration
 import GazeKit
 import LinearDynamics
 import ZeroMQ
@@ -236,7 +237,7 @@ public final class GazeFilterService {
         let chosen = parameters.parameters(for: text)
         if let error = chosen.error { logger.error("stream \(text): \(error); using \(chosen.source)") }
         let recorderID = recorder?.register(stream: text) ?? -1
-        streams.append(ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, settings: configuration.settings(for: text)),
+        streams.append(ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, model: configuration.model(for: text)),
                                     parameterSource: chosen.source, recorderID: recorderID))
         logger.info("new stream \(text) (parameters \(chosen.source))")
         return index
@@ -267,6 +268,7 @@ public final class GazeFilterService {
             writer.key("received"); writer.integer(Int(c.received))
             writer.key("published"); writer.integer(Int(c.published))
             writer.key("masked"); writer.integer(Int(c.masked))
+            writer.key("implausible"); writer.integer(Int(c.implausible))
             writer.key("dropped"); writer.integer(Int(c.dropped))
             writer.key("malformed"); writer.integer(Int(c.malformed))
             writer.key("bridged_steps"); writer.integer(Int(c.bridgedSteps))
@@ -356,7 +358,7 @@ public final class GazeFilterService {
                 logger.error("reload: stream \(name): \(error); keeping the parameters in force")
                 chosen = (streams[index].filter.parameters, streams[index].parameterSource, nil)
             }
-            streams[index].filter.settings = configuration.settings(for: name)
+            streams[index].filter.model = configuration.model(for: name)
             if chosen.parameters != streams[index].filter.parameters {
                 streams[index].filter.replaceParameters(chosen.parameters)
                 changed.append("\(name) (\(chosen.source))")

@@ -33,7 +33,7 @@ struct ParameterSource {
     }
 
     /// The per-stream file's path, if a parameter directory is configured.
-    func streamPath(_ stream: String) -> String? { directory.map { "\($0)/\(stream).json" } }
+    func streamPath(_ stream: String) -> String? { directory.map { StreamPaths.parameters(stream, in: $0) } }
 
     /// The parameters for a stream and where they came from: its own file when present and
     /// valid, else the global ones. A present but invalid file is returned as the error too.

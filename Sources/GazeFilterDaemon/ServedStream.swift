@@ -47,8 +47,8 @@ public struct ServedStream: Sendable {
         let outcome = withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { observation in
             observation[0] = sample.x
             observation[1] = sample.y
-            return filter.process(time: sample.t, observation: UnsafeBufferPointer(observation),
-                                  masked: sample.x < 0 || sample.y < 0, arrival: Double(start) * 1e-9)
+            return filter.process(time: sample.t, observation: UnsafeBufferPointer(observation), confidence: sample.confidence,
+                                  arrival: Double(start) * 1e-9)
         }
         let elapsed = monotonicNanoseconds() &- start
         guard outcome == .estimate else { return outcome }

@@ -23,11 +23,12 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
     public let parameters: ModelParameters
     /// The parameters EM starts from.
     public let emInitial: ModelParameters
-    /// The observations, masked as the case's `n_masked` says (see `masking`).
+    /// The observations, masked by the case's loss rule (see `model`).
     public let observations: ObservationFile
-    /// The masking policy the case was made with (`mask_negative` in `expected.json`): gaze cases
-    /// mask negative values, the oscillator cases (whose observations are often negative) do not.
-    public let masking: MaskingPolicy
+    /// The stream model whose loss rule the case was made with (`mask_negative` in
+    /// `expected.json`): gaze cases mask negative values, the oscillator cases (whose
+    /// observations are often negative) nothing.
+    public let model: StreamModel
     /// `expected.json`.
     public let expected: JSONValue
 
@@ -55,8 +56,8 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
         guard let masksNegative = expected.object?["mask_negative"]?.bool else {
             throw ReferenceCaseError(directory: directory, problem: "expected.json has no boolean mask_negative (rerun scripts/make-reference)")
         }
-        masking = MaskingPolicy(masksNegativeValues: masksNegative)
-        observations = try ObservationFile.read(directory + "/observations.csv", masking: masking)
+        model = masksNegative ? StreamModel(loss: .negative, plausible: nil) : .raw
+        observations = try ObservationFile.read(directory + "/observations.csv", model: model)
     }
 
     /// A value at a path of keys in `expected.json`, e.g. `["filter", "means"]`.

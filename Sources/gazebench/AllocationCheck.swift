@@ -45,7 +45,7 @@ enum AllocationCheck {
         for (index, model) in models.enumerated() {
             let name = "tracker\(index)"
             _ = Array(name.utf8).withUnsafeBytes { table.insert($0) }
-            streams.append(ServedStream(name: name, filter: GazeStreamFilter(parameters: model, settings: StreamSettings(rateHz: 250)),
+            streams.append(ServedStream(name: name, filter: GazeStreamFilter(parameters: model, model: StreamModel(rateHz: 250)),
                                         parameterSource: "benchmark", recorderID: recorder.register(stream: name)))
         }
         // Raw messages made beforehand (topic, payload), every twentieth lost, some stale, a few gaps.

@@ -21,12 +21,12 @@ import _TestSupport
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let parameters = reference.parameters
         let n = parameters.stateDimension, m = parameters.observationDimension
-        let input = try ObservationFile.read(reference.directory + "/observations.csv", masking: reference.masking)
+        let input = try ObservationFile.read(reference.directory + "/observations.csv", model: reference.model)
         for (command, key) in [("filter", "filter"), ("smooth", "smoother")] {
             // By name (.csv) and by --format to stdout: the same text.
             let output = directory + "/\(command).csv"
             var arguments = [command, "--params", reference.directory + "/params.json", "--input", reference.directory + "/observations.csv"]
-            if !reference.masking.masksNegativeValues { arguments.append("--no-mask-negative") }
+            if reference.model.loss == .none { arguments += ["--loss", "none"] }
             let byName = try runTool("gazefit", arguments + ["--output", output])
             #expect(byName.status == 0, "\(byName.standardError)")
             let byFlag = try runTool("gazefit", arguments + ["--format", "csv"])

@@ -33,9 +33,9 @@ import _TestSupport
             }
             let ours = try readJSON(fixture + "/expected.json"), theirs = try readJSON(shared + "/expected.json")
             // Read unmasked but for empty cells, so that negative (lost) gaze values are compared too.
-            let raw = MaskingPolicy(masksNegativeValues: false)
-            let ourObservations = try ObservationFile.read(fixture + "/observations.csv", masking: raw).observations
-            let sharedObservations = try ObservationFile.read(shared + "/observations.csv", masking: raw).observations
+            let raw = StreamModel.raw
+            let ourObservations = try ObservationFile.read(fixture + "/observations.csv", model: raw).observations
+            let sharedObservations = try ObservationFile.read(shared + "/observations.csv", model: raw).observations
             let sameValues = ourObservations.values.count == sharedObservations.values.count
                 && zip(ourObservations.values, sharedObservations.values).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }
             #expect(sameValues && ourObservations.mask == sharedObservations.mask, "\(name)/observations.csv differs from the shared copy")

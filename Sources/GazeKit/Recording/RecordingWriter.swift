@@ -218,7 +218,7 @@ public final class RecordingWriter: Sendable {
         return (written, failed, failure)
     }
 
-    private func path(_ stream: String, _ date: String) -> String { "\(directory)/\(stream)/\(date).csv" }
+    private func path(_ stream: String, _ date: String) -> String { StreamPaths.recording(stream, date: date, in: directory) }
 
     private func openFile(_ stream: StreamID, names: [String], date: String, files: inout [StreamID: OpenFile], failure: inout String?) -> OpenFile? {
         if let file = files[stream], file.date == date { return file }
@@ -227,7 +227,7 @@ public final class RecordingWriter: Sendable {
             failure = failure ?? "cannot close \(path(names[Int(stream)], old.date)): \(systemErrorText())"
         }
         let name = names[Int(stream)]
-        let folder = "\(directory)/\(name)"
+        let folder = StreamPaths.recordings(name, in: directory)
         do { try FileSystem.createDirectory(folder) } catch {
             failure = failure ?? "\(error)"
             return nil

@@ -1,0 +1,119 @@
+import CommandLineSupport
+import GazeKit
+
+/// Every setting of `gazefilterd`, described once in `settings`: read from the JSON config
+/// file (`--config`), then overridden by flags. Per-stream settings (the `StreamModel`'s) sit
+/// at the top of the file and in flags as every stream's defaults, and under
+/// `"streams": {"<name>": {...}}` for one stream. `gazefit refit` reads the same file with
+/// this same code (`daemon_config`) to learn each stream's model.
+public struct DaemonConfiguration: Sendable, Equatable {
+    /// Whether a socket binds its endpoint or connects to it.
+    public enum SocketMode: String, Sendable, Equatable, CaseIterable { case bind, connect }
+
+    /// Where raw samples arrive (SUB), bound or connected.
+    public var inputEndpoint = "tcp://127.0.0.1:5555"
+    public var inputMode = SocketMode.bind
+    /// Where estimates are published (PUB), bound or connected.
+    public var outputEndpoint = "tcp://127.0.0.1:5556"
+    public var outputMode = SocketMode.bind
+    /// Messages a socket queues before it drops (ZMQ_SNDHWM / ZMQ_RCVHWM); 0 means no limit.
+    public var highWaterMark = 100_000
+    /// The parameter file every stream starts from.
+    public var parametersPath = "config/params/default.json"
+    /// A directory of per-stream parameter files (`StreamPaths.parameters`) that win where present.
+    public var parametersDirectory: String?
+    /// Where raw samples are recorded for refits; nil records nothing.
+    public var recordDirectory: String?
+    /// A file to write the daemon's pid into (for `gazefit refit` to signal it).
+    public var pidFile: String?
+    /// Seconds between statistics on `gaze.stats` and on stderr.
+    public var statisticsInterval = 1.0
+    /// Shortest time between two statistics lines logged at info (only lines whose counts changed are logged).
+    public var statisticsLogInterval = 60.0
+    /// The stderr log level.
+    public var logLevel = LogLevel.info
+    /// The most streams served at once; samples of further streams are counted as rejected.
+    public var maximumStreams = 1024
+    /// The model of every stream not listed in `streamOverrides`.
+    public var streamDefaults = StreamModel()
+    /// Per-stream models by stream name (the file's `streams`), each starting from the defaults.
+    public var streamOverrides: [String: StreamModel] = [:]
+
+    /// The defaults.
+    public init() {}
+
+    /// The model of one stream.
+    public func model(for stream: String) -> StreamModel { streamOverrides[stream] ?? streamDefaults }
+
+    /// Every setting, in `--help` order: each one entry (key, flag, range, help).
+    public static let settings = SettingsTable<DaemonConfiguration>([
+        Setting("input", flag: "input", .text(placeholder: "ENDPOINT"), at: \.inputEndpoint, help: "raw gaze SUB socket"),
+        Setting("input_mode", flag: nil, SettingType<SocketMode>.cases, at: \.inputMode, help: "bind or connect the input socket",
+                switches: [("input-connect", "connect", "connect the input socket instead of binding it")]),
+        Setting("output", flag: "output", .text(placeholder: "ENDPOINT"), at: \.outputEndpoint, help: "cleaned gaze PUB socket"),
+        Setting("output_mode", flag: nil, SettingType<SocketMode>.cases, at: \.outputMode, help: "bind or connect the output socket",
+                switches: [("output-connect", "connect", "connect the output socket instead of binding it")]),
+        Setting("high_water_mark", flag: "high-water-mark", .integer(in: 0...100_000_000), at: \.highWaterMark,
+                help: "messages queued per socket before dropping (0: no limit)"),
+        Setting("params", flag: "params", .text(placeholder: "P.json"), at: \.parametersPath, help: "model parameters every stream starts from"),
+        Setting("params_dir", flag: "params-dir", SettingType.text(placeholder: "DIR").orNone, at: \.parametersDirectory,
+                help: "per-stream parameters DIR/<stream>.json, preferred where present"),
+        Setting("record_dir", flag: "record-dir", SettingType.text(placeholder: "DIR").orNone, at: \.recordDirectory,
+                help: "record every raw sample to DIR/<stream>/<UTC date>.csv"),
+        Setting("pid_file", flag: "pid-file", SettingType.text(placeholder: "FILE").orNone, at: \.pidFile, help: "write the daemon's pid here"),
+        Setting("stats_interval_s", flag: "stats-interval", .number(in: 0.01...86_400, placeholder: "SECONDS"), at: \.statisticsInterval,
+                help: "statistics period on gaze.stats (and on stderr at log level debug)"),
+        Setting("stats_log_interval_s", flag: "stats-log-interval", .number(in: 0.01...86_400, placeholder: "SECONDS"), at: \.statisticsLogInterval,
+                help: "at info level, a statistics line at most this often, and only when the counts changed"),
+        Setting("log_level", flag: "log-level", .choice(LogLevel.allCases.map { ($0.name, $0) }, placeholder: "LEVEL"), at: \.logLevel,
+                help: "the least severe stderr lines shown"),
+        Setting("max_streams", flag: "max-streams", .integer(in: 1...1_000_000), at: \.maximumStreams, help: "most streams served at once"),
+    ] + StreamModel.settings.lifted(to: \DaemonConfiguration.streamDefaults, defaults: { DaemonConfiguration() }).settings,
+        defaults: { DaemonConfiguration() })
+
+    /// The key holding per-stream settings.
+    public static let streamsKey = "streams"
+
+    /// The flags, in `--help` order: `--config`, then one per setting.
+    public static var options: [OptionSpec] {
+        [OptionSpec("config", .value(placeholder: "FILE"), help: "JSON file holding any of the settings below (flags win)")] + settings.options
+    }
+
+    /// The configuration from the config file named by `--config` (if any) and the flags.
+    /// - Throws: `GazeFileError` for a bad config file, `UsageError` for a bad flag value.
+    public static func load(_ options: ParsedOptions) throws -> DaemonConfiguration {
+        try load(file: options.value("config"), flags: options)
+    }
+
+    /// The configuration a config file gives (with the defaults for the rest): how
+    /// `gazefit refit` learns the daemon's streams, with the daemon's own reading of the file.
+    public static func read(file path: String) throws(GazeFileError) -> DaemonConfiguration {
+        do { return try load(file: path, flags: nil) } catch let error as GazeFileError { throw error } catch {
+            throw GazeFileError(path: path, "\(error)")
+        }
+    }
+
+    /// Reads `file` (if any), applies `flags` (if any) over it, then each stream's own settings
+    /// over the resulting defaults: a stream's entry in the file wins over a flag for all streams.
+    static func load(file path: String?, flags: ParsedOptions?) throws -> DaemonConfiguration {
+        var configuration = DaemonConfiguration()
+        var streams: [String: SettingsFile] = [:]
+        if let path {
+            let file = try SettingsFile(path: path, knownKeys: settings.keys.union([streamsKey]))
+            try settings.apply(file, to: &configuration)
+            streams = try file.objects(streamsKey, knownKeys: StreamModel.settings.keys)
+            for name in streams.keys.sorted() {
+                if let problem = GazeTopic.problem(name: name) {
+                    throw GazeFileError(path: path, "\"\(streamsKey)\": \"\(name)\" is not a stream name: \(problem)")
+                }
+            }
+        }
+        if let flags { try settings.apply(flags, to: &configuration, command: "gazefilterd") }
+        for (name, entry) in streams {
+            var model = configuration.streamDefaults
+            try StreamModel.settings.apply(entry, to: &model)
+            configuration.streamOverrides[name] = model
+        }
+        return configuration
+    }
+}
