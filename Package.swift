@@ -58,7 +58,7 @@ let package = Package(
 
         // `scripts/bench`: timings of the core (and later the daemon and refit) for side-by-side reports.
         .executableTarget(
-            name: "gazebench", dependencies: ["LinearDynamics", "GazeKit", "ZeroMQ", "GazeFilterDaemon"], swiftSettings: strict),
+            name: "gazebench", dependencies: ["LinearDynamics", "GazeKit", "ZeroMQ", "GazeFilterDaemon", "GazeFilterConfiguration"], swiftSettings: strict),
 
         // Shared by the tests: reference fixtures, tolerance checks, process launching.
         .target(name: "_TestSupport", dependencies: ["LinearDynamics", "GazeKit", "ZeroMQ"], swiftSettings: strict),

@@ -38,6 +38,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var streamDefaults = StreamModel()
     /// Per-stream models by stream name (the file's `streams`), each starting from the defaults.
     public var streamOverrides: [String: StreamModel] = [:]
+    /// The stream-name prefixes served from the input socket (it subscribes `gaze.raw.<prefix>`);
+    /// `[""]`, the default, serves every stream. Daemons behind one forwarder split a site's
+    /// trackers by giving each its own prefixes.
+    public var subscriptions: [String] = [""]
+    /// Streams whose source is a Pupil Capture/Service (their `streams` entry has `pupil_remote`).
+    public var pupilSources: [String: PupilSourceSettings] = [:]
 
     /// The defaults.
     public init() {}
@@ -68,6 +74,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         Setting("log_level", flag: "log-level", .choice(LogLevel.allCases.map { ($0.name, $0) }, placeholder: "LEVEL"), at: \.logLevel,
                 help: "the least severe stderr lines shown"),
         Setting("max_streams", flag: "max-streams", .integer(in: 1...1_000_000), at: \.maximumStreams, help: "most streams served at once"),
+        Setting("subscribe", flag: "subscribe", .prefixes, at: \.subscriptions,
+                help: "serve only streams whose names start with one of these comma-separated prefixes (all: an empty prefix)"),
     ] + StreamModel.settings.lifted(to: \DaemonConfiguration.streamDefaults, defaults: { DaemonConfiguration() }).settings,
         defaults: { DaemonConfiguration() })
 
@@ -101,7 +109,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let path {
             let file = try SettingsFile(path: path, knownKeys: settings.keys.union([streamsKey]))
             try settings.apply(file, to: &configuration)
-            streams = try file.objects(streamsKey, knownKeys: StreamModel.settings.keys)
+            streams = try file.objects(streamsKey, knownKeys: StreamModel.settings.keys.union(PupilSourceSettings.settings.keys))
             for name in streams.keys.sorted() {
                 if let problem = GazeTopic.problem(name: name) {
                     throw GazeFileError(path: path, "\"\(streamsKey)\": \"\(name)\" is not a stream name: \(problem)")
@@ -111,9 +119,42 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let flags { try settings.apply(flags, to: &configuration, command: "gazefilterd") }
         for (name, entry) in streams {
             var model = configuration.streamDefaults
+            if entry.values[PupilSourceSettings.remoteKey] != nil {
+                var source = PupilSourceSettings()
+                try PupilSourceSettings.settings.apply(entry, to: &source)
+                configuration.pupilSources[name] = source
+                model.loss = PupilSourceSettings.defaultLoss  // unless the entry says otherwise
+            } else if let key = PupilSourceSettings.settings.keys.first(where: { entry.values[$0] != nil }) {
+                throw GazeFileError(path: entry.path, "\(entry.context): \"\(key)\" needs \"\(PupilSourceSettings.remoteKey)\" (a Pupil source)")
+            }
             try StreamModel.settings.apply(entry, to: &model)
             configuration.streamOverrides[name] = model
         }
         return configuration
+    }
+}
+
+extension SettingType where Value == [String] {
+    /// Stream-name prefixes: comma-separated in a flag; a list of strings (or one string,
+    /// comma-separated) in a file; each empty (every stream) or a valid start of a stream name;
+    /// at most 1024.
+    public static var prefixes: SettingType {
+        let parse: @Sendable ([String]) -> [String]? = { prefixes in
+            guard (1...1024).contains(prefixes.count) else { return nil }
+            for prefix in prefixes where !prefix.isEmpty {
+                guard prefix.utf8.count <= GazeTopic.maximumNameLength, !prefix.hasPrefix("."),
+                      prefix.utf8.allSatisfy(GazeTopic.isNameCharacter) else { return nil }
+            }
+            return prefixes
+        }
+        return SettingType(
+            placeholder: "PREFIX,...", requirement: "comma-separated stream-name prefixes ([A-Za-z0-9_.:-], not starting with a dot)",
+            fromText: { parse($0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)) },
+            fromJSON: { json in
+                if let text = json.string { return parse(text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)) }
+                guard let items = json.array, items.allSatisfy({ $0.string != nil }) else { return nil }
+                return parse(items.map { $0.string! })
+            },
+            describe: { $0 == [""] ? "all" : $0.joined(separator: ",") })
     }
 }

@@ -24,6 +24,8 @@ public final class GazeFilterService {
     private var parameters: ParameterSource
     private var table: StreamTable
     private var streams: [ServedStream] = []
+    /// Streams fed by a Pupil Capture/Service, each with its own connection.
+    private var pupilSources: [PupilSource] = []
     private var recorder: RecordingWriter?
     /// Estimates encoded and not yet sent. The first `immediateSends` messages of each drain
     /// of the input go out at once (light load: no added latency); past that the daemon is
@@ -45,6 +47,8 @@ public final class GazeFilterService {
         }
     }
 
+    /// Where the binary frames Pupil attaches after a payload are read into and forgotten.
+    private let scratch = ZMQMessage()
     private var unattributedMalformed: UInt64 = 0
     private var rejectedStreams: UInt64 = 0
     /// Log rate limits: at most one line a second for malformed messages, and one for
@@ -103,13 +107,18 @@ public final class GazeFilterService {
         defer {
             input.close()
             output.close()
+            for source in pupilSources { source.close() }
             recorder?.close()
         }
         let highWaterMark = Int32(clamping: configuration.highWaterMark)
         try input.setReceiveHighWaterMark(highWaterMark)
         try output.setSendHighWaterMark(highWaterMark)
         try output.setLinger(milliseconds: 300)  // estimates still queued at shutdown go out, within the second
-        try input.subscribe("gaze.raw.")
+        for prefix in configuration.subscriptions { try input.subscribe("gaze.raw." + prefix) }
+        for name in configuration.pupilSources.keys.sorted() {
+            pupilSources.append(try PupilSource(context: context, stream: name, settings: configuration.pupilSources[name]!,
+                                                highWaterMark: highWaterMark))
+        }
         for (socket, role, endpoint, mode) in [(input, "input", configuration.inputEndpoint, configuration.inputMode),
                                                (output, "output", configuration.outputEndpoint, configuration.outputMode)] {
             do {
@@ -123,11 +132,13 @@ public final class GazeFilterService {
         }
         let inputEndpoint = (try? input.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.inputEndpoint
         let outputEndpoint = (try? output.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.outputEndpoint
-        logger.info("listening for gaze.raw.* on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)")
+        let served = configuration.subscriptions == [""] ? "gaze.raw.*" : configuration.subscriptions.map { "gaze.raw.\($0)*" }.joined(separator: ", ")
+        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)")
+        for source in pupilSources { logger.info("stream \(source.stream): from Pupil Remote \(source.settings.remote), topic \(source.settings.topic.debugDescription)") }
         notifier.ready(status: "filtering \(inputEndpoint) -> \(outputEndpoint)")
 
         let topic = ZMQMessage(), payload = ZMQMessage()
-        let poller = try ZMQPoller([(input, .readable)])
+        let poller = try ZMQPoller([(input, .readable)] + pupilSources.map { ($0.subscriber, .readable) })
         var nextStatistics = monotonicSeconds() + configuration.statisticsInterval
         let watchdogPeriod = notifier.watchdogInterval.map { $0 / 2 }
         var nextWatchdog = monotonicSeconds()
@@ -160,7 +171,11 @@ public final class GazeFilterService {
                 }
                 sendOutbox(output)
             }
+            for (index, source) in pupilSources.enumerated() where poller.events(at: index + 1).contains(.readable) {
+                try drain(source, topic: topic, payload: payload, output: output)
+            }
             let now = monotonicSeconds()
+            for source in pupilSources { source.maintain(now: now) { logger.info($0) } }
             if let watchdogPeriod, now >= nextWatchdog {
                 notifier.watchdog()
                 nextWatchdog = now + watchdogPeriod
@@ -217,6 +232,68 @@ public final class GazeFilterService {
         if outbox.isFull { sendOutbox(output) }
     }
 
+    /// Reads what a Pupil source has queued (a bounded batch), and filters each gaze datum:
+    /// mapped to pixels, with its confidence for the stream's loss rule. Frames after the
+    /// payload (Pupil's binary attachments) are read and ignored.
+    private func drain(_ source: PupilSource, topic: ZMQMessage, payload: ZMQMessage, output: ZMQSocket) throws {
+        var handled = 0
+        let settings = source.settings
+        while handled < 4096, try source.subscriber.receive(into: topic, flags: .dontWait) {
+            handled += 1
+            source.lastMessage = monotonicSeconds()
+            var frames = 1
+            if topic.hasMore {
+                _ = try source.subscriber.receive(into: payload)
+                frames += 1
+                var extra = payload.hasMore
+                while extra {  // binary attachments: skipped
+                    _ = try source.subscriber.receive(into: scratch)
+                    extra = scratch.hasMore
+                }
+            }
+            guard frames == 2 else {
+                report(topic: topic, "malformed Pupil message on stream \(source.stream): a topic without a payload", limiter: &malformedReports)
+                continue
+            }
+            let index: Int
+            if let known = source.streamIndex {
+                index = known
+            } else if let known = source.stream.utf8.withContiguousStorageIfAvailable({ table.find(UnsafeRawBufferPointer($0)) }) ?? nil {
+                index = known
+                source.streamIndex = known
+            } else {
+                guard streams.count < configuration.maximumStreams else {
+                    rejectedStreams += 1
+                    report(topic: topic, "sample rejected: \(GazeWireError.streamLimitReached(configuration.maximumStreams))", limiter: &rejectedReports)
+                    continue
+                }
+                index = Array(source.stream.utf8).withUnsafeBytes { register($0) }
+                source.streamIndex = index
+            }
+            do {
+                try topic.withUnsafeBytes { (topicBytes) throws(GazeWireError) in
+                    try payload.withUnsafeBytes { (bytes) throws(GazeWireError) in
+                        try settings.samples(topic: topicBytes, payload: bytes) { sample in deliver(index, sample, output: output) }
+                    }
+                }
+            } catch {
+                streams[index].filter.counters.malformed += 1
+                report(topic: topic, "malformed Pupil message on stream \(source.stream): \(error)", limiter: &malformedReports)
+            }
+            if handled <= Self.immediateSends { sendOutbox(output) }
+        }
+        sendOutbox(output)
+    }
+
+    /// Filters one decoded sample of stream `index` and queues its estimate.
+    private func deliver(_ index: Int, _ sample: RawGazeSample, output: ZMQSocket) {
+        let slot = outbox.count
+        guard streams[index].handle(sample: sample, recorder: recorder, encoder: &outbox.encoders[slot]) == .estimate else { return }
+        outbox.streams[slot] = index
+        outbox.count += 1
+        if outbox.isFull { sendOutbox(output) }
+    }
+
     /// Publishes the estimates in the outbox, in the order they were made.
     private func sendOutbox(_ output: ZMQSocket) {
         for slot in 0..<outbox.count {
@@ -236,7 +313,9 @@ public final class GazeFilterService {
         let text = String(decoding: name, as: UTF8.self)
         let chosen = parameters.parameters(for: text)
         if let error = chosen.error { logger.error("stream \(text): \(error); using \(chosen.source)") }
-        let recorderID = recorder?.register(stream: text) ?? -1
+        // A stream whose loss rule reads confidence, or whose source sends it, records it too.
+        let keepsConfidence = configuration.model(for: text).loss.needsConfidence || configuration.pupilSources[text] != nil
+        let recorderID = recorder?.register(stream: text, keepsConfidence: keepsConfidence) ?? -1
         streams.append(ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, model: configuration.model(for: text)),
                                     parameterSource: chosen.source, recorderID: recorderID))
         logger.info("new stream \(text) (parameters \(chosen.source))")
@@ -286,6 +365,20 @@ public final class GazeFilterService {
             totals.malformed += c.malformed
         }
         writer.endObject()
+        if !pupilSources.isEmpty {
+            writer.key("pupil")
+            writer.beginObject()
+            for source in pupilSources {
+                writer.key(source.stream)
+                writer.beginObject()
+                writer.key("remote"); writer.string(source.settings.remote)
+                writer.key("backbone")
+                if let connected = source.connected { writer.string(connected) } else { writer.number(.nan) }  // null
+                writer.key("connections"); writer.integer(Int(source.connections))
+                writer.endObject()
+            }
+            writer.endObject()
+        }
         writer.key("malformed_unattributed"); writer.integer(Int(unattributedMalformed))
         writer.key("rejected_streams"); writer.integer(Int(rejectedStreams))
         if let recorder {

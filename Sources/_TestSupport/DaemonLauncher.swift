@@ -55,15 +55,17 @@ public final class DaemonProcess: @unchecked Sendable {
     public let notify: NotifyListener
     public let logPath: String
 
-    /// Starts the daemon with `arguments` (endpoints are added) and waits for READY=1.
-    public init(directory: String, arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts the daemon with `arguments` and waits for READY=1. Its endpoints are ipc://
+    /// sockets in `directory` unless given (say, a forwarder's, with `--input-connect`).
+    public init(directory: String, arguments: [String], environment: [String: String] = [:],
+                inputEndpoint: String? = nil, outputEndpoint: String? = nil) throws {
         self.directory = directory
-        inputEndpoint = "ipc://\(directory)/in.sock"
-        outputEndpoint = "ipc://\(directory)/out.sock"
+        self.inputEndpoint = inputEndpoint ?? "ipc://\(directory)/in.sock"
+        self.outputEndpoint = outputEndpoint ?? "ipc://\(directory)/out.sock"
         logPath = directory + "/daemon.log"
         notify = NotifyListener(path: directory + "/notify.sock")
         process.executableURL = URL(fileURLWithPath: executablePath("gazefilterd"))
-        process.arguments = ["--input", inputEndpoint, "--output", outputEndpoint] + arguments
+        process.arguments = ["--input", self.inputEndpoint, "--output", self.outputEndpoint] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path].merging(environment) { $1 }) { $1 }
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)!
