@@ -108,14 +108,15 @@ public enum Gazefit {
         let parameters = try ParameterFile.read(try options.require("params")).parameters
         let input = try options.require("input")
         let file = try readObservations(input, for: parameters, options: options)
+        let start = try model(options).start
         let means: StateTrajectory, logLikelihood: Double
         do {
             if smoothing {
-                let result = try parameters.smooth(file.observations)
+                let result = try parameters.smooth(file.observations, start: start)
                 means = result.smoothed
                 logLikelihood = result.filter.logLikelihood
             } else {
-                let result = try parameters.filter(file.observations)
+                let result = try parameters.filter(file.observations, start: start)
                 means = result.filtered
                 logLikelihood = result.logLikelihood
             }
@@ -146,9 +147,11 @@ public enum Gazefit {
             guard !observations.isEmpty else { throw GazeFileError(path: path, line: 2, "has no samples after the header") }
             return observations
         }
+        let start = try model(options).start
         let result: EMResult
         do {
-            result = try initial.fitEM(to: sequences, configuration: EMConfiguration(fitting: fitting, maximumIterations: iterations, tolerance: tolerance))
+            result = try initial.fitEM(to: sequences, configuration: EMConfiguration(
+                fitting: fitting, maximumIterations: iterations, tolerance: tolerance, start: start))
         } catch .filter(let iteration, let sequence, let error) {
             throw ComputationError("\(inputs[sequence]): EM iteration \(iteration): \(error)")
         } catch {
@@ -204,9 +207,9 @@ public enum Gazefit {
         let configuration = try RefitConfiguration.load(options)
         let streams = options.values("stream")
         // Test hook (see README): stop at an install step so a test can kill the job exactly there.
-        var stopBefore: RefitJob.InstallStep?
+        var stopBefore: InstallStep?
         if let point = ProcessInfo.processInfo.environment["GAZEFIT_TEST_STOP_BEFORE"], !point.isEmpty {
-            guard let step = RefitJob.InstallStep(rawValue: point) else {
+            guard let step = InstallStep(rawValue: point) else {
                 throw UsageError(command: "gazefit refit", "GAZEFIT_TEST_STOP_BEFORE must be backup-rename or params-rename, got \"\(point)\"")
             }
             stopBefore = step
