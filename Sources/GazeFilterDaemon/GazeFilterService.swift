@@ -435,6 +435,11 @@ public final class GazeFilterService {
             next.recordDirectory = configuration.recordDirectory
             next.highWaterMark = configuration.highWaterMark
         }
+        if next.subscriptions != configuration.subscriptions || next.pupilSources != configuration.pupilSources {
+            logger.warning("reload: subscription and Pupil source changes take effect at the next restart")
+            next.subscriptions = configuration.subscriptions
+            next.pupilSources = configuration.pupilSources
+        }
         configuration = next
         logger.level = next.logLevel
         parameters.directory = next.parametersDirectory

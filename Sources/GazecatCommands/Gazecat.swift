@@ -12,13 +12,18 @@ public enum Gazecat {
         name: "gazecat pub", summary: "Replay an observation CSV as a live gaze stream (gaze.raw.<stream>).",
         options: [
             OptionSpec("input", .value(placeholder: "OBS.csv"), required: true, help: "header t,x,y (gazefit sample output works); empty cells are sent as lost (-1)"),
-            OptionSpec("stream", .value(placeholder: "NAME"), required: true, help: "stream name: 1-64 of [A-Za-z0-9_.:-]"),
+            OptionSpec("stream", .value(placeholder: "NAME"), help: "stream name: 1-64 of [A-Za-z0-9_.:-] (required unless --as pupil)"),
             OptionSpec("rate", .value(placeholder: "HZ"), help: "send at this rate instead of at the file's own timestamps"),
             OptionSpec("burst", help: "send as fast as possible"),
             OptionSpec("endpoint", .value(placeholder: "E"), help: "where the daemon's input is (default tcp://127.0.0.1:5555)"),
             OptionSpec("bind", help: "bind the endpoint instead of connecting to it"),
             OptionSpec("wait", .value(placeholder: "SECONDS"), help: "how long to wait for a subscriber before giving up (default 10, at most \(Int(maximumWait)))"),
             OptionSpec("quiet", help: "print no progress lines"),
+            OptionSpec("as", .value(placeholder: "SOURCE"), help: "gazefilter (default: JSON to the daemon's input) or pupil (play a Pupil Capture: msgpack datums on its backbone)"),
+            OptionSpec("remote", .value(placeholder: "ENDPOINT"), help: "--as pupil: Pupil Remote to serve (default tcp://127.0.0.1:50020)"),
+            OptionSpec("pupil-topic", .value(placeholder: "TOPIC"), help: "--as pupil: gaze.… (a gaze datum per row) or surfaces.<name> (a surface event per row) (default gaze.3d.01.)"),
+            OptionSpec("width-px", .value(placeholder: "PIXELS"), help: "--as pupil: pixels that normalised x spans (default 1920)"),
+            OptionSpec("height-px", .value(placeholder: "PIXELS"), help: "--as pupil: pixels that normalised y spans, flipped (default 1080)"),
         ],
         notes: """
             Waits until a subscriber (the daemon) has subscribed, so no sample is lost to the ZeroMQ slow-joiner race.
@@ -66,6 +71,11 @@ public enum Gazecat {
 
     static func publish(_ options: ParsedOptions) throws -> Int32 {
         let path = try options.require("input")
+        let source = options.value("as") ?? "gazefilter"
+        guard source == "gazefilter" || source == "pupil" else {
+            throw UsageError(command: "gazecat pub", "--as must be gazefilter or pupil, got \"\(source)\"")
+        }
+        if source == "pupil" { return try publishAsPupil(options, path: path) }
         let stream = try options.require("stream")
         if let problem = GazeTopic.problem(name: stream) {
             throw UsageError(command: "gazecat pub", "--stream \"\(stream)\" is not a valid stream name: \(problem)")
@@ -160,6 +170,34 @@ public enum Gazecat {
             guard printed else { return }
             try? StandardStream.error.write("gazecat pub: all \(total) samples sent in \(String(format: "%.1f", monotonic() - start)) s\n")
         }
+    /// `pub --as pupil`: the file replayed by a played Pupil Capture (`PupilReplay`).
+    static func publishAsPupil(_ options: ParsedOptions, path: String) throws -> Int32 {
+        var settings = PupilReplay.Settings()
+        if let remote = options.value("remote") { settings.remote = remote }
+        if let topic = options.value("pupil-topic") {
+            guard topic.hasPrefix("gaze.") || topic.hasPrefix("surfaces.") else {
+                throw UsageError(command: "gazecat pub", "--pupil-topic must start with gaze. or surfaces., got \"\(topic)\"")
+            }
+            settings.topic = topic
+        }
+        let pixels = { $0 >= 1 && $0 <= 100_000 } as (Double) -> Bool
+        if let width = try options.number("width-px", requirement: "a number of pixels from 1 to 100000", where: pixels) { settings.width = width }
+        if let height = try options.number("height-px", requirement: "a number of pixels from 1 to 100000", where: pixels) { settings.height = height }
+        let rate = try options.number("rate", requirement: "a positive number") { $0 > 0 }
+        let wait = try options.number("wait", requirement: "a positive number of seconds up to \(Int(maximumWait))") { $0 > 0 && $0 <= maximumWait } ?? 10
+        let file = try ObservationFile.read(path, model: .raw)
+        guard file.observations.dimension == 2 else {
+            throw GazeFileError(path: path, line: 1, "gaze files have two columns after t (x, y), this one has \(file.observations.dimension)")
+        }
+        do {
+            guard try PupilReplay.send(file, settings: settings, rate: rate, burst: options.flag("burst"), wait: wait,
+                                       clock: monotonic) != nil else {
+                return fail("no subscriber for \(settings.topic) on the Pupil backbone served for \(settings.remote) within \(wait) s", status: 1)
+            }
+        } catch let error as ZMQError {
+            return fail("cannot serve Pupil Remote at \(settings.remote): \(error)", status: 1)
+        }
+        return 0
     }
 
     /// The longest `--wait` accepted, in seconds (a day): keeps the timeout in milliseconds

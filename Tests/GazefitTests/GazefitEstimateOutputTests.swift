@@ -25,7 +25,9 @@ import _TestSupport
         for (command, key) in [("filter", "filter"), ("smooth", "smoother")] {
             // By name (.csv) and by --format to stdout: the same text.
             let output = directory + "/\(command).csv"
-            var arguments = [command, "--params", reference.directory + "/params.json", "--input", reference.directory + "/observations.csv"]
+            // The cases are pykalman's: its start rule (mu_0, sigma_0).
+            var arguments = [command, "--params", reference.directory + "/params.json", "--input", reference.directory + "/observations.csv",
+                             "--start", "params"]
             if reference.model.loss == .none { arguments += ["--loss", "none"] }
             let byName = try runTool("gazefit", arguments + ["--output", output])
             #expect(byName.status == 0, "\(byName.standardError)")
@@ -64,7 +66,7 @@ import _TestSupport
     @Test func jsonKeepsItsKeysAndGainsThePerRowFields() throws {
         let reference = try #require(ReferenceCase.all().first { $0.name == "gaze_2d" })
         let output = try runTool("gazefit", ["smooth", "--params", reference.directory + "/params.json",
-                                             "--input", reference.directory + "/observations.csv"])
+                                             "--input", reference.directory + "/observations.csv", "--start", "params"])
         #expect(output.status == 0, "\(output.standardError)")
         let json = try #require(try JSONValue.parse(Data(output.standardOutput.utf8)).object)
         for key in ["means", "covariances", "loglikelihood", "columns", "t", "estimates", "estimate_covariances", "masked"] {
