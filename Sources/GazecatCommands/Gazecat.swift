@@ -170,6 +170,8 @@ public enum Gazecat {
             guard printed else { return }
             try? StandardStream.error.write("gazecat pub: all \(total) samples sent in \(String(format: "%.1f", monotonic() - start)) s\n")
         }
+    }
+
     /// `pub --as pupil`: the file replayed by a played Pupil Capture (`PupilReplay`).
     static func publishAsPupil(_ options: ParsedOptions, path: String) throws -> Int32 {
         var settings = PupilReplay.Settings()
