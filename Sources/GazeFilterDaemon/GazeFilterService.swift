@@ -68,6 +68,9 @@ public final class GazeFilterService {
         }
     }
     private let startTime = monotonicSeconds()
+    /// The last statistics summary logged at info, and when the next may be: an idle daemon logs
+    /// nothing, a busy one a line per `statisticsLogInterval` at most.
+    private var loggedSummary = "", nextSummaryLog = -Double.infinity
     private var loadedReloadGeneration = 0
 
     /// A service for `configuration`; `reloadConfiguration` re-reads config and flags on SIGHUP.
@@ -394,7 +397,14 @@ public final class GazeFilterService {
         } catch {
             logger.error("cannot publish statistics: \(error)")
         }
-        logger.info("stats: \(streams.count) streams, received \(totals.received), published \(totals.published), masked \(totals.masked), dropped \(totals.dropped), malformed \(totals.malformed + unattributedMalformed)")
+        let summary = "\(streams.count) streams, received \(totals.received), published \(totals.published), masked \(totals.masked), dropped \(totals.dropped), malformed \(totals.malformed + unattributedMalformed)"
+        if logger.level <= .debug {
+            logger.debug("stats: " + summary)
+        } else if summary != loggedSummary && now >= nextSummaryLog {
+            logger.info("stats: " + summary)
+            loggedSummary = summary
+            nextSummaryLog = now + configuration.statisticsLogInterval
+        }
         if logger.level <= .debug {
             for stream in streams {
                 let c = stream.filter.counters
@@ -438,7 +448,7 @@ public final class GazeFilterService {
         } catch {
             logger.error("reload: \(error); keeping the parameters in force")
         }
-        var changed = 0
+        var changed: [String] = []
         for index in streams.indices {
             let name = streams[index].name
             var chosen = parameters.parameters(for: name)
@@ -449,10 +459,19 @@ public final class GazeFilterService {
             streams[index].filter.model = configuration.model(for: name)
             if chosen.parameters != streams[index].filter.parameters {
                 streams[index].filter.replaceParameters(chosen.parameters)
-                changed += 1
+                changed.append("\(name) (\(chosen.source))")
             }
             streams[index].parameterSource = chosen.source
         }
-        logger.info("reloaded: parameters \(parameters.globalPath), \(changed) of \(streams.count) streams changed model")
+        logger.info("reloaded: \(Self.changedModels(changed, of: streams.count)); default parameters \(parameters.globalPath)")
+    }
+
+    /// The reload log's account of which streams took a new model and from which file, the
+    /// first few named (the line stays bounded with thousands of streams).
+    static func changedModels(_ changed: [String], of count: Int) -> String {
+        guard !changed.isEmpty else { return "no stream's model changed (\(count) streams)" }
+        let named = changed.prefix(8).joined(separator: ", ")
+        let more = changed.count > 8 ? " and \(changed.count - 8) more" : ""
+        return "\(changed.count) of \(count) streams took a new model: \(named)\(more)"
     }
 }
