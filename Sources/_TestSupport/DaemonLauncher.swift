@@ -58,7 +58,7 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Starts the daemon with `arguments` and waits for READY=1. Its endpoints are ipc://
     /// sockets in `directory` unless given (say, a forwarder's, with `--input-connect`).
     public init(directory: String, arguments: [String], environment: [String: String] = [:],
-                inputEndpoint: String? = nil, outputEndpoint: String? = nil) throws {
+                inputEndpoint: String? = nil, outputEndpoint: String? = nil, workingDirectory: String? = nil) throws {
         self.directory = directory
         self.inputEndpoint = inputEndpoint ?? "ipc://\(directory)/in.sock"
         self.outputEndpoint = outputEndpoint ?? "ipc://\(directory)/out.sock"
@@ -66,7 +66,12 @@ public final class DaemonProcess: @unchecked Sendable {
         notify = NotifyListener(path: directory + "/notify.sock")
         process.executableURL = URL(fileURLWithPath: executablePath("gazefilterd"))
         process.arguments = ["--input", self.inputEndpoint, "--output", self.outputEndpoint] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path].merging(environment) { $1 }) { $1 }
+        // The daemon's default state directory (recordings, pid file) inside the test's directory,
+        // never the user's own ~/.local/state.
+        let defaults = ["NOTIFY_SOCKET": notify.path, "XDG_STATE_HOME": directory + "/state"]
+        process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "STATE_DIRECTORY" }
+            .merging(defaults.merging(environment) { $1 }) { $1 }
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardError = log
