@@ -64,7 +64,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         Setting("high_water_mark", flag: "high-water-mark", .integer(in: 0...100_000_000), at: \.highWaterMark,
                 help: "messages queued per socket before dropping (0: no limit)"),
         Setting("params", flag: "params", .text(placeholder: "P.json"), at: \.parametersPath,
-                help: "model parameters every stream starts from (default: the first found, see README \"Where files live\")"),
+                help: "model parameters every stream starts from; by default the first found of the search in README, \"Where files live\""),
         Setting("params_dir", flag: "params-dir", SettingType.text(placeholder: "DIR").orNone, at: \.parametersDirectory,
                 help: "per-stream parameters DIR/<stream>.json, preferred where present (the refit installs them here)"),
         Setting("record_dir", flag: "record-dir", SettingType.text(placeholder: "DIR").orNone, at: \.recordDirectory,
