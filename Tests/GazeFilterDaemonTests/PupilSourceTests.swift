@@ -144,6 +144,11 @@ import _TestSupport
                                          errorPath: directory + "/capture.err")
         let estimates = try client.receive(count: 60) { $0 == "gaze.clean.late" }
         #expect(estimates.count == 60, "\(capture.errors)")
+        // gaze.stats names the source, its backbone and how often it was connected.
+        let stats = try JSONValue.parse(Data(try #require(try client.receive(count: 1) { $0 == "gaze.stats" }.first).payload)).object
+        let source = stats?["pupil"]?.object?["late"]?.object
+        #expect(source?["remote"]?.string == "tcp://127.0.0.1:\(port)" && source?["connections"]?.number == 1)
+        #expect(source?["backbone"]?.string?.hasPrefix("tcp://127.0.0.1:") == true)
         #expect(capture.wait(timeout: 30) == 0)
         #expect(daemon.terminate()?.status == 0)
     }
