@@ -71,6 +71,9 @@ public final class GazeFilterService {
         }
     }
     private let startTime = monotonicSeconds()
+    /// The last statistics summary logged at info, and when the next may be: an idle daemon logs
+    /// nothing, a busy one a line per `statisticsLogInterval` at most.
+    private var loggedSummary = "", nextSummaryLog = -Double.infinity
     private var loadedReloadGeneration = 0
 
     /// A service for `configuration`; `reloadConfiguration` re-reads config and flags on SIGHUP.
@@ -133,7 +136,7 @@ public final class GazeFilterService {
         let inputEndpoint = (try? input.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.inputEndpoint
         let outputEndpoint = (try? output.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.outputEndpoint
         let served = configuration.subscriptions == [""] ? "gaze.raw.*" : configuration.subscriptions.map { "gaze.raw.\($0)*" }.joined(separator: ", ")
-        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)")
+        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath), \(recorder != nil ? "recording to \(configuration.recordDirectory ?? "")" : "not recording (--no-record)")")
         for source in pupilSources { logger.info("stream \(source.stream): from Pupil Remote \(source.settings.remote), topic \(source.settings.topic.debugDescription)") }
         notifier.ready(status: "filtering \(inputEndpoint) -> \(outputEndpoint)")
 
@@ -274,6 +277,7 @@ public final class GazeFilterService {
                 }
             }
             guard frames == 2 else {
+                unattributedMalformed += 1
                 report(topic: topic, "malformed Pupil message on stream \(source.stream): a topic without a payload", limiter: &malformedReports)
                 continue
             }
@@ -406,15 +410,19 @@ public final class GazeFilterService {
         }
         writer.key("malformed_unattributed"); writer.integer(Int(unattributedMalformed))
         writer.key("rejected_streams"); writer.integer(Int(rejectedStreams))
+        // Always present, so a consumer can tell "not recording" from an old daemon.
+        writer.key("recording")
+        writer.beginObject()
+        writer.key("enabled"); writer.bool(recorder != nil)
+        writer.key("directory")
+        if let directory = configuration.recordDirectory, recorder != nil { writer.string(directory) } else { writer.value(.null) }
         if let recorder {
             let statistics = recorder.statistics
-            writer.key("recording")
-            writer.beginObject()
             writer.key("written"); writer.integer(Int(statistics.written))
             writer.key("failed"); writer.integer(Int(statistics.failed))
             writer.key("pending"); writer.integer(statistics.pending)
-            writer.endObject()
         }
+        writer.endObject()
         writer.endObject()
         do {
             _ = try output.send(GazeTopic.statistics, flags: [.sendMore, .dontWait])
@@ -422,7 +430,14 @@ public final class GazeFilterService {
         } catch {
             logger.error("cannot publish statistics: \(error)")
         }
-        logger.info("stats: \(streams.count) streams, received \(totals.received), published \(totals.published), masked \(totals.masked), dropped \(totals.dropped), malformed \(totals.malformed + unattributedMalformed)")
+        let summary = "\(streams.count) streams, received \(totals.received), published \(totals.published), masked \(totals.masked), dropped \(totals.dropped), malformed \(totals.malformed + unattributedMalformed)"
+        if logger.level <= .debug {
+            logger.debug("stats: " + summary)
+        } else if summary != loggedSummary && now >= nextSummaryLog {
+            logger.info("stats: " + summary)
+            loggedSummary = summary
+            nextSummaryLog = now + configuration.statisticsLogInterval
+        }
         if logger.level <= .debug {
             for stream in streams {
                 let c = stream.filter.counters
@@ -466,7 +481,7 @@ public final class GazeFilterService {
         } catch {
             logger.error("reload: \(error); keeping the parameters in force")
         }
-        var changed = 0
+        var changed: [String] = []
         for index in streams.indices {
             let name = streams[index].name
             var chosen = parameters.parameters(for: name)
@@ -477,10 +492,19 @@ public final class GazeFilterService {
             streams[index].filter.model = configuration.model(for: name)
             if chosen.parameters != streams[index].filter.parameters {
                 streams[index].filter.replaceParameters(chosen.parameters)
-                changed += 1
+                changed.append("\(name) (\(chosen.source))")
             }
             streams[index].parameterSource = chosen.source
         }
-        logger.info("reloaded: parameters \(parameters.globalPath), \(changed) of \(streams.count) streams changed model")
+        logger.info("reloaded: \(Self.changedModels(changed, of: streams.count)); default parameters \(parameters.globalPath), \(recorder != nil ? "recording to \(configuration.recordDirectory ?? "")" : "not recording (--no-record)")")
+    }
+
+    /// The reload log's account of which streams took a new model and from which file, the
+    /// first few named (the line stays bounded with thousands of streams).
+    static func changedModels(_ changed: [String], of count: Int) -> String {
+        guard !changed.isEmpty else { return "no stream's model changed (\(count) streams)" }
+        let named = changed.prefix(8).joined(separator: ", ")
+        let more = changed.count > 8 ? " and \(changed.count - 8) more" : ""
+        return "\(changed.count) of \(count) streams took a new model: \(named)\(more)"
     }
 }

@@ -18,6 +18,7 @@ public enum Gazecat {
             OptionSpec("endpoint", .value(placeholder: "E"), help: "where the daemon's input is (default tcp://127.0.0.1:5555)"),
             OptionSpec("bind", help: "bind the endpoint instead of connecting to it"),
             OptionSpec("wait", .value(placeholder: "SECONDS"), help: "how long to wait for a subscriber before giving up (default 10, at most \(Int(maximumWait)))"),
+            OptionSpec("quiet", help: "print no progress lines"),
             OptionSpec("as", .value(placeholder: "SOURCE"), help: "gazefilter (default: JSON to the daemon's input) or pupil (play a Pupil Capture: msgpack datums on its backbone)"),
             OptionSpec("remote", .value(placeholder: "ENDPOINT"), help: "--as pupil: Pupil Remote to serve (default tcp://127.0.0.1:50020)"),
             OptionSpec("pupil-topic", .value(placeholder: "TOPIC"), help: "--as pupil: gaze.… (a gaze datum per row) or surfaces.<name> (a surface event per row) (default gaze.3d.01.)"),
@@ -29,6 +30,8 @@ public enum Gazecat {
             At the file's own timestamps every gap is replayed in full, however long.
             At the end it gives ZeroMQ up to \(lingerMilliseconds / 1000) s to deliver what is queued; when that runs out
             (a subscriber gone or not reading), it says so and exits 1.
+            A replay that lasts longer than \(Int(progressInterval)) s prints a progress line on stderr every \(Int(progressInterval)) s
+            and one at the end (--quiet: none).
             Exit status: 0 when all was sent, 1 without a subscriber or when delivery may be incomplete, 2 for bad input.
             """)
     static let subSpec = CommandSpec(
@@ -38,9 +41,12 @@ public enum Gazecat {
             OptionSpec("endpoint", .value(placeholder: "E"), help: "the daemon's output (default tcp://127.0.0.1:5556)"),
             OptionSpec("bind", help: "bind the endpoint instead of connecting to it"),
             OptionSpec("count", .value(placeholder: "N"), help: "exit after N messages"),
-            OptionSpec("timeout", .value(placeholder: "SECONDS"), help: "exit after this long without a message"),
+            OptionSpec("timeout", .value(placeholder: "SECONDS"), help: "give up after this long without a message (see exit status)"),
         ],
         notes: """
+            Exit status: 0 after --count messages, or (without --count) when --timeout passes in silence after at least
+            one message; 1 when --timeout passes before the first message, or before --count messages (it says so on stderr);
+            2 for bad input.
             Every line is one JSON object: {"topic": T, "message": M} and, for messages of more than two frames,
             "more": [the third and later frames]. M is the payload verbatim when it is valid UTF-8 JSON on one line
             (no line break, no byte-order mark, no trailing comma); otherwise, and always for the topic and the extra
@@ -103,6 +109,7 @@ public enum Gazecat {
             var encoder = RawGazeEncoder()
             let start = monotonic()
             let firstTime = file.times.first ?? 0
+            var progress = ProgressReport(total: file.observations.count, start: start, quiet: options.flag("quiet"))
             for index in 0..<file.observations.count {
                 if !options.flag("burst") {
                     let due = rate.map { Double(index) / $0 } ?? (file.times[index] - firstTime)
@@ -112,8 +119,10 @@ public enum Gazecat {
                 encoder.encode(RawGazeSample(t: file.times[index], x: values[0], y: values[1]))
                 try socket.send(topic, flags: .sendMore)
                 try socket.send(encoder.bytes)
+                progress.sent(index + 1)
             }
             sent = file.observations.count
+            progress.finish()
         }
         // zmq_close returns at once; zmq_ctx_term then blocks until every queued message is
         // handed to the transport or the linger runs out, and tells neither how many were
@@ -127,6 +136,40 @@ public enum Gazecat {
             return fail("ZeroMQ could not deliver everything within \(lingerMilliseconds / 1000) s at close: some of the \(sent) messages sent may not have been delivered", status: 1)
         }
         return 0
+    }
+
+    /// Seconds between two progress lines of `pub`.
+    static let progressInterval = 5.0
+
+    /// `pub`'s progress on stderr: a line every `progressInterval` seconds while a replay runs,
+    /// and a last one when it ends, if it ran long enough to have printed any.
+    struct ProgressReport {
+        let total: Int, start: Double, quiet: Bool
+        private var nextLine: Double, printed = false
+
+        init(total: Int, start: Double, quiet: Bool) {
+            self.total = total
+            self.start = start
+            self.quiet = quiet
+            nextLine = start + Gazecat.progressInterval
+        }
+
+        /// After `count` samples were sent: a line when one is due.
+        mutating func sent(_ count: Int) {
+            guard !quiet else { return }
+            let now = monotonic()
+            guard now >= nextLine else { return }
+            nextLine = now + Gazecat.progressInterval
+            printed = true
+            let percent = Int((Double(count) / Double(max(total, 1)) * 100).rounded(.down))
+            try? StandardStream.error.write("gazecat pub: \(count) of \(total) samples sent (\(percent)%) in \(Int(now - start)) s\n")
+        }
+
+        /// The last line, when progress was shown.
+        func finish() {
+            guard printed else { return }
+            try? StandardStream.error.write("gazecat pub: all \(total) samples sent in \(String(format: "%.1f", monotonic() - start)) s\n")
+        }
     }
 
     /// `pub --as pupil`: the file replayed by a played Pupil Capture (`PupilReplay`).
@@ -197,6 +240,14 @@ public enum Gazecat {
             received += 1
             buffered.append(contentsOf: line(for: frames).utf8)
             if buffered.count > 1 << 16 || socket.hasNothingQueued { try flush() }
+        }
+        try flush()
+        // Only a timeout ends the loop early: say so when it leaves the job undone.
+        if let timeout, let count, received < count {
+            return fail("sub: no message for \(timeout) s on \(endpoint): received \(received) of \(count)", status: 1)
+        }
+        if let timeout, received == 0 {
+            return fail("sub: no message within \(timeout) s on \(endpoint)", status: 1)
         }
         return 0
     }

@@ -29,29 +29,40 @@ public enum Gazefit {
         options: [
             OptionSpec("params", .value(placeholder: "P.json"), required: true, help: "model parameters (D, Q, H, R, mu_0, sigma_0; optional offsets b, d)"),
             OptionSpec("input", .value(placeholder: "OBS.csv"), required: true, help: "observations: header t,<columns>[,confidence]; an empty or NaN cell is a missing component; rows the loss rule or plausible range rejects are masked"),
-            outputJSON, offsetsOption,
+            OptionSpec("output", .value(placeholder: "OUT.json|OUT.csv"), help: "write the result here (atomically) instead of to stdout; a name ending in .csv writes CSV"),
+            OptionSpec("format", .value(placeholder: "json|csv"), help: "output format (default: csv for an --output ending in .csv, else json)"),
+            offsetsOption,
         ] + modelOptions,
-        notes: "Writes {\"means\", \"covariances\", \"loglikelihood\"}: filtered means (T×n), covariances (T×n×n), and the log-likelihood.")
+        notes: estimateNotes("filtered"))
     static let smoothSpec = CommandSpec(
         name: "gazefit smooth", summary: "Run the RTS smoother over an observation file.",
         options: filterSpec.options,
-        notes: "Writes {\"means\", \"covariances\", \"loglikelihood\"}: smoothed means and covariances, and the filter's log-likelihood.")
+        notes: estimateNotes("smoothed"))
     static let fixedLagSpec = CommandSpec(
         name: "gazefit fixed-lag", summary: "Run the fixed-lag smoother over an observation file (what gazefilterd publishes on gaze.smooth.<stream>).",
         options: filterSpec.options + [
             OptionSpec("lag", .value(placeholder: "N"), required: true, help: "how many later steps each estimate waits for (0 ... 1000000; 0 is the filter)"),
         ],
-        notes: """
-            Writes {"means", "covariances", "loglikelihood"}: step t's estimate given steps 0 ... t+N (the RTS smoother over the \
-            sequence cut after step t+N, at t; the last N steps given the whole file), and the filter's log-likelihood.
-            """)
+        notes: "Row t's estimate is given rows 0 ... t+N: the RTS smoother over the file cut after row t+N, at t (the last N rows given the whole file).\n"
+            + estimateNotes("fixed-lag smoothed"))
+
+    /// The output description of filter and smooth.
+    static func estimateNotes(_ kind: String) -> String {
+        """
+        One result per input row. JSON: {"means", "covariances"} (the \(kind) state, T×n and T×n×n), "loglikelihood"
+        (the filter's), "columns" (the input's observed column names), "t", "estimates" (H·mean, T×m),
+        "estimate_covariances" (H·P·Hᵀ, T×m×m) and "masked" (true where the row was lost).
+        CSV: header t,<columns>,cov_<a>_<b> (upper triangle of H·P·Hᵀ, row by row),s0..s<n-1> (the state's mean),masked (1 or 0),
+        e.g. t,x,y,cov_x_x,cov_x_y,cov_y_y,s0,s1,masked for gaze.
+        """
+    }
     static let emSpec = CommandSpec(
         name: "gazefit em", summary: "Fit model parameters by EM over one or several observation files.",
         options: [
             OptionSpec("params", .value(placeholder: "INIT.json"), required: true, help: "parameters to start from"),
             OptionSpec("input", .repeatedValue(placeholder: "OBS.csv"), required: true, help: "observations; several files are fitted together as separate sequences"),
             OptionSpec("fit", .value(placeholder: "D,Q,H,R"), required: true, help: "parameters to fit: any of D, Q, H, R, mu_0, sigma_0, b, d (b and d: the offsets)"),
-            OptionSpec("iterations", .value(placeholder: "N"), required: true, help: "most EM iterations to run"),
+            OptionSpec("iterations", .value(placeholder: "N"), required: true, help: "most EM iterations to run (1 ... 1,000,000)"),
             OptionSpec("tolerance", .value(placeholder: "TOL"), help: "stop once an iteration improves the log-likelihood by less than TOL"),
             outputJSON, offsetsOption,
         ] + modelOptions,
@@ -74,9 +85,10 @@ public enum Gazefit {
         options: RefitConfiguration.options,
         notes: """
             Per stream: reads <record_dir>/<stream>/<YYYY-MM-DD>.csv of the window's UTC days, newest first up to
-            max_samples (corrupt lines skipped and counted; other files listed as ignored), splits
-            sequences at files, gaps and clock restarts, fits by multi-sequence EM from the stream's current parameters, holds back
-            the most recent fraction, and installs <params_dir>/<stream>.json atomically (the old one kept as
+            max_samples (corrupt lines skipped and counted; other files listed as ignored), by the stream's model
+            as the daemon runs it (daemon_config: loss rule, plausible range, rate_hz bridging, reset_after_s
+            restarts, start rule); fits by multi-sequence EM from the stream's current parameters, holds back the
+            most recent fraction, and installs <params_dir>/<stream>.json atomically (the old one kept as
             <stream>.prev.json) only when the held-out log-likelihood per sample improves by the margin. Then the
             daemon is told to reload. Prints a JSON report; writes it and an SVG figure per stream to report_dir.
             Exit status: 0 when every stream was judged, 1 when one failed or was locked, 2 for bad settings.
@@ -107,6 +119,14 @@ public enum Gazefit {
     /// Which estimates `estimate` computes.
     enum Estimate {
         case filter, smooth, fixedLag(Int)
+
+        var command: String {
+            switch self {
+            case .filter: "gazefit filter"
+            case .smooth: "gazefit smooth"
+            case .fixedLag: "gazefit fixed-lag"
+            }
+        }
 
         var adjective: String {
             switch self {
@@ -143,20 +163,12 @@ public enum Gazefit {
         guard means.means.allSatisfy(\.isFinite) && means.covariances.allSatisfy(\.isFinite) && logLikelihood.isFinite else {
             throw ComputationError("\(input): the \(kind.adjective) estimates are not finite (the model overflows on this data)")
         }
-        var writer = JSONTextWriter()
-        writer.beginObject()
-        writer.key("means")
-        writer.beginArray()
-        for t in 0..<means.count { writer.numbers(means.mean(at: t)) }
-        writer.endArray()
-        writer.key("covariances")
-        writer.beginArray()
-        for t in 0..<means.count { writer.matrix(means.covariance(at: t)) }
-        writer.endArray()
-        writer.key("loglikelihood")
-        writer.number(logLikelihood)
-        writer.endObject()
-        try emit(writer.text + "\n", to: options.value("output"))
+        let format = try EstimateTable.Format.chosen(flag: options.value("format"), output: options.value("output"),
+                                                     command: kind.command)
+        let table = EstimateTable(columnNames: file.columnNames, times: file.times, mask: file.observations.mask,
+                                  states: means, observation: parameters.observation, offset: parameters.observationOffset,
+                                  logLikelihood: logLikelihood)
+        try emit(table.text(format), to: options.value("output"))
     }
 
     static func fitEM(_ options: ParsedOptions) throws {
@@ -165,7 +177,7 @@ public enum Gazefit {
         do { fitting = try FittedParameters(names: try options.require("fit")) } catch let error as ParameterError {
             throw UsageError(command: "gazefit em", "--fit: \(error)")
         }
-        let iterations = try options.integer("iterations", in: 0...1_000_000)!
+        let iterations = try options.integer("iterations", in: 1...1_000_000)!
         let tolerance = try options.number("tolerance", requirement: "a non-negative number") { $0 >= 0 }
         let inputs = options.values("input")
         let sequences = try inputs.map { (path) throws -> ObservationSequence in

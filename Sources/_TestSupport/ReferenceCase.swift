@@ -2,13 +2,6 @@ import Foundation
 import GazeKit
 import LinearDynamics
 
-/// Where the shared folder (reference cases, docs) sits: `$GAZEFILTER_SHARED`, or `../shared`
-/// beside the package.
-public let sharedDirectory: String = {
-    if let override = ProcessInfo.processInfo.environment["GAZEFILTER_SHARED"] { return override }
-    return packageRoot + "/../shared"
-}()
-
 /// The package's root directory, found from this file's path.
 public let packageRoot: String = {
     var url = URL(fileURLWithPath: #filePath)
@@ -16,7 +9,11 @@ public let packageRoot: String = {
     return url.path
 }()
 
-/// One case of `shared/reference`: pykalman's numbers for a parameter set and observations.
+/// The repository's pykalman reference cases (made by `scripts/make-reference`).
+public let referenceFixturesDirectory = packageRoot + "/Tests/Fixtures/reference"
+
+/// One reference case (`Tests/Fixtures/reference/<name>`): pykalman's numbers for a parameter set
+/// and observations.
 public struct ReferenceCase: Sendable, CustomStringConvertible {
     /// The folder name, e.g. `gaze_2d`.
     public let name: String
@@ -26,26 +23,19 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
     public let parameters: ModelParameters
     /// The parameters EM starts from.
     public let emInitial: ModelParameters
-    /// The observations, masked as the case's `n_masked` says (see `model`).
+    /// The observations, masked by the case's loss rule (see `model`).
     public let observations: ObservationFile
-    /// The stream model whose loss rule reproduces the case's `n_masked`: gaze cases mask
-    /// negative values, the oscillator cases (whose observations are often negative) nothing.
+    /// The stream model whose loss rule the case was made with (`mask_negative` in
+    /// `expected.json`): gaze cases mask negative values, the oscillator cases (whose
+    /// observations are often negative) nothing.
     public let model: StreamModel
     /// `expected.json`.
     public let expected: JSONValue
 
     public var description: String { name }
 
-    /// Every case folder under `shared/reference`, then the project's own under
-    /// `Tests/Fixtures/reference` (the offset cases of `scripts/reference_offsets.py`).
-    public static func all() -> [ReferenceCase] {
-        let shared = cases(in: sharedDirectory + "/reference")
-        let own = cases(in: packageRoot + "/Tests/Fixtures/reference").filter { mine in !shared.contains { $0.name == mine.name } }
-        return shared + own
-    }
-
-    /// The case folders under `root`, sorted by name.
-    static func cases(in root: String) -> [ReferenceCase] {
+    /// Every case folder under `root` (the repository's fixtures unless told), sorted by name.
+    public static func all(in root: String = referenceFixturesDirectory) -> [ReferenceCase] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         return names.sorted().compactMap { name in
             let directory = root + "/" + name
@@ -72,15 +62,11 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
         self.parameters = parameters
         self.emInitial = emInitial
         expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: directory + "/expected.json")))
-        let maskedCount = Int(expected.object?["n_masked"]?.number ?? -1)
-        let plain = try ObservationFile.read(directory + "/observations.csv", model: .raw)
-        if plain.observations.maskedCount == maskedCount {
-            observations = plain
-            model = .raw
-        } else {
-            model = StreamModel(loss: .negative, plausible: nil)
-            observations = try ObservationFile.read(directory + "/observations.csv", model: model)
+        guard let masksNegative = expected.object?["mask_negative"]?.bool else {
+            throw ReferenceCaseError(directory: directory, problem: "expected.json has no boolean mask_negative (rerun scripts/make-reference)")
         }
+        model = masksNegative ? StreamModel(loss: .negative, plausible: nil) : .raw
+        observations = try ObservationFile.read(directory + "/observations.csv", model: model)
     }
 
     /// The rows of a `transition_offsets.csv` (header b0,b1,...), or nil when there is none.
@@ -123,4 +109,11 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
         writer.value(value)
         return try ParameterFile.decode(Data(writer.text.utf8), path: "\(name)/expected.json").parameters
     }
+}
+
+/// A reference case folder that cannot be used, with the reason.
+public struct ReferenceCaseError: Error, CustomStringConvertible {
+    public let directory: String
+    public let problem: String
+    public var description: String { "\(directory): \(problem)" }
 }

@@ -176,7 +176,9 @@ import _TestSupport
         daemon.signal(SIGHUP)
         let deadline = Date().addingTimeInterval(10)
         while daemon.log.components(separatedBy: "reloaded:").count == reloads && Date() < deadline { usleep(20_000) }
-        #expect(daemon.log.contains("2 of 2 streams changed model"), "\(daemon.log)")  // s and the client's probe
+        // s and the client's probe, each named with the file it took its model from.
+        #expect(daemon.log.contains("2 of 2 streams took a new model: "), "\(daemon.log)")
+        #expect(daemon.log.contains("s (\(paramsPath))"), "\(daemon.log)")
         received += try send(60..<90)
         online = online.continuing(with: newModel)
         for i in 60..<90 { try online.step([samples[i].x, samples[i].y]); expectedStates.append(online.mean) }
@@ -188,6 +190,26 @@ import _TestSupport
             #expect(ok, "sample \(index): \(got) vs \(state)")
             if !ok { break }
         }
+        #expect(daemon.terminate()?.status == 0)
+    }
+
+    /// A stream's own file in the parameter directory: the reload log names that file, not the default.
+    @Test func theReloadLogNamesTheFileThatChanged() throws {
+        let directory = makeTemporaryDirectory("gfd")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try ParameterFile(parameters: Self.model).write(to: directory + "/params.json")
+        try FileManager.default.createDirectory(atPath: directory + "/streams", withIntermediateDirectories: true)
+        let daemon = try DaemonProcess(directory: directory, arguments: ["--params", directory + "/params.json",
+                                                                         "--params-dir", directory + "/streams"])
+        let client = try GazeTestClient(daemon: daemon)
+        try client.publish(stream: "lab", json: Self.json((0, 100, 100)))
+        #expect(try client.receive(count: 1) { $0 == "gaze.clean.lab" }.count == 1)
+        var own = Self.model
+        own.observationCovariance = Matrix(nestedRows: [[400, 0], [0, 400]])!
+        try ParameterFile(parameters: own).write(to: directory + "/streams/lab.json")
+        daemon.signal(SIGHUP)
+        #expect(daemon.waitForLog("reloaded:"), "\(daemon.log)")
+        #expect(daemon.log.contains("1 of 2 streams took a new model: lab (\(directory)/streams/lab.json)"), "\(daemon.log)")
         #expect(daemon.terminate()?.status == 0)
     }
 

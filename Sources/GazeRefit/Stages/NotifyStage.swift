@@ -28,8 +28,8 @@ struct NotifyStage {
         case .pidFile:
             let path = configuration.pidFile
             let text: String
-            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-                return Outcome(message: "not signalled: cannot read the pid file \(path): \(FileSystem.describe(error))", told: false)
+            do { text = String(decoding: try readFile(path), as: UTF8.self) } catch {
+                return Outcome(message: "not signalled: cannot read the pid file \(error) (is gazefilterd running with this pid_file?)", told: false)
             }
             let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard let pid = Int32(trimmed), pid > 1 else {
