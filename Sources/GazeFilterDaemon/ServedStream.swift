@@ -61,13 +61,3 @@ public struct ServedStream: Sendable {
         return outcome
     }
 }
-
-/// Monotonic clock in seconds.
-func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) * 1e-9 }
-
-/// Monotonic clock in nanoseconds.
-@inline(__always) func monotonicNanoseconds() -> UInt64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
-}

@@ -277,7 +277,7 @@ public struct RefitJob: Sendable {
         // Install: keep the old file as <stream>.prev.json, write the new one atomically.
         do {
             if FileManager.default.fileExists(atPath: ownPath) {
-                try install(try readFile(ownPath), at: "\(directory)/\(stream).prev.json", step: .backupRename)
+                try install(try readFile(ownPath, limit: ParameterFile.sizeLimit, what: "parameter file"), at: "\(directory)/\(stream).prev.json", step: .backupRename)
             }
             var file = ParameterFile(parameters: fit.parameters)
             file.extra["metadata"] = metadata(result, stamp: stamp)

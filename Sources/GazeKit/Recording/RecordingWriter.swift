@@ -6,56 +6,74 @@ import Synchronization
 
 /// Appends every raw sample of every stream to `DIR/<stream>/<UTC date>.csv` (header `t,x,y`),
 /// off the sample path: `append` only copies four numbers into a queue under a lock; a writer
-/// thread formats and writes them and flushes at least once per `flushInterval`.
+/// thread formats them and writes each stream's lines of a batch with one `write`, at least
+/// once per `flushInterval`.
 ///
-/// A failing disk (full, read-only, removed) is reported through `report` (at most once per
-/// ten seconds) and counted; the samples of a failed write or flush are lost for the
-/// recording, the file is reopened for the next batch, and the filter goes on. Failures to
-/// flush, sync or close at `close()` are always reported.
+/// Bounds: at most `maximumOpenFiles` files are open at once (the least recently written one
+/// is closed to open another), so descriptors never run out however many streams there are;
+/// `release` closes a stream's file and frees its slot for another stream, so the slots stay
+/// bounded by the streams alive at once, not by every name ever seen.
+///
+/// Integrity: each file holds whole lines only (`RecordingFile`): a write that fails midway is
+/// truncated back to the last whole line, and a cut line left by a kill is dropped when the
+/// file is next opened. A failing disk (full, read-only, removed) is reported through `report`
+/// (at most once per ten seconds) and counted; the samples of a failed write are lost for the
+/// recording, the file is reopened for the next batch, and the filter goes on.
 public final class RecordingWriter: Sendable {
     /// Identifies a registered stream cheaply on the sample path.
     public typealias StreamID = Int32
 
     /// What the recorder has done, for statistics.
     public struct Statistics: Sendable, Equatable {
-        /// Samples handed to the operating system: written and flushed without error.
+        /// Samples written to the operating system without error.
         public var written: UInt64 = 0
-        /// Samples that could not be written or flushed (disk errors). A flush that failed
-        /// midway may have put some of them in the file (the last possibly cut short): this
-        /// counts what is not known to be recorded.
+        /// Samples that could not be written (disk errors); none of them is in a file.
         public var failed: UInt64 = 0
         /// Samples waiting in the queue at the last look.
         public var pending: Int = 0
+        /// Files open at the last batch.
+        public var openFiles: Int = 0
     }
 
     private struct Record {
+        /// The stream; a negative value `-1 - id` releases stream `id` (its file is closed and
+        /// its slot freed) instead of carrying a sample.
         var stream: StreamID
         var time: Double, x: Double, y: Double
     }
 
     private struct Queue {
         var records: [Record] = []
-        var streams: [String] = []
+        /// Each slot's stream name; nil once released and closed (free for reuse).
+        var streams: [String?] = []
+        /// Slots whose release the writer has finished, ready for reuse.
+        var free: [StreamID] = []
+        var namesVersion = 0
         var closing = false
         var statistics = Statistics()
     }
 
     /// The recordings' root directory.
     public let directory: String
+    /// The most files open at once.
+    public let maximumOpenFiles: Int
     private let flushInterval: Double
     private let queue: Mutex<Queue>
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let report: @Sendable (String) -> Void
 
-    /// Starts a recorder under `directory` (created if missing).
+    /// Starts a recorder under `directory` (created if missing), keeping at most
+    /// `maximumOpenFiles` files open.
     /// - Throws: `GazeFileError` when the directory cannot be created.
-    public init(directory: String, flushInterval: Double = 0.25, report: @escaping @Sendable (String) -> Void) throws(GazeFileError) {
+    public init(directory: String, flushInterval: Double = 0.25, maximumOpenFiles: Int = 256,
+                report: @escaping @Sendable (String) -> Void) throws(GazeFileError) {
         do { try FileSystem.createDirectory(directory) } catch {
             throw GazeFileError(path: directory, "cannot create the recording directory: \(error)")
         }
         self.directory = directory
         self.flushInterval = flushInterval
+        self.maximumOpenFiles = max(1, maximumOpenFiles)
         self.report = report
         var initial = Queue()
         initial.records.reserveCapacity(1 << 16)
@@ -65,13 +83,25 @@ public final class RecordingWriter: Sendable {
         thread.start()
     }
 
-    /// Registers a stream by name (once per stream; the name must be safe as a directory name).
+    /// Registers a stream by name (the name must be safe as a directory name); a name already
+    /// registered and not released gets its slot back.
     public func register(stream name: String) -> StreamID {
         queue.withLock { queue in
             if let existing = queue.streams.firstIndex(of: name) { return StreamID(existing) }
+            queue.namesVersion += 1
+            if let slot = queue.free.popLast() {
+                queue.streams[Int(slot)] = name
+                return slot
+            }
             queue.streams.append(name)
             return StreamID(queue.streams.count - 1)
         }
+    }
+
+    /// Ends a stream's recording for now: its queued samples are written, its file closed, and
+    /// its slot freed once that is done. Registering the name again later appends to its file.
+    public func release(_ stream: StreamID) {
+        queue.withLock { $0.records.append(Record(stream: -1 - stream, time: 0, x: 0, y: 0)) }
     }
 
     /// Queues one raw sample (masked ones too, exactly as received).
@@ -89,7 +119,9 @@ public final class RecordingWriter: Sendable {
         }
     }
 
-    /// Writes everything queued, flushes, closes the files and stops the thread. Idempotent.
+    /// Writes everything queued, closes the files, asks the file system to write them to disk
+    /// (one `syncfs`, not an fsync per file, so stopping stays quick with thousands of
+    /// streams) and stops the thread. Idempotent.
     public func close() {
         let alreadyClosing = queue.withLock { queue -> Bool in
             defer { queue.closing = true }
@@ -102,37 +134,49 @@ public final class RecordingWriter: Sendable {
 
     // MARK: Writer thread
 
-    private final class OpenFile {
-        let handle: UnsafeMutablePointer<FILE>
-        let date: String
-        init(handle: UnsafeMutablePointer<FILE>, date: String) { self.handle = handle; self.date = date }
+    /// The writer thread's own state.
+    private struct Files {
+        var open: [StreamID: RecordingFile] = [:]
+        var names: [String?] = []
+        var namesVersion = -1
+        var clock: UInt64 = 0
+        /// Each stream's lines of the current batch, buffers kept between batches.
+        var lines: [StreamID: [UInt8]] = [:]
+        var counts: [StreamID: UInt64] = [:]
+        var order: [StreamID] = []
     }
 
     private func writerLoop() {
         var batch: [Record] = []
         batch.reserveCapacity(1 << 16)
-        var files: [StreamID: OpenFile] = [:]
-        var names: [String] = []
-        var lastReport = 0.0
-        var line = [UInt8]()
-        line.reserveCapacity(128)
-        var unflushed: [StreamID: UInt64] = [:]
+        var files = Files()
+        var lastReport = -Double.infinity
         while true {
             _ = wake.wait(timeout: .now() + flushInterval)
             let closing = queue.withLock { queue -> Bool in
                 swap(&queue.records, &batch)
-                if names.count != queue.streams.count { names = queue.streams }
+                if files.namesVersion != queue.namesVersion {
+                    files.names = queue.streams
+                    files.namesVersion = queue.namesVersion
+                }
                 return queue.closing
             }
             if !batch.isEmpty {
-                let (written, failed, failure) = writeBatch(batch, names: names, files: &files, unflushed: &unflushed, line: &line)
+                let (written, failed, failure, released) = writeBatch(batch, files: &files)
                 batch.removeAll(keepingCapacity: true)
+                let openFiles = files.open.count
                 queue.withLock { queue in
                     queue.statistics.written += written
                     queue.statistics.failed += failed
+                    queue.statistics.openFiles = openFiles
+                    for slot in released where queue.streams.indices.contains(Int(slot)) {
+                        queue.streams[Int(slot)] = nil
+                        queue.free.append(slot)
+                        queue.namesVersion += 1
+                    }
                 }
                 if let failure {
-                    let now = Date().timeIntervalSince1970
+                    let now = monotonicSeconds()
                     if now - lastReport >= 10 {
                         report("recording: \(failure) (samples not recorded so far: \(statistics.failed))")
                         lastReport = now
@@ -144,14 +188,16 @@ public final class RecordingWriter: Sendable {
                 if empty { break }
             }
         }
-        // Every batch was flushed already; what remains is making it durable and closing.
+        // Everything was written already; what remains is closing and making it durable.
         // Failures here are always reported (the process is about to stop).
         var failures: [String] = []
-        for (stream, file) in files {
-            let filePath = path(names[Int(stream)], file.date)
-            if fflush(file.handle) != 0 { failures.append("cannot flush \(filePath): \(systemErrorText())") }
-            if fsync(fileno(file.handle)) != 0 { failures.append("cannot sync \(filePath) to disk: \(systemErrorText())") }
-            if fclose(file.handle) != 0 { failures.append("cannot close \(filePath): \(systemErrorText())") }
+        for (stream, file) in files.open where !file.close() {
+            failures.append("cannot close \(path(files.names[Int(stream)] ?? "?", file.date)): \(systemErrorText())")
+        }
+        let root = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if root >= 0 {
+            if FileSystem.syncFileSystem(of: root) != 0 { failures.append("cannot sync \(directory) to disk: \(systemErrorText())") }
+            Glibc.close(root)
         }
         if !failures.isEmpty {
             report("recording: at shutdown: \(failures.joined(separator: "; ")) (samples not recorded: \(statistics.failed))")
@@ -159,96 +205,83 @@ public final class RecordingWriter: Sendable {
         finished.signal()
     }
 
-    /// Writes one batch and flushes every file it touched.
-    ///
-    /// A file's samples count as written only once its `fflush` succeeded: stdio buffers
-    /// `fwrite`, so a full disk usually shows only at the flush. When a write or a flush of a
-    /// file fails, all of that file's samples of this batch not yet flushed count as failed
-    /// (glibc discards the buffer of a failed flush, so none reaches the file later; the
-    /// kernel may have taken a part, ending in a cut-short line), the file is closed and dropped, and the
-    /// stream's remaining samples of this batch fail without retrying. The next batch reopens
-    /// the file, and `openFile` ends a cut-short last line first.
-    /// - Returns: samples written and failed, and the first failure's description.
-    private func writeBatch(_ batch: [Record], names: [String], files: inout [StreamID: OpenFile],
-                            unflushed: inout [StreamID: UInt64], line: inout [UInt8]) -> (written: UInt64, failed: UInt64, failure: String?) {
+    /// Formats one batch per stream and writes each stream's lines with one `write`.
+    /// - Returns: samples written and failed, the first failure's description, and the slots
+    ///   released in this batch (their files closed).
+    private func writeBatch(_ batch: [Record], files: inout Files) -> (written: UInt64, failed: UInt64, failure: String?, released: [StreamID]) {
         let date = UTCCalendar.day()
         var written: UInt64 = 0, failed: UInt64 = 0
         var failure: String?
-        unflushed.removeAll(keepingCapacity: true)
-        var broken = Set<StreamID>()
-        /// Closes and forgets a failed file, counting its unflushed samples as failed.
-        func abandon(_ stream: StreamID) {
-            failed += unflushed.removeValue(forKey: stream) ?? 0
-            broken.insert(stream)
-            if let file = files.removeValue(forKey: stream) {
-                clearerr(file.handle)
-                fclose(file.handle)
+        var released: [StreamID] = []
+        files.order.removeAll(keepingCapacity: true)
+        /// Writes out what is gathered for `stream`.
+        func flush(_ stream: StreamID) {
+            guard let count = files.counts[stream], count > 0 else { return }
+            files.counts[stream] = 0
+            var bytes = files.lines[stream, default: []][...]
+            files.lines[stream]?.removeAll(keepingCapacity: true)
+            guard let name = files.names.indices.contains(Int(stream)) ? files.names[Int(stream)] : nil else {
+                failed += count
+                return
+            }
+            do {
+                var file = try openFile(stream, name: name, date: date, files: &files)
+                if file.append(&bytes) {
+                    written += count
+                    files.open[stream] = file
+                } else {
+                    failure = failure ?? "cannot write \(path(name, date)): \(systemErrorText())"
+                    failed += count
+                    _ = file.close()  // reopened (and checked) for the next batch
+                    files.open[stream] = nil
+                }
+            } catch {
+                failure = failure ?? error.description
+                failed += count
             }
         }
         for record in batch {
-            guard !broken.contains(record.stream) else {
-                failed += 1
+            if record.stream < 0 {  // a release
+                let stream = -1 - record.stream
+                flush(stream)
+                if let file = files.open.removeValue(forKey: stream), !file.close() {
+                    failure = failure ?? "cannot close \(path(files.names[Int(stream)] ?? "?", file.date)): \(systemErrorText())"
+                }
+                files.lines[stream] = nil
+                files.counts[stream] = nil
+                released.append(stream)
                 continue
             }
-            guard let file = openFile(record.stream, names: names, date: date, files: &files, failure: &failure) else {
-                failed += 1
-                broken.insert(record.stream)
-                continue
-            }
-            line.removeAll(keepingCapacity: true)
-            Self.appendCSV(record, to: &line)
-            let count = line.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file.handle) }
-            if count == line.count {
-                unflushed[record.stream, default: 0] += 1
-            } else {
-                failure = failure ?? "cannot write \(path(names[Int(record.stream)], date)): \(systemErrorText())"
-                failed += 1
-                abandon(record.stream)
-            }
+            if files.counts[record.stream, default: 0] == 0 { files.order.append(record.stream) }
+            files.counts[record.stream, default: 0] += 1
+            Self.appendCSV(record, to: &files.lines[record.stream, default: []])
         }
-        for (stream, count) in unflushed {
-            guard let file = files[stream] else { continue }
-            if fflush(file.handle) == 0 {
-                written += count
-            } else {
-                failure = failure ?? "cannot flush \(path(names[Int(stream)], file.date)): \(systemErrorText())"
-                abandon(stream)
-            }
-        }
-        return (written, failed, failure)
+        for stream in files.order { flush(stream) }
+        return (written, failed, failure, released)
     }
 
     private func path(_ stream: String, _ date: String) -> String { "\(directory)/\(stream)/\(date).csv" }
 
-    private func openFile(_ stream: StreamID, names: [String], date: String, files: inout [StreamID: OpenFile], failure: inout String?) -> OpenFile? {
-        if let file = files[stream], file.date == date { return file }
-        if let old = files.removeValue(forKey: stream), fclose(old.handle) != 0 {
-            // The old day's file was flushed at the end of the last batch; closing it rarely fails.
-            failure = failure ?? "cannot close \(path(names[Int(stream)], old.date)): \(systemErrorText())"
+    /// The stream's open file for `date`, opening it (and closing the least recently used file
+    /// when `maximumOpenFiles` are open, or the stream's file of an earlier day).
+    private func openFile(_ stream: StreamID, name: String, date: String, files: inout Files) throws(GazeFileError) -> RecordingFile {
+        files.clock += 1
+        if var file = files.open[stream] {
+            if file.date == date {
+                file.lastUse = files.clock
+                return file
+            }
+            files.open[stream] = nil
+            _ = file.close()  // the old day's lines are all written
         }
-        let name = names[Int(stream)]
-        let folder = "\(directory)/\(name)"
-        do { try FileSystem.createDirectory(folder) } catch {
-            failure = failure ?? "\(error)"
-            return nil
+        if files.open.count >= maximumOpenFiles,
+           let (oldest, file) = files.open.min(by: { $0.value.lastUse < $1.value.lastUse }) {
+            files.open[oldest] = nil
+            _ = file.close()
         }
-        let filePath = path(name, date)
-        guard let handle = fopen(filePath, "a+") else {
-            failure = failure ?? "cannot open \(filePath): \(systemErrorText())"
-            return nil
-        }
-        fseek(handle, 0, SEEK_END)
-        if ftell(handle) == 0 {
-            fputs("t,x,y\n", handle)
-        } else if fseek(handle, -1, SEEK_END) == 0, fgetc(handle) != Int32(UInt8(ascii: "\n")) {
-            // A line cut short (a crash, a full disk) is ended here, so the next sample is whole.
-            fputc(Int32(UInt8(ascii: "\n")), handle)
-        }
-        // C requires a positioning call between reading (fgetc) and writing on an update
-        // stream; "a+" appends wherever the position is, but only after this.
-        fseek(handle, 0, SEEK_END)
-        let file = OpenFile(handle: handle, date: date)
-        files[stream] = file
+        try FileSystem.createDirectory("\(directory)/\(name)")
+        var file = try RecordingFile(path: path(name, date), date: date, header: "t,x,y\n")
+        file.lastUse = files.clock
         return file
     }
 
@@ -265,3 +298,4 @@ public final class RecordingWriter: Sendable {
         }
     }
 }
+
