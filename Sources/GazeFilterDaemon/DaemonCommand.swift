@@ -45,11 +45,17 @@ public enum DaemonCommand {
         SignalWaiter.start(control: control) { signal in
             logger.info(signal == SIGHUP ? "SIGHUP: reloading" : "signal \(signal): shutting down")
         }
+        let descriptors = DescriptorLimit.raise()
+        let openRecordings = min(configuration.maximumOpenRecordings, max(1, descriptors / 4))
+        if openRecordings < configuration.maximumOpenRecordings && configuration.recordDirectory != nil {
+            logger.warning("descriptor limit \(descriptors): at most \(openRecordings) recording files open at once (max_open_recordings \(configuration.maximumOpenRecordings))")
+        }
         let service: GazeFilterService
         do {
             service = try GazeFilterService(
                 configuration: configuration, reloadConfiguration: { try DaemonConfiguration.load(options) },
-                control: control, logger: logger, notifier: SystemdNotifier(environment: environment))
+                control: control, logger: logger, notifier: SystemdNotifier(environment: environment),
+                maximumOpenRecordings: openRecordings)
         } catch {
             return fail("\(error)")
         }

@@ -31,6 +31,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logLevel = LogLevel.info
     /// The most streams served at once; samples of further streams are counted as rejected.
     public var maximumStreams = 1024
+    /// A stream that sent nothing for this long is evicted: its recording file closed, its slot freed.
+    public var evictAfterSeconds = 600.0
+    /// The most recording files open at once (further capped to a quarter of RLIMIT_NOFILE).
+    public var maximumOpenRecordings = 256
     /// Settings for every stream not listed in `streamOverrides`.
     public var streamDefaults = StreamSettings()
     /// Per-stream settings by stream name.
@@ -60,6 +64,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         OptionSpec("stats-interval", .value(placeholder: "SECONDS"), help: "statistics period on gaze.stats and stderr (default 1) [stats_interval_s]"),
         OptionSpec("log-level", .value(placeholder: "LEVEL"), help: "debug, info (default), warning or error [log_level]"),
         OptionSpec("max-streams", .value(placeholder: "N"), help: "most streams served at once (default 1024) [max_streams]"),
+        OptionSpec("evict-after", .value(placeholder: "SECONDS"), help: "a stream silent this long is evicted: its file closed, its slot freed (default 600) [evict_after_s]"),
+        OptionSpec("max-open-recordings", .value(placeholder: "N"), help: "most recording files open at once, at most a quarter of the descriptor limit (default 256) [max_open_recordings]"),
     ]
 
     /// The accepted ranges, the same for flags and the config file.
@@ -73,12 +79,16 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public static let resetAfterSeconds = 0.001...86_400.0
         /// Statistics period, seconds.
         public static let statisticsInterval = 0.01...86_400.0
+        /// Idle time before a stream is evicted, seconds (up to a week).
+        public static let evictAfterSeconds = 0.1...604_800.0
+        /// Recording files open at once.
+        public static let maximumOpenRecordings = 1...65_536
     }
 
     /// Config file keys, and per-stream keys under `"streams": {"<name>": {...}}`.
     static let fileKeys: Set<String> = ["input", "input_mode", "output", "output_mode", "high_water_mark", "params", "params_dir",
                                         "record_dir", "pid_file", "init", "rate_hz", "reset_after_s", "stats_interval_s",
-                                        "log_level", "max_streams", "streams"]
+                                        "log_level", "max_streams", "evict_after_s", "max_open_recordings", "streams"]
     static let streamKeys: Set<String> = ["rate_hz", "reset_after_s", "init"]
 
     /// The configuration from the config file named by `--config` (if any) and the flags.
@@ -110,6 +120,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let seconds = try file.number("stats_interval_s", in: Limits.statisticsInterval) { statisticsInterval = seconds }
         if let text = try file.choice("log_level", LogLevel.allCases.map(\.name)) { logLevel = LogLevel(name: text)! }
         if let number = try file.integer("max_streams", in: Limits.maximumStreams) { maximumStreams = number }
+        if let seconds = try file.number("evict_after_s", in: Limits.evictAfterSeconds) { evictAfterSeconds = seconds }
+        if let number = try file.integer("max_open_recordings", in: Limits.maximumOpenRecordings) { maximumOpenRecordings = number }
         for (name, settings) in try file.objects("streams", knownKeys: Self.streamKeys) {
             var stream = streamDefaults
             if let rate = try settings.number("rate_hz", in: Limits.rateHz) { stream.rateHz = rate }
@@ -146,5 +158,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
             logLevel = level
         }
         if let number = try options.integer("max-streams", in: Limits.maximumStreams) { maximumStreams = number }
+        if let seconds = try options.number("evict-after", in: Limits.evictAfterSeconds) { evictAfterSeconds = seconds }
+        if let number = try options.integer("max-open-recordings", in: Limits.maximumOpenRecordings) { maximumOpenRecordings = number }
     }
 }

@@ -15,14 +15,16 @@ import ZeroMQ
 /// storage made when a stream first appears.
 public final class GazeFilterService {
     private var configuration: DaemonConfiguration
-    private let reloadConfiguration: () throws -> DaemonConfiguration
     private let control: ServiceControl
     private var logger: Logger
     private let notifier: SystemdNotifier
 
     private var parameters: ParameterSource
+    /// Reads configuration and parameter files for reloads, off the sample path.
+    private let loader: ParameterLoader
     private var table: StreamTable
-    private var streams: [ServedStream] = []
+    /// The streams by table index; nil where a stream was evicted (the index is reused).
+    private var streams: [ServedStream?] = []
     private var recorder: RecordingWriter?
     /// Estimates encoded and not yet sent. The first `immediateSends` messages of each drain
     /// of the input go out at once (light load: no added latency); past that the daemon is
@@ -46,40 +48,31 @@ public final class GazeFilterService {
 
     private var unattributedMalformed: UInt64 = 0
     private var rejectedStreams: UInt64 = 0
-    /// Log rate limits: at most one line a second for malformed messages, and one for
-    /// samples of streams over the limit (each kind is seen even when the other floods).
-    private var malformedReports = ReportLimiter(), rejectedReports = ReportLimiter()
-
-    /// Lets one log line a second through and counts the ones it holds back.
-    struct ReportLimiter {
-        private var heldBack: UInt64 = 0
-        private var last = -Double.infinity
-
-        /// Whether to log now, and how many were held back since the last line.
-        mutating func admit(now: Double) -> UInt64? {
-            guard now - last >= 1 else { heldBack += 1; return nil }
-            defer { heldBack = 0; last = now }
-            return heldBack
-        }
-    }
+    private var evictedStreams: UInt64 = 0
     private let startTime = monotonicSeconds()
     private var loadedReloadGeneration = 0
+    private var reloadPending = false
 
-    /// A service for `configuration`; `reloadConfiguration` re-reads config and flags on SIGHUP.
+    /// A service for `configuration`; `reloadConfiguration` re-reads config and flags on SIGHUP
+    /// (on the loader's thread). `maximumOpenRecordings` is the recorder's bound on open files,
+    /// which the caller derives from the descriptor limit.
     /// - Throws: `GazeFileError` when the parameters cannot be loaded, or the recording
     ///   directory cannot be made.
-    public init(configuration: DaemonConfiguration, reloadConfiguration: @escaping () throws -> DaemonConfiguration,
-                control: ServiceControl, logger: Logger, notifier: SystemdNotifier) throws {
+    public init(configuration: DaemonConfiguration, reloadConfiguration: @escaping @Sendable () throws -> DaemonConfiguration,
+                control: ServiceControl, logger: Logger, notifier: SystemdNotifier, maximumOpenRecordings: Int? = nil) throws {
         self.configuration = configuration
-        self.reloadConfiguration = reloadConfiguration
         self.control = control
         self.logger = logger
         self.notifier = notifier
-        parameters = try ParameterSource(path: configuration.parametersPath, directory: configuration.parametersDirectory)
+        parameters = try ParameterSource(path: configuration.parametersPath, directory: configuration.parametersDirectory,
+                                         maximumStreamFiles: configuration.maximumStreams)
+        loader = ParameterLoader(parameters: parameters, configuration: configuration, reloadConfiguration: reloadConfiguration)
         table = StreamTable(capacity: min(configuration.maximumStreams, 4096))
         if let directory = configuration.recordDirectory {
             let log = logger
-            recorder = try RecordingWriter(directory: directory) { message in log.error(message) }
+            recorder = try RecordingWriter(directory: directory, maximumOpenFiles: maximumOpenRecordings ?? configuration.maximumOpenRecordings) { message in
+                log.error(message)
+            }
         }
         streams.reserveCapacity(min(configuration.maximumStreams, 4096))
     }
@@ -125,6 +118,7 @@ public final class GazeFilterService {
         let topic = ZMQMessage(), payload = ZMQMessage()
         let poller = try ZMQPoller([(input, .readable)])
         var nextStatistics = monotonicSeconds() + configuration.statisticsInterval
+        var nextEviction = monotonicSeconds() + 1
         let watchdogPeriod = notifier.watchdogInterval.map { $0 / 2 }
         var nextWatchdog = monotonicSeconds()
 
@@ -148,7 +142,7 @@ public final class GazeFilterService {
                     }
                     if frames != 2 || !hasPayload {
                         unattributedMalformed += 1
-                        report(topic: topic, "malformed message: \(GazeWireError.wrongFrameCount(frames))", limiter: &malformedReports)
+                        logger.warning("topic \(quoted(topic)): malformed message: \(GazeWireError.wrongFrameCount(frames))", kind: "malformed")
                         continue
                     }
                     handle(topic: topic, payload: payload, output: output)
@@ -165,14 +159,21 @@ public final class GazeFilterService {
                 publishStatistics(output: output, now: now)
                 nextStatistics = now + configuration.statisticsInterval
             }
+            if now >= nextEviction {
+                evictIdleStreams(now: now)
+                nextEviction = now + min(1, configuration.evictAfterSeconds / 4)
+            }
             let generation = control.reloadGeneration.load(ordering: .acquiring)
             if generation != loadedReloadGeneration {
                 loadedReloadGeneration = generation
-                reload()
+                if !reloadPending { notifier.reloading() }
+                reloadPending = true
+                loader.request()  // read on the loader's thread; applied below when ready
             }
+            if let reading = loader.take() { apply(reading) }
         }
         notifier.stopping()
-        logger.info("stopping: \(streams.count) streams, \(streams.reduce(0) { $0 + $1.filter.counters.published }) estimates published")
+        logger.info("stopping: \(table.count) streams, \(streams.reduce(0) { $0 + ($1?.filter.counters.published ?? 0) }) estimates published")
     }
 
     // MARK: The sample path
@@ -186,26 +187,26 @@ public final class GazeFilterService {
                 try GazeTopic.validate(name: name)
                 // A stream is made by its first well-formed sample: junk never takes a slot.
                 _ = try payload.withUnsafeBytes { (payload) throws(GazeWireError) in try RawGazeDecoder.decode(payload) }
-                guard streams.count < configuration.maximumStreams else { throw .streamLimitReached(configuration.maximumStreams) }
+                guard table.count < configuration.maximumStreams else { throw .streamLimitReached(configuration.maximumStreams) }
                 return register(name)
             }
         } catch .streamLimitReached(let limit) {
             rejectedStreams += 1
-            report(topic: topic, "sample rejected: \(GazeWireError.streamLimitReached(limit))", limiter: &rejectedReports)
+            logger.warning("topic \(quoted(topic)): sample rejected: \(GazeWireError.streamLimitReached(limit))", kind: "rejected")
             return
         } catch {
             unattributedMalformed += 1
-            report(topic: topic, "malformed message: \(error)", limiter: &malformedReports)
+            logger.warning("topic \(quoted(topic)): malformed message: \(error)", kind: "malformed")
             return
         }
         do {
             let recorder = self.recorder, slot = outbox.count
             let outcome = try payload.withUnsafeBytes { (bytes) throws(GazeWireError) -> GazeStreamFilter.Outcome in
-                try streams[index].handle(payload: bytes, recorder: recorder, encoder: &outbox.encoders[slot])
+                try streams[index]!.handle(payload: bytes, recorder: recorder, encoder: &outbox.encoders[slot])
             }
             guard outcome == .estimate else { return }
         } catch {
-            report(topic: topic, "malformed message: \(error)", limiter: &malformedReports)  // counted by the stream
+            logger.warning("topic \(quoted(topic)): malformed message: \(error)", kind: "malformed")  // counted by the stream
             return
         }
         outbox.streams[outbox.count] = index
@@ -217,10 +218,10 @@ public final class GazeFilterService {
     private func sendOutbox(_ output: ZMQSocket) {
         for slot in 0..<outbox.count {
             do {
-                try output.send(streams[outbox.streams[slot]].cleanTopic, flags: [.sendMore, .dontWait])
+                try output.send(streams[outbox.streams[slot]]!.cleanTopic, flags: [.sendMore, .dontWait])
                 try output.send(outbox.encoders[slot].bytes, flags: .dontWait)
             } catch {
-                logger.error("cannot publish on \(configuration.outputEndpoint): \(error)")
+                logger.error("cannot publish on \(configuration.outputEndpoint): \(error)", kind: "publish")
             }
         }
         outbox.count = 0
@@ -233,19 +234,29 @@ public final class GazeFilterService {
         let chosen = parameters.parameters(for: text)
         if let error = chosen.error { logger.error("stream \(text): \(error); using \(chosen.source)") }
         let recorderID = recorder?.register(stream: text) ?? -1
-        streams.append(ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, settings: configuration.settings(for: text)),
-                                    parameterSource: chosen.source, recorderID: recorderID))
-        logger.info("new stream \(text) (parameters \(chosen.source))")
+        let stream = ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, settings: configuration.settings(for: text)),
+                                  parameterSource: chosen.source, recorderID: recorderID)
+        if index < streams.count { streams[index] = stream } else { streams.append(stream) }
+        logger.info("new stream \(text) (parameters \(chosen.source))", kind: "new stream")
         return index
     }
 
-    /// Logs a message that was not filtered (malformed, or of a stream over the limit), at
-    /// most one line per second: the counters say how many there were.
-    /// The text is built only for the lines that are logged, so a flood of junk costs no formatting.
-    private func report(topic: ZMQMessage, _ problem: @autoclosure () -> String, limiter: inout ReportLimiter) {
-        guard let heldBack = limiter.admit(now: monotonicSeconds()) else { return }
-        let topicText = topic.withUnsafeBytes { EscapedText.quoted($0, limit: 80) }
-        logger.warning("topic \(topicText): \(problem())" + (heldBack > 0 ? " (\(heldBack) more like it since the last report)" : ""))
+    /// A topic escaped for a log line (nothing in it can forge a line), cut at 80 bytes.
+    private func quoted(_ topic: ZMQMessage) -> String { topic.withUnsafeBytes { EscapedText.quoted($0, limit: 80) } }
+
+    /// Evicts streams silent for `evict_after_s`: closes their recording file and frees their
+    /// slot (a later sample of the same name makes it a new stream, appending to its file).
+    private func evictIdleStreams(now: Double) {
+        let limit = UInt64(configuration.evictAfterSeconds * 1e9)
+        let clock = monotonicNanoseconds()
+        for index in streams.indices {
+            guard let stream = streams[index], clock &- stream.lastArrival > limit else { continue }
+            if stream.recorderID >= 0 { recorder?.release(stream.recorderID) }
+            table.remove(index)
+            streams[index] = nil
+            evictedStreams += 1
+            logger.info("stream \(stream.name) evicted after \(configuration.evictAfterSeconds) s without a sample", kind: "evicted")
+        }
     }
 
     // MARK: Statistics
@@ -257,7 +268,7 @@ public final class GazeFilterService {
         writer.key("streams")
         writer.beginObject()
         var totals = StreamCounters()
-        for stream in streams {
+        for case let stream? in streams {
             let c = stream.filter.counters
             writer.key(stream.name)
             writer.beginObject()
@@ -283,6 +294,7 @@ public final class GazeFilterService {
         writer.endObject()
         writer.key("malformed_unattributed"); writer.integer(Int(unattributedMalformed))
         writer.key("rejected_streams"); writer.integer(Int(rejectedStreams))
+        writer.key("evicted_streams"); writer.integer(Int(evictedStreams))
         if let recorder {
             let statistics = recorder.statistics
             writer.key("recording")
@@ -290,6 +302,7 @@ public final class GazeFilterService {
             writer.key("written"); writer.integer(Int(statistics.written))
             writer.key("failed"); writer.integer(Int(statistics.failed))
             writer.key("pending"); writer.integer(statistics.pending)
+            writer.key("open_files"); writer.integer(statistics.openFiles)
             writer.endObject()
         }
         writer.endObject()
@@ -299,9 +312,9 @@ public final class GazeFilterService {
         } catch {
             logger.error("cannot publish statistics: \(error)")
         }
-        logger.info("stats: \(streams.count) streams, received \(totals.received), published \(totals.published), masked \(totals.masked), dropped \(totals.dropped), malformed \(totals.malformed + unattributedMalformed)")
+        logger.info("stats: \(table.count) streams, received \(totals.received), published \(totals.published), masked \(totals.masked), dropped \(totals.dropped), malformed \(totals.malformed + unattributedMalformed)")
         if logger.level <= .debug {
-            for stream in streams {
+            for case let stream? in streams {
                 let c = stream.filter.counters
                 logger.debug("stream \(stream.name): received \(c.received) published \(c.published) masked \(c.masked) dropped \(c.dropped) malformed \(c.malformed) bridged \(c.bridgedSteps) resets \(c.resets)")
             }
@@ -310,18 +323,25 @@ public final class GazeFilterService {
 
     // MARK: Reload
 
-    /// SIGHUP: re-reads the configuration and every parameter file. A file that fails
-    /// validation is reported and what was in force stays in force.
-    private func reload() {
-        notifier.reloading()
-        defer { notifier.ready(status: "reloaded") }
-        var next = configuration
-        do { next = try reloadConfiguration() } catch {
-            logger.error("reload: configuration not reloaded: \(error)")
+    /// Applies a reading the loader finished (SIGHUP): the configuration and every parameter
+    /// file. A file that failed validation is reported and what was in force stays in force.
+    /// Only in-memory work here: the files were read on the loader's thread.
+    private func apply(_ reading: ParameterLoader.Reading) {
+        defer {
+            reloadPending = false
+            notifier.ready(status: "reloaded")
+        }
+        var next = reading.configuration
+        if let failure = reading.configurationFailure {
+            logger.error("reload: configuration not reloaded: \(failure)")
+            next = configuration
+            next.parametersPath = reading.configuration.parametersPath
+            next.parametersDirectory = reading.configuration.parametersDirectory
         }
         if next.inputEndpoint != configuration.inputEndpoint || next.outputEndpoint != configuration.outputEndpoint
             || next.inputMode != configuration.inputMode || next.outputMode != configuration.outputMode
-            || next.recordDirectory != configuration.recordDirectory || next.highWaterMark != configuration.highWaterMark {
+            || next.recordDirectory != configuration.recordDirectory || next.highWaterMark != configuration.highWaterMark
+            || next.maximumOpenRecordings != configuration.maximumOpenRecordings {
             logger.warning("reload: endpoint, high-water-mark and recording changes take effect at the next restart")
             next.inputEndpoint = configuration.inputEndpoint
             next.outputEndpoint = configuration.outputEndpoint
@@ -329,30 +349,30 @@ public final class GazeFilterService {
             next.outputMode = configuration.outputMode
             next.recordDirectory = configuration.recordDirectory
             next.highWaterMark = configuration.highWaterMark
+            next.maximumOpenRecordings = configuration.maximumOpenRecordings
         }
         configuration = next
         logger.level = next.logLevel
-        parameters.directory = next.parametersDirectory
-        do {
-            try parameters.reloadGlobal(path: next.parametersPath)
-        } catch {
-            logger.error("reload: \(error); keeping the parameters in force")
+        if let failure = reading.globalFailure {
+            logger.error("reload: \(failure); keeping the parameters in force")
         }
+        parameters = reading.parameters
         var changed = 0
         for index in streams.indices {
-            let name = streams[index].name
-            var chosen = parameters.parameters(for: name)
+            guard var stream = streams[index] else { continue }
+            var chosen = parameters.parameters(for: stream.name)
             if let error = chosen.error {
-                logger.error("reload: stream \(name): \(error); keeping the parameters in force")
-                chosen = (streams[index].filter.parameters, streams[index].parameterSource, nil)
+                logger.error("reload: stream \(stream.name): \(error); keeping the parameters in force", kind: "reload stream")
+                chosen = (stream.filter.parameters, stream.parameterSource, nil)
             }
-            streams[index].filter.settings = configuration.settings(for: name)
-            if chosen.parameters != streams[index].filter.parameters {
-                streams[index].filter.replaceParameters(chosen.parameters)
+            stream.filter.settings = configuration.settings(for: stream.name)
+            if chosen.parameters != stream.filter.parameters {
+                stream.filter.replaceParameters(chosen.parameters)
                 changed += 1
             }
-            streams[index].parameterSource = chosen.source
+            stream.parameterSource = chosen.source
+            streams[index] = stream
         }
-        logger.info("reloaded: parameters \(parameters.globalPath), \(changed) of \(streams.count) streams changed model")
+        logger.info("reloaded: parameters \(parameters.globalPath), \(changed) of \(table.count) streams changed model")
     }
 }

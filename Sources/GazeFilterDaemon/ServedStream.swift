@@ -21,6 +21,8 @@ public struct ServedStream: Sendable {
     public var parameterSource: String
     /// The stream's slot in the recorder (-1 without one).
     public let recorderID: RecordingWriter.StreamID
+    /// When the stream's last sample arrived (monotonic nanoseconds), for idle eviction.
+    public private(set) var lastArrival: UInt64 = monotonicNanoseconds()
 
     /// A stream that has seen no sample yet.
     public init(name: String, filter: GazeStreamFilter, parameterSource: String, recorderID: RecordingWriter.StreamID) {
@@ -44,6 +46,7 @@ public struct ServedStream: Sendable {
         }
         recorder?.append(recorderID, time: sample.t, x: sample.x, y: sample.y)
         let start = monotonicNanoseconds()
+        lastArrival = start
         let outcome = withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { observation in
             observation[0] = sample.x
             observation[1] = sample.y

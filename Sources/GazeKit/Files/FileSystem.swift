@@ -19,19 +19,6 @@ public enum FileSystem {
         guard mkdir(path, 0o777) == 0 || errno == EEXIST else { throw GazeFileError(path: path, "cannot create the directory: \(systemErrorText())") }
     }
 
-    /// Writes the dirty data of the whole file system holding `descriptor` to disk (`syncfs`,
-    /// which Glibc's Swift module does not export without _GNU_SOURCE: found by name). One call
-    /// instead of an fsync per file keeps stopping quick with thousands of files.
-    /// - Returns: 0, or -1 with errno set (ENOSYS when the C library lacks it).
-    public static func syncFileSystem(of descriptor: Int32) -> Int32 {
-        typealias SyncFS = @convention(c) (Int32) -> Int32
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "syncfs") else {
-            errno = ENOSYS
-            return -1
-        }
-        return unsafeBitCast(symbol, to: SyncFS.self)(descriptor)
-    }
-
     /// An error as one readable line: our own errors as they describe themselves, Foundation's
     /// by their localized description and the system's reason (never the `Error Domain=…` dump).
     public static func describe(_ error: any Error) -> String {

@@ -119,9 +119,8 @@ public final class RecordingWriter: Sendable {
         }
     }
 
-    /// Writes everything queued, closes the files, asks the file system to write them to disk
-    /// (one `syncfs`, not an fsync per file, so stopping stays quick with thousands of
-    /// streams) and stops the thread. Idempotent.
+    /// Writes everything queued, closes the files and stops the thread (quick with any number
+    /// of streams: at most `maximumOpenFiles` are open). Idempotent.
     public func close() {
         let alreadyClosing = queue.withLock { queue -> Bool in
             defer { queue.closing = true }
@@ -188,16 +187,13 @@ public final class RecordingWriter: Sendable {
                 if empty { break }
             }
         }
-        // Everything was written already; what remains is closing and making it durable.
+        // Everything was written already; what remains is closing. No fsync: the lines are in
+        // the kernel's cache, which outlives the process, and syncing thousands of files (or
+        // the file system) could take longer than the second a stop may take.
         // Failures here are always reported (the process is about to stop).
         var failures: [String] = []
         for (stream, file) in files.open where !file.close() {
             failures.append("cannot close \(path(files.names[Int(stream)] ?? "?", file.date)): \(systemErrorText())")
-        }
-        let root = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if root >= 0 {
-            if FileSystem.syncFileSystem(of: root) != 0 { failures.append("cannot sync \(directory) to disk: \(systemErrorText())") }
-            Glibc.close(root)
         }
         if !failures.isEmpty {
             report("recording: at shutdown: \(failures.joined(separator: "; ")) (samples not recorded: \(statistics.failed))")
