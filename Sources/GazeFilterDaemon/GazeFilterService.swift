@@ -92,7 +92,7 @@ public final class GazeFilterService {
         defer {
             input.close()
             output.close()
-            recorder?.close()
+            recorder?.close(within: 0.5)  // SIGTERM is honoured within a second, whatever the backlog
         }
         let highWaterMark = Int32(clamping: configuration.highWaterMark)
         try input.setReceiveHighWaterMark(highWaterMark)

@@ -55,15 +55,25 @@ public final class DaemonProcess: @unchecked Sendable {
     public let notify: NotifyListener
     public let logPath: String
 
-    /// Starts the daemon with `arguments` (endpoints are added) and waits for READY=1.
-    public init(directory: String, arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts the daemon with `arguments` (endpoints are added: ipc:// in `directory` unless
+    /// given) and waits for READY=1. `limits` are `ulimit` arguments (`["-n 256", "-v 4000000"]`)
+    /// applied by a shell that then execs the daemon, for tests of hostile input and scarce descriptors.
+    public init(directory: String, arguments: [String], environment: [String: String] = [:],
+                input: String? = nil, output: String? = nil, limits: [String] = []) throws {
         self.directory = directory
-        inputEndpoint = "ipc://\(directory)/in.sock"
-        outputEndpoint = "ipc://\(directory)/out.sock"
+        inputEndpoint = input ?? "ipc://\(directory)/in.sock"
+        outputEndpoint = output ?? "ipc://\(directory)/out.sock"
         logPath = directory + "/daemon.log"
         notify = NotifyListener(path: directory + "/notify.sock")
-        process.executableURL = URL(fileURLWithPath: executablePath("gazefilterd"))
-        process.arguments = ["--input", inputEndpoint, "--output", outputEndpoint] + arguments
+        let daemonArguments = ["--input", inputEndpoint, "--output", outputEndpoint] + arguments
+        if limits.isEmpty {
+            process.executableURL = URL(fileURLWithPath: executablePath("gazefilterd"))
+            process.arguments = daemonArguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            let script = limits.map { "ulimit \($0) && " }.joined() + "exec \"$0\" \"$@\""
+            process.arguments = ["-c", script, executablePath("gazefilterd")] + daemonArguments
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path].merging(environment) { $1 }) { $1 }
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)!

@@ -46,10 +46,14 @@ public final class RecordingWriter: Sendable {
         var records: [Record] = []
         /// Each slot's stream name; nil once released and closed (free for reuse).
         var streams: [String?] = []
+        /// The slot of each registered name.
+        var slots: [String: StreamID] = [:]
         /// Slots whose release the writer has finished, ready for reuse.
         var free: [StreamID] = []
         var namesVersion = 0
         var closing = false
+        /// When closing: the monotonic time by which the writer stops, written or not.
+        var deadline = Double.infinity
         var statistics = Statistics()
     }
 
@@ -87,14 +91,18 @@ public final class RecordingWriter: Sendable {
     /// registered and not released gets its slot back.
     public func register(stream name: String) -> StreamID {
         queue.withLock { queue in
-            if let existing = queue.streams.firstIndex(of: name) { return StreamID(existing) }
+            if let existing = queue.slots[name] { return existing }
             queue.namesVersion += 1
-            if let slot = queue.free.popLast() {
+            let slot: StreamID
+            if let reused = queue.free.popLast() {
+                slot = reused
                 queue.streams[Int(slot)] = name
-                return slot
+            } else {
+                slot = StreamID(queue.streams.count)
+                queue.streams.append(name)
             }
-            queue.streams.append(name)
-            return StreamID(queue.streams.count - 1)
+            queue.slots[name] = slot
+            return slot
         }
     }
 
@@ -119,11 +127,17 @@ public final class RecordingWriter: Sendable {
         }
     }
 
-    /// Writes everything queued, closes the files and stops the thread (quick with any number
-    /// of streams: at most `maximumOpenFiles` are open). Idempotent.
-    public func close() {
+    /// Writes everything queued, closes the files and stops the thread. Idempotent.
+    ///
+    /// Stopping is bounded by `within` seconds whatever the backlog (a disk slow to create
+    /// thousands of new files must not hold SIGTERM past its second): what is not written by
+    /// then is counted as failed and reported, never half-written.
+    public func close(within seconds: Double = .infinity) {
         let alreadyClosing = queue.withLock { queue -> Bool in
-            defer { queue.closing = true }
+            defer {
+                queue.closing = true
+                queue.deadline = monotonicSeconds() + seconds
+            }
             return queue.closing
         }
         guard !alreadyClosing else { return }
@@ -152,16 +166,16 @@ public final class RecordingWriter: Sendable {
         var lastReport = -Double.infinity
         while true {
             _ = wake.wait(timeout: .now() + flushInterval)
-            let closing = queue.withLock { queue -> Bool in
+            let (closing, deadline) = queue.withLock { queue -> (Bool, Double) in
                 swap(&queue.records, &batch)
                 if files.namesVersion != queue.namesVersion {
                     files.names = queue.streams
                     files.namesVersion = queue.namesVersion
                 }
-                return queue.closing
+                return (queue.closing, queue.deadline)
             }
             if !batch.isEmpty {
-                let (written, failed, failure, released) = writeBatch(batch, files: &files)
+                let (written, failed, failure, released) = writeBatch(batch, files: &files, deadline: deadline)
                 batch.removeAll(keepingCapacity: true)
                 let openFiles = files.open.count
                 queue.withLock { queue in
@@ -169,6 +183,7 @@ public final class RecordingWriter: Sendable {
                     queue.statistics.failed += failed
                     queue.statistics.openFiles = openFiles
                     for slot in released where queue.streams.indices.contains(Int(slot)) {
+                        if let name = queue.streams[Int(slot)] { queue.slots[name] = nil }
                         queue.streams[Int(slot)] = nil
                         queue.free.append(slot)
                         queue.namesVersion += 1
@@ -183,7 +198,15 @@ public final class RecordingWriter: Sendable {
                 }
             }
             if closing {
-                let empty = queue.withLock { $0.records.isEmpty }
+                let (empty, late) = queue.withLock { queue -> (Bool, Bool) in
+                    let late = monotonicSeconds() > queue.deadline
+                    if late {
+                        queue.statistics.failed += UInt64(queue.records.count)
+                        queue.records.removeAll()
+                    }
+                    return (queue.records.isEmpty, late)
+                }
+                if late { report("recording: stopped before everything was written (samples not recorded: \(statistics.failed))") }
                 if empty { break }
             }
         }
@@ -204,7 +227,7 @@ public final class RecordingWriter: Sendable {
     /// Formats one batch per stream and writes each stream's lines with one `write`.
     /// - Returns: samples written and failed, the first failure's description, and the slots
     ///   released in this batch (their files closed).
-    private func writeBatch(_ batch: [Record], files: inout Files) -> (written: UInt64, failed: UInt64, failure: String?, released: [StreamID]) {
+    private func writeBatch(_ batch: [Record], files: inout Files, deadline: Double) -> (written: UInt64, failed: UInt64, failure: String?, released: [StreamID]) {
         let date = UTCCalendar.day()
         var written: UInt64 = 0, failed: UInt64 = 0
         var failure: String?
@@ -216,7 +239,8 @@ public final class RecordingWriter: Sendable {
             files.counts[stream] = 0
             var bytes = files.lines[stream, default: []][...]
             files.lines[stream]?.removeAll(keepingCapacity: true)
-            guard let name = files.names.indices.contains(Int(stream)) ? files.names[Int(stream)] : nil else {
+            guard let name = files.names.indices.contains(Int(stream)) ? files.names[Int(stream)] : nil,
+                  deadline == .infinity || monotonicSeconds() < deadline else {
                 failed += count
                 return
             }
