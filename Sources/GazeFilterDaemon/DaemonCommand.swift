@@ -23,9 +23,11 @@ public enum DaemonCommand {
             closes the sockets and exits 0. Wire format: docs/PROTOCOL.md.
             """)
 
-    /// Runs the daemon with `arguments` (without the program name). Call `SignalWaiter.blockSignals()` first.
+    /// Runs the daemon with `arguments` (without the program name), or `gazefilterd keygen`.
+    /// Call `SignalWaiter.blockSignals()` first.
     public static func run(_ arguments: [String]) -> Int32 {
         StandardStream.ignoreBrokenPipes()  // a closed stderr must not kill the daemon
+        if arguments.first == "keygen" { return KeygenCommand.run(Array(arguments.dropFirst())) }
         let environment = ProcessInfo.processInfo.environment
         let options: ParsedOptions
         do {
@@ -40,8 +42,16 @@ public enum DaemonCommand {
         let configuration: DaemonConfiguration
         do { configuration = try DaemonConfiguration.load(options) } catch { return fail("\(error)") }
 
+        let insecure = configuration.insecureRemoteEndpoints
+        if !insecure.isEmpty && !configuration.allowInsecureRemote {
+            return fail("refusing to bind \(insecure.joined(separator: " and ")) without CURVE: anyone who can reach it could inject or read gaze; "
+                        + "set curve_secret_key (see gazefilterd keygen), bind a loopback address, or set allow_insecure_remote")
+        }
         let control = ServiceControl()
         let logger = Logger(program: "gazefilterd", level: configuration.logLevel, environment: environment)
+        if !insecure.isEmpty {
+            logger.warning("allow_insecure_remote: \(insecure.joined(separator: " and ")) bound without CURVE: anyone who can reach it can inject or read gaze")
+        }
         SignalWaiter.start(control: control) { signal in
             logger.info(signal == SIGHUP ? "SIGHUP: reloading" : "signal \(signal): shutting down")
         }

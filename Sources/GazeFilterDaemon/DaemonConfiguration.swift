@@ -35,6 +35,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var evictAfterSeconds = 600.0
     /// The most recording files open at once (further capped to a quarter of RLIMIT_NOFILE).
     public var maximumOpenRecordings = 256
+    /// The daemon's CURVE certificate (`gazefilterd keygen` output, `NAME.key_secret`): when set,
+    /// both sockets are CURVE servers and only clients whose public key is allowed get in or out.
+    public var curveSecretKey: String?
+    /// A directory of allowed clients' public certificates (`*.key`), re-read on SIGHUP.
+    public var curveAllowedKeys: String?
+    /// Whether binding a non-loopback address without CURVE is allowed (with a warning).
+    public var allowInsecureRemote = false
     /// Settings for every stream not listed in `streamOverrides`.
     public var streamDefaults = StreamSettings()
     /// Per-stream settings by stream name.
@@ -42,6 +49,29 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// The defaults.
     public init() {}
+
+    /// The bound endpoints that anyone on the network could reach: bound (not connected)
+    /// tcp/ws/pgm endpoints whose host is not loopback (`*`, `0.0.0.0`, an interface, a
+    /// routable address). Empty when CURVE is on: then every client must hold an allowed key.
+    public var insecureRemoteEndpoints: [String] {
+        guard curveSecretKey == nil else { return [] }
+        return [(inputEndpoint, inputMode), (outputEndpoint, outputMode)].compactMap { endpoint, mode in
+            mode == .bind && !Self.isLocal(endpoint) ? endpoint : nil
+        }
+    }
+
+    /// Whether only this machine can reach `endpoint`: ipc:// and inproc://, or a tcp host of
+    /// 127.x.x.x, ::1, localhost or the loopback interface `lo`.
+    static func isLocal(_ endpoint: String) -> Bool {
+        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return true }
+        guard endpoint.hasPrefix("tcp://") else { return false }
+        var host = Substring(endpoint.dropFirst(6))
+        if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
+        if let semicolon = host.lastIndex(of: ";") { host = host[host.index(after: semicolon)...] }  // source;destination
+        host = host.trimmingPrefix("[")
+        if host.hasSuffix("]") { host = host.dropLast() }
+        return host.hasPrefix("127.") || host == "::1" || host == "localhost" || host == "lo"
+    }
 
     /// The settings of one stream.
     public func settings(for stream: String) -> StreamSettings { streamOverrides[stream] ?? streamDefaults }
@@ -65,6 +95,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         OptionSpec("log-level", .value(placeholder: "LEVEL"), help: "debug, info (default), warning or error [log_level]"),
         OptionSpec("max-streams", .value(placeholder: "N"), help: "most streams served at once (default 1024) [max_streams]"),
         OptionSpec("evict-after", .value(placeholder: "SECONDS"), help: "a stream silent this long is evicted: its file closed, its slot freed (default 600) [evict_after_s]"),
+        OptionSpec("curve-secret-key", .value(placeholder: "FILE"), help: "CURVE on both sockets with this certificate (gazefilterd keygen's NAME.key_secret, mode 0600) [curve_secret_key]"),
+        OptionSpec("curve-allowed-keys", .value(placeholder: "DIR"), help: "allowed clients' public certificates, DIR/*.key; re-read on SIGHUP [curve_allowed_keys]"),
+        OptionSpec("allow-insecure-remote", help: "allow binding a non-loopback address without CURVE (logged as a warning) [allow_insecure_remote]"),
         OptionSpec("max-open-recordings", .value(placeholder: "N"), help: "most recording files open at once, at most a quarter of the descriptor limit (default 256) [max_open_recordings]"),
     ]
 
@@ -88,7 +121,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Config file keys, and per-stream keys under `"streams": {"<name>": {...}}`.
     static let fileKeys: Set<String> = ["input", "input_mode", "output", "output_mode", "high_water_mark", "params", "params_dir",
                                         "record_dir", "pid_file", "init", "rate_hz", "reset_after_s", "stats_interval_s",
-                                        "log_level", "max_streams", "evict_after_s", "max_open_recordings", "streams"]
+                                        "log_level", "max_streams", "evict_after_s", "max_open_recordings", "curve_secret_key",
+                                        "curve_allowed_keys", "allow_insecure_remote", "streams"]
     static let streamKeys: Set<String> = ["rate_hz", "reset_after_s", "init"]
 
     /// The configuration from the config file named by `--config` (if any) and the flags.
@@ -122,6 +156,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let number = try file.integer("max_streams", in: Limits.maximumStreams) { maximumStreams = number }
         if let seconds = try file.number("evict_after_s", in: Limits.evictAfterSeconds) { evictAfterSeconds = seconds }
         if let number = try file.integer("max_open_recordings", in: Limits.maximumOpenRecordings) { maximumOpenRecordings = number }
+        if let text = try file.string("curve_secret_key") { curveSecretKey = text }
+        if let text = try file.string("curve_allowed_keys") { curveAllowedKeys = text }
+        if let allowed = try file.boolean("allow_insecure_remote") { allowInsecureRemote = allowed }
         for (name, settings) in try file.objects("streams", knownKeys: Self.streamKeys) {
             var stream = streamDefaults
             if let rate = try settings.number("rate_hz", in: Limits.rateHz) { stream.rateHz = rate }
@@ -160,5 +197,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let number = try options.integer("max-streams", in: Limits.maximumStreams) { maximumStreams = number }
         if let seconds = try options.number("evict-after", in: Limits.evictAfterSeconds) { evictAfterSeconds = seconds }
         if let number = try options.integer("max-open-recordings", in: Limits.maximumOpenRecordings) { maximumOpenRecordings = number }
+        if let text = options.value("curve-secret-key") { curveSecretKey = text }
+        if let text = options.value("curve-allowed-keys") { curveAllowedKeys = text }
+        if options.flag("allow-insecure-remote") { allowInsecureRemote = true }
     }
 }

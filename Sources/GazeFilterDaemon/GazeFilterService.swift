@@ -26,6 +26,11 @@ public final class GazeFilterService {
     /// The streams by table index; nil where a stream was evicted (the index is reused).
     private var streams: [ServedStream?] = []
     private var recorder: RecordingWriter?
+    /// The daemon's CURVE key pair and allowed keys, when `curve_secret_key` is set.
+    private let curveKeyPair: CurveKeyFile?
+    private var allowedKeys: Set<[UInt8]> = []
+    private var authenticator: CurveAuthenticator?
+    private var reportedRefusals: UInt64 = 0
     /// Estimates encoded and not yet sent. The first `immediateSends` messages of each drain
     /// of the input go out at once (light load: no added latency); past that the daemon is
     /// behind, and estimates are sent 64 at a time, so libzmq wakes its I/O thread once per
@@ -68,6 +73,15 @@ public final class GazeFilterService {
                                          maximumStreamFiles: configuration.maximumStreams)
         loader = ParameterLoader(parameters: parameters, configuration: configuration, reloadConfiguration: reloadConfiguration)
         table = StreamTable(capacity: min(configuration.maximumStreams, 4096))
+        curveKeyPair = try configuration.curveSecretKey.map { path throws(GazeFileError) in try CurveAuthenticator.readKeyPair(path) }
+        if curveKeyPair != nil {
+            if let directory = configuration.curveAllowedKeys {
+                let (keys, problems) = CurveAuthenticator.readAllowed(directory)
+                allowedKeys = keys
+                for problem in problems { logger.error("allowed keys: \(problem)", kind: "allowed keys") }
+            }
+            if allowedKeys.isEmpty { logger.warning("CURVE is on and no client key is allowed (curve_allowed_keys): every client will be refused") }
+        }
         if let directory = configuration.recordDirectory {
             let log = logger
             recorder = try RecordingWriter(directory: directory, maximumOpenFiles: maximumOpenRecordings ?? configuration.maximumOpenRecordings) { message in
@@ -94,6 +108,13 @@ public final class GazeFilterService {
             output.close()
             recorder?.close(within: 0.5)  // SIGTERM is honoured within a second, whatever the backlog
         }
+        if let curveKeyPair {
+            let authenticator = try CurveAuthenticator(context: context, keyPair: curveKeyPair, allowed: allowedKeys)
+            try authenticator.secure(input, domain: "input")
+            try authenticator.secure(output, domain: "output")
+            self.authenticator = authenticator
+        }
+        defer { authenticator?.close() }
         let highWaterMark = Int32(clamping: configuration.highWaterMark)
         try input.setReceiveHighWaterMark(highWaterMark)
         try output.setSendHighWaterMark(highWaterMark)
@@ -112,11 +133,12 @@ public final class GazeFilterService {
         }
         let inputEndpoint = (try? input.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.inputEndpoint
         let outputEndpoint = (try? output.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.outputEndpoint
-        logger.info("listening for gaze.raw.* on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)")
+        logger.info("listening for gaze.raw.* on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)"
+                    + (authenticator.map { ", CURVE server key \($0.publicKey), \(allowedKeys.count) client keys allowed" } ?? ""))
         notifier.ready(status: "filtering \(inputEndpoint) -> \(outputEndpoint)")
 
         let topic = ZMQMessage(), payload = ZMQMessage()
-        let poller = try ZMQPoller([(input, .readable)])
+        let poller = try ZMQPoller([(input, .readable)] + (authenticator?.pollSockets.map { ($0, ZMQ.PollEvents.readable) } ?? []))
         var nextStatistics = monotonicSeconds() + configuration.statisticsInterval
         var nextEviction = monotonicSeconds() + 1
         let watchdogPeriod = notifier.watchdogInterval.map { $0 / 2 }
@@ -150,6 +172,7 @@ public final class GazeFilterService {
                 }
                 sendOutbox(output)
             }
+            if let authenticator { try serveAuthentication(authenticator) }
             let now = monotonicSeconds()
             if let watchdogPeriod, now >= nextWatchdog {
                 notifier.watchdog()
@@ -241,6 +264,16 @@ public final class GazeFilterService {
         return index
     }
 
+    /// Answers queued ZAP requests and counts failed handshakes (never waits), logging refusals
+    /// (rate-limited: the counters in `gaze.stats` say how many).
+    private func serveAuthentication(_ authenticator: CurveAuthenticator) throws(ZMQError) {
+        try authenticator.serve()
+        if authenticator.counters.refusedKeys > reportedRefusals, let refused = authenticator.lastRefused {
+            reportedRefusals = authenticator.counters.refusedKeys
+            logger.warning("CURVE: refused a client key not allowed on the \(refused.domain): \(refused.key)", kind: "refused key")
+        }
+    }
+
     /// A topic escaped for a log line (nothing in it can forge a line), cut at 80 bytes.
     private func quoted(_ topic: ZMQMessage) -> String { topic.withUnsafeBytes { EscapedText.quoted($0, limit: 80) } }
 
@@ -295,6 +328,17 @@ public final class GazeFilterService {
         writer.key("malformed_unattributed"); writer.integer(Int(unattributedMalformed))
         writer.key("rejected_streams"); writer.integer(Int(rejectedStreams))
         writer.key("evicted_streams"); writer.integer(Int(evictedStreams))
+        if let authenticator {
+            let counters = authenticator.counters
+            writer.key("security")
+            writer.beginObject()
+            writer.key("curve"); writer.value(.bool(true))
+            writer.key("allowed_keys"); writer.integer(authenticator.allowed.count)
+            writer.key("accepted"); writer.integer(Int(counters.accepted))
+            writer.key("refused_keys"); writer.integer(Int(counters.refusedKeys))
+            writer.key("failed_handshakes"); writer.integer(Int(counters.failedHandshakes))
+            writer.endObject()
+        }
         if let recorder {
             let statistics = recorder.statistics
             writer.key("recording")
@@ -357,6 +401,12 @@ public final class GazeFilterService {
             logger.error("reload: \(failure); keeping the parameters in force")
         }
         parameters = reading.parameters
+        if let (keys, problems) = reading.allowedKeys, curveKeyPair != nil {
+            for problem in problems { logger.error("reload: allowed keys: \(problem)", kind: "allowed keys") }
+            if keys != allowedKeys { logger.info("reload: \(keys.count) client keys allowed (were \(allowedKeys.count))") }
+            allowedKeys = keys
+            authenticator?.replaceAllowed(keys)
+        }
         var changed = 0
         for index in streams.indices {
             guard var stream = streams[index] else { continue }

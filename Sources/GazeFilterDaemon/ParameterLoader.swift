@@ -5,7 +5,8 @@ import Foundation
 import GazeKit
 import Synchronization
 
-/// Reads the configuration and every parameter file for a reload on a thread of its own, so
+/// Reads the configuration, every parameter file and the allowed CURVE keys for a reload on a
+/// thread of its own, so
 /// the sample path never waits on a file: a slow disk, a FIFO or a device behind a file's name
 /// delays only the reload, never a sample, and never SIGTERM.
 ///
@@ -19,6 +20,8 @@ final class ParameterLoader: Sendable {
         var configurationFailure: String?
         var parameters: ParameterSource
         var globalFailure: GazeFileError?
+        /// The allowed clients' keys, when CURVE is configured, and the files that could not be read.
+        var allowedKeys: (keys: Set<[UInt8]>, problems: [String])?
     }
 
     private struct State {
@@ -68,11 +71,12 @@ final class ParameterLoader: Sendable {
                 var configurationFailure: String?
                 do { configuration = try reloadConfiguration() } catch { configurationFailure = "\(error)" }
                 let (parameters, globalFailure) = base.reloaded(path: configuration.parametersPath, directory: configuration.parametersDirectory)
+                let allowedKeys = configuration.curveAllowedKeys.map { CurveAuthenticator.readAllowed($0) }
                 state.withLock { state in
                     state.base = parameters
                     state.configuration = configuration
                     state.done = Reading(configuration: configuration, configurationFailure: configurationFailure,
-                                         parameters: parameters, globalFailure: globalFailure)
+                                         parameters: parameters, globalFailure: globalFailure, allowedKeys: allowedKeys)
                 }
             }
         }

@@ -128,11 +128,13 @@ public final class GazeTestClient {
     /// Connects to a daemon and makes sure both directions are live: the daemon has
     /// subscribed to our publisher, and our subscription has reached its publisher
     /// (probed with samples on stream `probe`, whose estimates are consumed here).
-    public init(daemon: DaemonProcess, topic: String = "gaze.") throws {
+    /// `curve` makes both sockets CURVE clients of a daemon with that server key.
+    public init(daemon: DaemonProcess, topic: String = "gaze.", curve: CurveClientKeys? = nil) throws {
         context = try ZMQContext()
         publisher = try ZMQSocket(context, type: .extendedPublisher)
         try publisher.setSendHighWaterMark(0)
         try publisher.setLinger(milliseconds: 2000)
+        try curve?.apply(to: publisher)
         try publisher.connect(daemon.inputEndpoint)
         try publisher.setReceiveTimeout(milliseconds: 10_000)
         guard let subscription = try publisher.receiveMultipart(), subscription.first?.first == 1 else {
@@ -140,6 +142,7 @@ public final class GazeTestClient {
         }
         subscriber = try ZMQSocket(context, type: .subscriber)
         try subscriber.setReceiveHighWaterMark(0)
+        try curve?.apply(to: subscriber)
         try subscriber.subscribe(topic)
         try subscriber.connect(daemon.outputEndpoint)
         try subscriber.setReceiveTimeout(milliseconds: 50)
@@ -175,5 +178,23 @@ public final class GazeTestClient {
             if filter(topic) { result.append((topic, frames.count > 1 ? frames[1] : [])) }
         }
         return result
+    }
+}
+
+/// A CURVE client's keys for a test socket: the server's public key and the client's pair (Z85).
+public struct CurveClientKeys: Sendable {
+    public let serverKey: String
+    public let publicKey: String
+    public let secretKey: String
+
+    public init(serverKey: String, publicKey: String, secretKey: String) {
+        self.serverKey = serverKey
+        self.publicKey = publicKey
+        self.secretKey = secretKey
+    }
+
+    /// Makes `socket` a CURVE client with these keys (before it connects).
+    public func apply(to socket: ZMQSocket) throws {
+        try socket.makeCurveClient(serverKey: serverKey, publicKey: publicKey, secretKey: secretKey)
     }
 }
