@@ -24,13 +24,16 @@ let package = Package(
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
 
         // The gaze domain: samples, masking, files, parameter files, wire codec, recordings.
-        .target(name: "GazeKit", dependencies: ["LinearDynamics"], swiftSettings: strict),
+        .target(name: "GazeKit", dependencies: ["LinearDynamics", "CommandLineSupport"], swiftSettings: strict),
+
+        // The daemon's settings (one table), read by the daemon and, for each stream's model, by the refit.
+        .target(name: "GazeFilterConfiguration", dependencies: ["GazeKit", "CommandLineSupport"], swiftSettings: strict),
 
         // Table-driven argument parsing shared by the three executables.
         .target(name: "CommandLineSupport", swiftSettings: strict),
 
         // The periodic refit: recordings in, gated EM fit, atomic install, daemon reload, reports.
-        .target(name: "GazeRefit", dependencies: ["LinearDynamics", "GazeKit", "CommandLineSupport"], swiftSettings: strict),
+        .target(name: "GazeRefit", dependencies: ["LinearDynamics", "GazeKit", "GazeFilterConfiguration", "CommandLineSupport"], swiftSettings: strict),
 
         // What `gazefit` does, as a library so tests can call it.
         .target(
@@ -43,7 +46,7 @@ let package = Package(
         // The live daemon's service: sockets, streams, statistics, reload, systemd notification.
         .target(
             name: "GazeFilterDaemon",
-            dependencies: ["LinearDynamics", "GazeKit", "ZeroMQ", "CommandLineSupport"],
+            dependencies: ["LinearDynamics", "GazeKit", "GazeFilterConfiguration", "ZeroMQ", "CommandLineSupport"],
             swiftSettings: strict),
 
         .executableTarget(
@@ -55,7 +58,7 @@ let package = Package(
 
         // `scripts/bench`: timings of the core (and later the daemon and refit) for side-by-side reports.
         .executableTarget(
-            name: "gazebench", dependencies: ["LinearDynamics", "GazeKit", "ZeroMQ", "GazeFilterDaemon"], swiftSettings: strict),
+            name: "gazebench", dependencies: ["LinearDynamics", "GazeKit", "ZeroMQ", "GazeFilterDaemon", "GazeFilterConfiguration"], swiftSettings: strict),
 
         // Shared by the tests: reference fixtures, tolerance checks, process launching.
         .target(name: "_TestSupport", dependencies: ["LinearDynamics", "GazeKit", "ZeroMQ"], swiftSettings: strict),
@@ -66,11 +69,11 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .testTarget(
             name: "GazeFilterDaemonTests",
-            dependencies: ["GazeFilterDaemon", "GazeKit", "LinearDynamics", "ZeroMQ", "_TestSupport"],
+            dependencies: ["GazeFilterDaemon", "GazeFilterConfiguration", "GazeKit", "LinearDynamics", "ZeroMQ", "_TestSupport", "CommandLineSupport"],
             swiftSettings: strict),
         .testTarget(name: "GazeKitTests", dependencies: ["GazeKit", "LinearDynamics", "_TestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "GazefitTests", dependencies: ["GazefitCommands", "GazeRefit", "GazeKit", "LinearDynamics", "ZeroMQ", "_TestSupport"],
+            name: "GazefitTests", dependencies: ["GazefitCommands", "GazeRefit", "GazeFilterConfiguration", "CommandLineSupport", "GazeKit", "LinearDynamics", "ZeroMQ", "_TestSupport"],
             swiftSettings: strict),
     ]
 )

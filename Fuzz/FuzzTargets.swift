@@ -1,4 +1,4 @@
-// libFuzzer targets for every reader of untrusted bytes: the wire decoder, the observation CSV
+// libFuzzer targets for every reader of untrusted bytes: the wire decoders (JSON, Pupil's msgpack), the observation CSV
 // and recording readers, the parameter, config and key-file readers. Built by `scripts/fuzz`
 // with `swiftc -sanitize=fuzzer,address` (not a SwiftPM target: SwiftPM has no sanitizer
 // per target); one binary, the target chosen by $GAZEFILTER_FUZZ_TARGET.
@@ -13,6 +13,12 @@ import GazeRefit
 /// The targets by name: each takes one input and must never crash, whatever the bytes.
 let targets: [String: (UnsafeRawBufferPointer) -> Void] = [
     "raw-gaze": { bytes in _ = try? RawGazeDecoder.decode(bytes) },
+    // Pupil's msgpack: the first byte picks gaze or surface datums, the rest is the payload.
+    "pupil-msgpack": { bytes in
+        guard let first = bytes.first else { return }
+        let kind: PupilGazeDecoder.TopicKind = first & 1 == 0 ? .gaze : .surface
+        _ = try? PupilGazeDecoder.decode(kind, payload: UnsafeRawBufferPointer(rebasing: bytes.dropFirst())) { _ in }
+    },
     "observation-csv": { bytes in _ = try? ObservationFile.parse(bytes: Array(bytes), path: "fuzz.csv") },
     "parameter-file": { bytes in _ = try? ParameterFile.decode(Data(bytes), path: "fuzz.json") },
     "recording": { bytes in

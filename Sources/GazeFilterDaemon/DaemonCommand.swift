@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CommandLineSupport
 import Foundation
+import GazeFilterConfiguration
 import GazeKit
 import ZeroMQ
 
@@ -16,8 +17,8 @@ public enum DaemonCommand {
         summary: "Live Kalman filtering of eye-tracker gaze streams over ZeroMQ: subscribes to gaze.raw.<stream>, publishes gaze.clean.<stream>.",
         options: DaemonConfiguration.options,
         notes: """
-            Config keys are shown in [brackets]. The config file may also set rate_hz, reset_after_s and init
-            per stream: "streams": {"<name>": {"rate_hz": 1000, "reset_after_s": 2}} (see config/gazefilterd.json).
+            Config keys are shown in [brackets]. The stream settings (\(StreamModel.settings.settings.map(\.key).joined(separator: ", ")))
+            may also be set per stream: "streams": {"<name>": {"rate_hz": 1000, "loss": "nan"}} (see config/gazefilterd.json).
             Signals: SIGHUP reloads the configuration and parameter files (a file that fails validation
             is reported and the old parameters stay); SIGTERM or SIGINT stops reading, flushes recordings,
             closes the sockets and exits 0. Wire format: docs/PROTOCOL.md.

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CommandLineSupport
 import Foundation
+import GazeFilterConfiguration
 import GazeKit
 import LinearDynamics
 import ZeroMQ
@@ -20,11 +21,13 @@ public final class GazeFilterService {
     private let notifier: SystemdNotifier
 
     private var parameters: ParameterSource
-    /// Reads configuration and parameter files for reloads, off the sample path.
+    /// Reads configuration, parameter files and allowed keys for reloads, off the sample path.
     private let loader: ParameterLoader
     private var table: StreamTable
     /// The streams by table index; nil where a stream was evicted (the index is reused).
     private var streams: [ServedStream?] = []
+    /// Streams fed by a Pupil Capture/Service, each with its own connection.
+    private var pupilSources: [PupilSource] = []
     private var recorder: RecordingWriter?
     /// The daemon's CURVE key pair and allowed keys, when `curve_secret_key` is set.
     private let curveKeyPair: CurveKeyFile?
@@ -51,6 +54,8 @@ public final class GazeFilterService {
         }
     }
 
+    /// Where the binary frames Pupil attaches after a payload are read into and forgotten.
+    private let scratch = ZMQMessage()
     private var unattributedMalformed: UInt64 = 0
     private var rejectedStreams: UInt64 = 0
     private var evictedStreams: UInt64 = 0
@@ -61,8 +66,8 @@ public final class GazeFilterService {
     /// A service for `configuration`; `reloadConfiguration` re-reads config and flags on SIGHUP
     /// (on the loader's thread). `maximumOpenRecordings` is the recorder's bound on open files,
     /// which the caller derives from the descriptor limit.
-    /// - Throws: `GazeFileError` when the parameters cannot be loaded, or the recording
-    ///   directory cannot be made.
+    /// - Throws: `GazeFileError` when the parameters or the CURVE certificate cannot be loaded,
+    ///   or the recording directory cannot be made.
     public init(configuration: DaemonConfiguration, reloadConfiguration: @escaping @Sendable () throws -> DaemonConfiguration,
                 control: ServiceControl, logger: Logger, notifier: SystemdNotifier, maximumOpenRecordings: Int? = nil) throws {
         self.configuration = configuration
@@ -106,7 +111,8 @@ public final class GazeFilterService {
         defer {
             input.close()
             output.close()
-            recorder?.close(within: 0.5)  // SIGTERM is honoured within a second, whatever the backlog
+            for source in pupilSources { source.close() }
+            recorder?.close(within: 0.3)  // SIGTERM is honoured within a second, whatever the backlog
         }
         if let curveKeyPair {
             let authenticator = try CurveAuthenticator(context: context, keyPair: curveKeyPair, allowed: allowedKeys)
@@ -119,7 +125,11 @@ public final class GazeFilterService {
         try input.setReceiveHighWaterMark(highWaterMark)
         try output.setSendHighWaterMark(highWaterMark)
         try output.setLinger(milliseconds: 300)  // estimates still queued at shutdown go out, within the second
-        try input.subscribe("gaze.raw.")
+        for prefix in configuration.subscriptions { try input.subscribe("gaze.raw." + prefix) }
+        for name in configuration.pupilSources.keys.sorted() {
+            pupilSources.append(try PupilSource(context: context, stream: name, settings: configuration.pupilSources[name]!,
+                                                highWaterMark: highWaterMark))
+        }
         for (socket, role, endpoint, mode) in [(input, "input", configuration.inputEndpoint, configuration.inputMode),
                                                (output, "output", configuration.outputEndpoint, configuration.outputMode)] {
             do {
@@ -133,12 +143,16 @@ public final class GazeFilterService {
         }
         let inputEndpoint = (try? input.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.inputEndpoint
         let outputEndpoint = (try? output.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.outputEndpoint
-        logger.info("listening for gaze.raw.* on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)"
+        let served = configuration.subscriptions == [""] ? "gaze.raw.*" : configuration.subscriptions.map { "gaze.raw.\($0)*" }.joined(separator: ", ")
+        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)"
                     + (authenticator.map { ", CURVE server key \($0.publicKey), \(allowedKeys.count) client keys allowed" } ?? ""))
+        for source in pupilSources { logger.info("stream \(source.stream): from Pupil Remote \(source.settings.remote), topic \(source.settings.topic.debugDescription)") }
         notifier.ready(status: "filtering \(inputEndpoint) -> \(outputEndpoint)")
 
         let topic = ZMQMessage(), payload = ZMQMessage()
-        let poller = try ZMQPoller([(input, .readable)] + (authenticator?.pollSockets.map { ($0, ZMQ.PollEvents.readable) } ?? []))
+        // The input first, then each Pupil source, then the authenticator's handler and monitors.
+        let poller = try ZMQPoller([(input, .readable)] + pupilSources.map { ($0.subscriber, .readable) }
+                                   + (authenticator?.pollSockets.map { ($0, ZMQ.PollEvents.readable) } ?? []))
         var nextStatistics = monotonicSeconds() + configuration.statisticsInterval
         var nextEviction = monotonicSeconds() + 1
         let watchdogPeriod = notifier.watchdogInterval.map { $0 / 2 }
@@ -164,7 +178,7 @@ public final class GazeFilterService {
                     }
                     if frames != 2 || !hasPayload {
                         unattributedMalformed += 1
-                        logger.warning("topic \(quoted(topic)): malformed message: \(GazeWireError.wrongFrameCount(frames))", kind: "malformed")
+                        report(topic: topic, "malformed message: \(GazeWireError.wrongFrameCount(frames))", kind: "malformed")
                         continue
                     }
                     handle(topic: topic, payload: payload, output: output)
@@ -172,8 +186,12 @@ public final class GazeFilterService {
                 }
                 sendOutbox(output)
             }
+            for (index, source) in pupilSources.enumerated() where poller.events(at: index + 1).contains(.readable) {
+                try drain(source, topic: topic, payload: payload, output: output)
+            }
             if let authenticator { try serveAuthentication(authenticator) }
             let now = monotonicSeconds()
+            for source in pupilSources { source.maintain(now: now) { logger.info($0) } }
             if let watchdogPeriod, now >= nextWatchdog {
                 notifier.watchdog()
                 nextWatchdog = now + watchdogPeriod
@@ -215,11 +233,11 @@ public final class GazeFilterService {
             }
         } catch .streamLimitReached(let limit) {
             rejectedStreams += 1
-            logger.warning("topic \(quoted(topic)): sample rejected: \(GazeWireError.streamLimitReached(limit))", kind: "rejected")
+            report(topic: topic, "sample rejected: \(GazeWireError.streamLimitReached(limit))", kind: "rejected")
             return
         } catch {
             unattributedMalformed += 1
-            logger.warning("topic \(quoted(topic)): malformed message: \(error)", kind: "malformed")
+            report(topic: topic, "malformed message: \(error)", kind: "malformed")
             return
         }
         do {
@@ -229,10 +247,72 @@ public final class GazeFilterService {
             }
             guard outcome == .estimate else { return }
         } catch {
-            logger.warning("topic \(quoted(topic)): malformed message: \(error)", kind: "malformed")  // counted by the stream
+            report(topic: topic, "malformed message: \(error)", kind: "malformed")  // counted by the stream
             return
         }
         outbox.streams[outbox.count] = index
+        outbox.count += 1
+        if outbox.isFull { sendOutbox(output) }
+    }
+
+    /// Reads what a Pupil source has queued (a bounded batch), and filters each gaze datum:
+    /// mapped to pixels, with its confidence for the stream's loss rule. Frames after the
+    /// payload (Pupil's binary attachments) are read and ignored.
+    private func drain(_ source: PupilSource, topic: ZMQMessage, payload: ZMQMessage, output: ZMQSocket) throws {
+        var handled = 0
+        let settings = source.settings
+        while handled < 4096, try source.subscriber.receive(into: topic, flags: .dontWait) {
+            handled += 1
+            source.lastMessage = monotonicSeconds()
+            var frames = 1
+            if topic.hasMore {
+                _ = try source.subscriber.receive(into: payload)
+                frames += 1
+                var extra = payload.hasMore
+                while extra {  // binary attachments: skipped
+                    _ = try source.subscriber.receive(into: scratch)
+                    extra = scratch.hasMore
+                }
+            }
+            guard frames == 2 else {
+                report(topic: topic, "malformed Pupil message on stream \(source.stream): a topic without a payload", kind: "malformed")
+                continue
+            }
+            let index: Int
+            if let known = source.streamIndex {
+                index = known
+            } else if let known = source.stream.utf8.withContiguousStorageIfAvailable({ table.find(UnsafeRawBufferPointer($0)) }) ?? nil {
+                index = known
+                source.streamIndex = known
+            } else {
+                guard table.count < configuration.maximumStreams else {
+                    rejectedStreams += 1
+                    report(topic: topic, "sample rejected: \(GazeWireError.streamLimitReached(configuration.maximumStreams))", kind: "rejected")
+                    continue
+                }
+                index = Array(source.stream.utf8).withUnsafeBytes { register($0) }
+                source.streamIndex = index
+            }
+            do {
+                try topic.withUnsafeBytes { (topicBytes) throws(GazeWireError) in
+                    try payload.withUnsafeBytes { (bytes) throws(GazeWireError) in
+                        try settings.samples(topic: topicBytes, payload: bytes) { sample in deliver(index, sample, output: output) }
+                    }
+                }
+            } catch {
+                streams[index]?.filter.counters.malformed += 1
+                report(topic: topic, "malformed Pupil message on stream \(source.stream): \(error)", kind: "malformed")
+            }
+            if handled <= Self.immediateSends { sendOutbox(output) }
+        }
+        sendOutbox(output)
+    }
+
+    /// Filters one decoded sample of stream `index` and queues its estimate.
+    private func deliver(_ index: Int, _ sample: RawGazeSample, output: ZMQSocket) {
+        let slot = outbox.count
+        guard streams[index]!.handle(sample: sample, recorder: recorder, encoder: &outbox.encoders[slot]) == .estimate else { return }
+        outbox.streams[slot] = index
         outbox.count += 1
         if outbox.isFull { sendOutbox(output) }
     }
@@ -255,13 +335,22 @@ public final class GazeFilterService {
         let index = table.insert(name)
         let text = String(decoding: name, as: UTF8.self)
         let chosen = parameters.parameters(for: text)
-        if let error = chosen.error { logger.error("stream \(text): \(error); using \(chosen.source)") }
-        let recorderID = recorder?.register(stream: text) ?? -1
-        let stream = ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, settings: configuration.settings(for: text)),
+        if let error = chosen.error { logger.error("stream \(text): \(error); using \(chosen.source)", kind: "stream parameters") }
+        // A stream whose loss rule reads confidence, or whose source sends it, records it too.
+        let keepsConfidence = configuration.model(for: text).loss.needsConfidence || configuration.pupilSources[text] != nil
+        let recorderID = recorder?.register(stream: text, keepsConfidence: keepsConfidence) ?? -1
+        let stream = ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, model: configuration.model(for: text)),
                                   parameterSource: chosen.source, recorderID: recorderID)
         if index < streams.count { streams[index] = stream } else { streams.append(stream) }
         logger.info("new stream \(text) (parameters \(chosen.source))", kind: "new stream")
         return index
+    }
+
+    /// Logs a message that was not filtered (malformed, or of a stream over the limit),
+    /// rate-limited per `kind` (the counters say how many there were). The text is built only
+    /// for the lines that are logged, so a flood of junk costs no formatting.
+    private func report(topic: ZMQMessage, _ problem: @autoclosure () -> String, kind: StaticString) {
+        logger.warning("topic \(topic.withUnsafeBytes { EscapedText.quoted($0, limit: 80) }): \(problem())", kind: kind)
     }
 
     /// Answers queued ZAP requests and counts failed handshakes (never waits), logging refusals
@@ -274,9 +363,6 @@ public final class GazeFilterService {
         }
     }
 
-    /// A topic escaped for a log line (nothing in it can forge a line), cut at 80 bytes.
-    private func quoted(_ topic: ZMQMessage) -> String { topic.withUnsafeBytes { EscapedText.quoted($0, limit: 80) } }
-
     /// Evicts streams silent for `evict_after_s`: closes their recording file and frees their
     /// slot (a later sample of the same name makes it a new stream, appending to its file).
     private func evictIdleStreams(now: Double) {
@@ -287,6 +373,7 @@ public final class GazeFilterService {
             if stream.recorderID >= 0 { recorder?.release(stream.recorderID) }
             table.remove(index)
             streams[index] = nil
+            for source in pupilSources where source.streamIndex == index { source.streamIndex = nil }
             evictedStreams += 1
             logger.info("stream \(stream.name) evicted after \(configuration.evictAfterSeconds) s without a sample", kind: "evicted")
         }
@@ -308,6 +395,7 @@ public final class GazeFilterService {
             writer.key("received"); writer.integer(Int(c.received))
             writer.key("published"); writer.integer(Int(c.published))
             writer.key("masked"); writer.integer(Int(c.masked))
+            writer.key("implausible"); writer.integer(Int(c.implausible))
             writer.key("dropped"); writer.integer(Int(c.dropped))
             writer.key("malformed"); writer.integer(Int(c.malformed))
             writer.key("bridged_steps"); writer.integer(Int(c.bridgedSteps))
@@ -325,6 +413,20 @@ public final class GazeFilterService {
             totals.malformed += c.malformed
         }
         writer.endObject()
+        if !pupilSources.isEmpty {
+            writer.key("pupil")
+            writer.beginObject()
+            for source in pupilSources {
+                writer.key(source.stream)
+                writer.beginObject()
+                writer.key("remote"); writer.string(source.settings.remote)
+                writer.key("backbone")
+                if let connected = source.connected { writer.string(connected) } else { writer.number(.nan) }  // null
+                writer.key("connections"); writer.integer(Int(source.connections))
+                writer.endObject()
+            }
+            writer.endObject()
+        }
         writer.key("malformed_unattributed"); writer.integer(Int(unattributedMalformed))
         writer.key("rejected_streams"); writer.integer(Int(rejectedStreams))
         writer.key("evicted_streams"); writer.integer(Int(evictedStreams))
@@ -367,9 +469,9 @@ public final class GazeFilterService {
 
     // MARK: Reload
 
-    /// Applies a reading the loader finished (SIGHUP): the configuration and every parameter
-    /// file. A file that failed validation is reported and what was in force stays in force.
-    /// Only in-memory work here: the files were read on the loader's thread.
+    /// Applies a reading the loader finished (SIGHUP): the configuration, every parameter
+    /// file and the allowed CURVE keys. A file that failed validation is reported and what was
+    /// in force stays in force. Only in-memory work here: the files were read on the loader's thread.
     private func apply(_ reading: ParameterLoader.Reading) {
         defer {
             reloadPending = false
@@ -379,14 +481,12 @@ public final class GazeFilterService {
         if let failure = reading.configurationFailure {
             logger.error("reload: configuration not reloaded: \(failure)")
             next = configuration
-            next.parametersPath = reading.configuration.parametersPath
-            next.parametersDirectory = reading.configuration.parametersDirectory
         }
         if next.inputEndpoint != configuration.inputEndpoint || next.outputEndpoint != configuration.outputEndpoint
             || next.inputMode != configuration.inputMode || next.outputMode != configuration.outputMode
             || next.recordDirectory != configuration.recordDirectory || next.highWaterMark != configuration.highWaterMark
-            || next.maximumOpenRecordings != configuration.maximumOpenRecordings {
-            logger.warning("reload: endpoint, high-water-mark and recording changes take effect at the next restart")
+            || next.maximumOpenRecordings != configuration.maximumOpenRecordings || next.curveSecretKey != configuration.curveSecretKey {
+            logger.warning("reload: endpoint, high-water-mark, recording and CURVE key changes take effect at the next restart")
             next.inputEndpoint = configuration.inputEndpoint
             next.outputEndpoint = configuration.outputEndpoint
             next.inputMode = configuration.inputMode
@@ -394,6 +494,7 @@ public final class GazeFilterService {
             next.recordDirectory = configuration.recordDirectory
             next.highWaterMark = configuration.highWaterMark
             next.maximumOpenRecordings = configuration.maximumOpenRecordings
+            next.curveSecretKey = configuration.curveSecretKey
         }
         configuration = next
         logger.level = next.logLevel
@@ -415,7 +516,7 @@ public final class GazeFilterService {
                 logger.error("reload: stream \(stream.name): \(error); keeping the parameters in force", kind: "reload stream")
                 chosen = (stream.filter.parameters, stream.parameterSource, nil)
             }
-            stream.filter.settings = configuration.settings(for: stream.name)
+            stream.filter.model = configuration.model(for: stream.name)
             if chosen.parameters != stream.filter.parameters {
                 stream.filter.replaceParameters(chosen.parameters)
                 changed += 1

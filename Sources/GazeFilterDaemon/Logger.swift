@@ -2,29 +2,13 @@
 import Glibc
 #endif
 import Foundation
+import GazeFilterConfiguration
 import GazeKit
 import Synchronization
 
-/// Severity of a log line; `--log-level` keeps this level and the ones above it.
-public enum LogLevel: Int, Comparable, Sendable, CaseIterable {
-    case debug, info, warning, error
-
-    /// Parses `debug`, `info`, `warning` (or `warn`), `error`.
-    public init?(name: String) {
-        switch name.lowercased() {
-        case "debug": self = .debug
-        case "info": self = .info
-        case "warning", "warn": self = .warning
-        case "error": self = .error
-        default: return nil
-        }
-    }
-
-    public var name: String { ["debug", "info", "warning", "error"][rawValue] }
+extension LogLevel {
     /// The syslog priority prefix journald understands on stderr (`<7>` … `<3>`).
     var syslogPrefix: String { ["<7>", "<6>", "<4>", "<3>"][rawValue] }
-
-    public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
 /// One-line log messages on stderr. Under systemd (`$JOURNAL_STREAM` set) lines carry

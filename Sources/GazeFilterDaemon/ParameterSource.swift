@@ -67,7 +67,7 @@ struct ParameterSource: Sendable {
             guard GazeTopic.isValid(name: stream) else { continue }
             guard read < maximumStreamFiles else { break }
             read += 1
-            let path = "\(directory)/\(file)"
+            let path = StreamPaths.parameters(stream, in: directory)
             do { own[stream] = (try Self.load(path), path) } catch { failures[stream] = error }
         }
     }

@@ -44,14 +44,22 @@ public struct ServedStream: Sendable {
             filter.counters.malformed += 1
             throw error
         }
-        recorder?.append(recorderID, time: sample.t, x: sample.x, y: sample.y)
+        return handle(sample: sample, recorder: recorder, encoder: &encoder)
+    }
+
+    /// Records one decoded sample, runs it through the filter (its loss rule judges the
+    /// coordinates and confidence) and, when there is an estimate to publish (`.estimate`),
+    /// encodes it into `encoder.bytes`: the sample path after any source's decoder (JSON, Pupil).
+    public mutating func handle(sample: RawGazeSample, recorder: RecordingWriter?,
+                                encoder: inout CleanGazeEncoder) -> GazeStreamFilter.Outcome {
+        recorder?.append(recorderID, time: sample.t, x: sample.x, y: sample.y, confidence: sample.confidence)
         let start = monotonicNanoseconds()
         lastArrival = start
         let outcome = withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { observation in
             observation[0] = sample.x
             observation[1] = sample.y
-            return filter.process(time: sample.t, observation: UnsafeBufferPointer(observation),
-                                  masked: sample.x < 0 || sample.y < 0, arrival: Double(start) * 1e-9)
+            return filter.process(time: sample.t, observation: UnsafeBufferPointer(observation), confidence: sample.confidence,
+                                  arrival: Double(start) * 1e-9)
         }
         let elapsed = monotonicNanoseconds() &- start
         guard outcome == .estimate else { return outcome }

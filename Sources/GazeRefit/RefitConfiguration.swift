@@ -1,12 +1,16 @@
 import CommandLineSupport
-import Foundation
+import GazeFilterConfiguration
 import GazeKit
 import LinearDynamics
 
-/// Every setting of `gazefit refit`: from `config/gazefit.json` (or `--config`), flags win.
+/// Every setting of `gazefit refit`, described once in `settings`: from `config/gazefit.json`
+/// (or `--config`), flags win. What the refit shares with the daemon (where recordings and
+/// parameters live, the pid file, and each stream's model: loss rule, plausible range, rate,
+/// restarts, start rule) it learns from the daemon's own config file (`daemon_config`), read
+/// with the daemon's own code; a path given here as well wins over the daemon's.
 public struct RefitConfiguration: Sendable, Equatable {
     /// How the running daemon is told to reload after parameters are installed.
-    public enum ReloadMethod: String, Sendable, Equatable {
+    public enum ReloadMethod: String, Sendable, Equatable, CaseIterable {
         /// SIGHUP to the pid in `pidFile`.
         case pidFile = "pid-file"
         /// `systemctl reload <unit>`.
@@ -15,12 +19,14 @@ public struct RefitConfiguration: Sendable, Equatable {
         case none
     }
 
-    /// The daemon's recordings: `<recordDirectory>/<stream>/<UTC date>.csv`.
-    public var recordDirectory = "/var/lib/gazefilter/recordings"
-    /// Where per-stream parameters live (the daemon's `params_dir`); refits write here.
-    public var parametersDirectory = "/var/lib/gazefilter/params"
-    /// The parameters a stream without its own file starts from (the daemon's `params`).
-    public var defaultParameters = "/etc/gazefilter/params/default.json"
+    /// The daemon's config file, whose streams, paths and pid file the refit uses.
+    public var daemonConfig: String?
+    /// The daemon's recordings: `StreamPaths.recording`. Nil: the daemon's `record_dir`.
+    public var recordDirectoryOverride: String?
+    /// Where per-stream parameters live; refits write here. Nil: the daemon's `params_dir`.
+    public var parametersDirectoryOverride: String?
+    /// The parameters a stream without its own file starts from. Nil: the daemon's `params`.
+    public var defaultParametersOverride: String?
     /// Where reports (JSON and SVG) go; nil prints the JSON summary only.
     public var reportDirectory: String? = "/var/lib/gazefilter/reports"
     /// Only recordings of the last this many hours, by whole UTC days: the files dated on or after
@@ -28,11 +34,9 @@ public struct RefitConfiguration: Sendable, Equatable {
     public var windowHours = 24.0
     /// At most this many samples per stream, the most recent.
     public var maximumSamples = 2_000_000
-    /// A pause in `t` longer than this (seconds) splits the recording into sequences.
-    public var splitGapSeconds = 0.5
     /// Sequences shorter than this are not used.
     public var minimumSequenceLength = 10
-    /// Streams with fewer samples than this are skipped.
+    /// Streams with fewer observed samples than this are skipped.
     public var minimumSamples = 500
     /// The parameters EM fits.
     public var fitting: FittedParameters = [.transition, .transitionCovariance, .observation, .observationCovariance]
@@ -45,112 +49,96 @@ public struct RefitConfiguration: Sendable, Equatable {
     public var minimumImprovement = 0.001
     /// How to tell the daemon.
     public var reload = ReloadMethod.pidFile
-    /// The daemon's pid file (for `pid-file` reloads).
-    public var pidFile = "/run/gazefilter/gazefilterd.pid"
+    /// The daemon's pid file (for `pid-file` reloads). Nil: the daemon's `pid_file`.
+    public var pidFileOverride: String?
     /// The daemon's unit (for `systemd` reloads).
     public var unit = "gazefilterd.service"
+    /// The daemon's configuration as `daemon_config` gives it (the daemon's defaults without one).
+    public var daemon = DaemonConfiguration()
 
     public init() {}
 
-    /// Accepted `window_hours`: above 0, up to ten years (keeps date arithmetic far from overflow).
-    public static let windowHoursRange = 0.0...87_600.0
-    /// Accepted `max_samples` (a billion samples would already need tens of GB).
-    public static let maximumSamplesRange = 1...100_000_000
-    /// Accepted `min_samples`.
-    public static let minimumSamplesRange = 1...100_000_000
-    /// Accepted `min_sequence`.
-    public static let minimumSequenceRange = 1...1_000_000
-    /// Accepted `iterations`.
-    public static let iterationsRange = 1...1_000_000
-    /// Accepted `split_gap_s`: above 0, up to a day.
-    public static let splitGapRange = 0.0...86_400.0
+    /// Where recordings, parameters and reports live when neither this config nor the daemon's says.
+    public enum Fallback {
+        public static let recordDirectory = "/var/lib/gazefilter/recordings"
+        public static let parametersDirectory = "/var/lib/gazefilter/params"
+        public static let defaultParameters = "/etc/gazefilter/params/default.json"
+        public static let pidFile = "/run/gazefilter/gazefilterd.pid"
+    }
 
-    /// The flags of `gazefit refit` (config keys in brackets).
-    public static let options: [OptionSpec] = [
-        OptionSpec("config", .value(placeholder: "FILE"), help: "JSON settings (see config/gazefit.json); flags win"),
-        OptionSpec("stream", .repeatedValue(placeholder: "NAME"), help: "refit only this stream (default: every stream with recordings)"),
-        OptionSpec("dry-run", help: "fit, judge and report, but install nothing and signal no one"),
-        OptionSpec("record-dir", .value(placeholder: "DIR"), help: "the daemon's recordings [record_dir]"),
-        OptionSpec("params-dir", .value(placeholder: "DIR"), help: "per-stream parameters, written here [params_dir]"),
-        OptionSpec("default-params", .value(placeholder: "P.json"), help: "parameters of streams without their own file [default_params]"),
-        OptionSpec("report-dir", .value(placeholder: "DIR"), help: "where JSON and SVG reports go [report_dir]"),
-        OptionSpec("window-hours", .value(placeholder: "H"), help: "use the recordings dated on or after the UTC day of now − H hours: whole days, so 24 reads yesterday's and today's files (default 24, at most 87600) [window_hours]"),
-        OptionSpec("max-samples", .value(placeholder: "N"), help: "at most N samples per stream, the most recent; older files are not read once N are collected (default 2000000, at most 100000000) [max_samples]"),
-        OptionSpec("split-gap", .value(placeholder: "SECONDS"), help: "a pause longer than this, or a backward jump in t (clock restart) longer than this, splits sequences (default 0.5) [split_gap_s]"),
-        OptionSpec("fit", .value(placeholder: "D,Q,H,R"), help: "parameters to fit (default D,Q,H,R) [fit]"),
-        OptionSpec("iterations", .value(placeholder: "N"), help: "EM iteration cap (default 50) [iterations]"),
-        OptionSpec("tolerance", .value(placeholder: "TOL"), help: "stop when an iteration gains less (default 0.01) [tolerance]"),
-        OptionSpec("holdout", .value(placeholder: "FRACTION"), help: "most recent fraction held out to judge the fit (default 0.2) [holdout_fraction]"),
-        OptionSpec("min-improvement", .value(placeholder: "NATS"), help: "held-out log-likelihood per sample the fit must gain (default 0.001) [min_improvement]"),
-        OptionSpec("min-samples", .value(placeholder: "N"), help: "skip streams with fewer observed (unmasked) samples (default 500) [min_samples]"),
-        OptionSpec("reload", .value(placeholder: "METHOD"), help: "pid-file (default), systemd or none [reload]"),
-        OptionSpec("pid-file", .value(placeholder: "FILE"), help: "the daemon's pid file [pid_file]"),
-        OptionSpec("unit", .value(placeholder: "UNIT"), help: "the daemon's systemd unit [unit]"),
-    ]
+    /// The daemon's recordings: this config's `record_dir`, else the daemon's, else the fallback.
+    public var recordDirectory: String { recordDirectoryOverride ?? daemon.recordDirectory ?? Fallback.recordDirectory }
+    /// Per-stream parameters: this config's `params_dir`, else the daemon's, else the fallback.
+    public var parametersDirectory: String { parametersDirectoryOverride ?? daemon.parametersDirectory ?? Fallback.parametersDirectory }
+    /// The default parameters: this config's `default_params`, else the daemon's `params` (when `daemon_config` is given), else the fallback.
+    public var defaultParameters: String {
+        defaultParametersOverride ?? (daemonConfig != nil ? daemon.parametersPath : Fallback.defaultParameters)
+    }
+    /// The daemon's pid file: this config's `pid_file`, else the daemon's, else the fallback.
+    public var pidFile: String { pidFileOverride ?? daemon.pidFile ?? Fallback.pidFile }
+    /// A stream's model, as the daemon runs it.
+    public func model(for stream: String) -> StreamModel { daemon.model(for: stream) }
 
-    static let keys: Set<String> = ["record_dir", "params_dir", "default_params", "report_dir", "window_hours", "max_samples",
-                                    "split_gap_s", "min_sequence", "min_samples", "fit", "iterations", "tolerance",
-                                    "holdout_fraction", "min_improvement", "reload", "pid_file", "unit"]
+    /// A path that defaults to the daemon's (`daemon_config`), else to `fallback`.
+    static func daemonPath(_ placeholder: String, fallback: String) -> SettingType<String?> {
+        let text = SettingType<String>.text(placeholder: placeholder)
+        return SettingType<String?>(placeholder: placeholder, requirement: text.requirement,
+                                    fromText: { text.fromText($0).map { .some($0) } }, fromJSON: { text.fromJSON($0).map { .some($0) } },
+                                    describe: { $0 ?? "the daemon's (daemon_config), else \(fallback)" })
+    }
 
-    /// Settings from the config file (if any) and the flags.
+    /// Every setting, in `--help` order: each one entry (key, flag, range, help).
+    public static let settings = SettingsTable<RefitConfiguration>([
+        Setting("daemon_config", flag: "daemon-config", SettingType.text(placeholder: "FILE").orNone, at: \.daemonConfig,
+                help: "the daemon's config file (gazefilterd.json): each stream's model and the paths below are read from it"),
+        Setting("record_dir", flag: "record-dir", daemonPath("DIR", fallback: Fallback.recordDirectory), at: \.recordDirectoryOverride,
+                help: "the daemon's recordings"),
+        Setting("params_dir", flag: "params-dir", daemonPath("DIR", fallback: Fallback.parametersDirectory), at: \.parametersDirectoryOverride,
+                help: "per-stream parameters, written here"),
+        Setting("default_params", flag: "default-params", daemonPath("P.json", fallback: Fallback.defaultParameters), at: \.defaultParametersOverride,
+                help: "parameters of streams without their own file"),
+        Setting("report_dir", flag: "report-dir", SettingType.text(placeholder: "DIR").orNone, at: \.reportDirectory,
+                help: "where JSON and SVG reports go (none: print the report only)"),
+        Setting("window_hours", flag: "window-hours", .number(in: 0...87_600, exclusiveLower: true, placeholder: "H"), at: \.windowHours,
+                help: "use the recordings dated on or after the UTC day of now − H hours: whole days, so 24 reads yesterday's and today's files"),
+        Setting("max_samples", flag: "max-samples", .integer(in: 1...100_000_000), at: \.maximumSamples,
+                help: "at most N samples per stream, the most recent; older files are not read once N are collected"),
+        Setting("min_sequence", flag: "min-sequence", .integer(in: 1...1_000_000), at: \.minimumSequenceLength,
+                help: "sequences with fewer steps are not used"),
+        Setting("min_samples", flag: "min-samples", .integer(in: 1...100_000_000), at: \.minimumSamples,
+                help: "skip streams with fewer observed (unmasked) samples"),
+        Setting("fit", flag: "fit", .parsed(placeholder: "D,Q,H,R", requirement: "a comma-separated list of D, Q, H, R, mu_0, sigma_0",
+                                            parse: { try? FittedParameters(names: $0) }, describe: { $0.description }), at: \.fitting,
+                help: "the parameters EM fits"),
+        Setting("iterations", flag: "iterations", .integer(in: 1...1_000_000), at: \.iterations, help: "EM iteration cap"),
+        Setting("tolerance", flag: "tolerance", SettingType.number(in: 0...1e9, placeholder: "TOL").orNone, at: \.tolerance,
+                help: "stop when an iteration gains less log-likelihood"),
+        Setting("holdout_fraction", flag: "holdout", .number(in: 0...0.99, exclusiveLower: true, placeholder: "FRACTION"), at: \.holdoutFraction,
+                help: "the most recent fraction held out to judge the fit"),
+        Setting("min_improvement", flag: "min-improvement", .number(in: -1000...1000, placeholder: "NATS"), at: \.minimumImprovement,
+                help: "held-out log-likelihood per observed sample the fit must gain"),
+        Setting("reload", flag: "reload", SettingType<ReloadMethod>.cases, at: \.reload, help: "how the daemon is told: pid-file, systemd or none"),
+        Setting("pid_file", flag: "pid-file", daemonPath("FILE", fallback: Fallback.pidFile), at: \.pidFileOverride, help: "the daemon's pid file"),
+        Setting("unit", flag: "unit", .text(placeholder: "UNIT"), at: \.unit, help: "the daemon's systemd unit"),
+    ], defaults: { RefitConfiguration() })
+
+    /// The flags of `gazefit refit`: the job's own, then one per setting.
+    public static var options: [OptionSpec] {
+        [OptionSpec("config", .value(placeholder: "FILE"), help: "JSON settings (see config/gazefit.json); flags win"),
+         OptionSpec("stream", .repeatedValue(placeholder: "NAME"), help: "refit only this stream (default: every stream with recordings)"),
+         OptionSpec("dry-run", help: "fit, judge and report, but install nothing and signal no one")] + settings.options
+    }
+
+    /// Settings from the config file (if any) and the flags, then the daemon's config (if named).
+    /// - Throws: `GazeFileError` for a bad config file (either), `UsageError` for a bad flag.
     public static func load(_ options: ParsedOptions) throws -> RefitConfiguration {
         var configuration = RefitConfiguration()
-        if let path = options.value("config") { try configuration.apply(file: path) }
-        try configuration.apply(flags: options)
+        if let path = options.value("config") {
+            let file = try SettingsFile(path: path, knownKeys: settings.keys)
+            try settings.apply(file, to: &configuration)
+        }
+        try settings.apply(options, to: &configuration, command: "gazefit refit")
+        if let daemonConfig = configuration.daemonConfig { configuration.daemon = try DaemonConfiguration.read(file: daemonConfig) }
         return configuration
-    }
-
-    /// Applies a JSON config file.
-    public mutating func apply(file path: String) throws(GazeFileError) {
-        let file = try SettingsFile(path: path, knownKeys: Self.keys)
-        if let v = try file.string("record_dir") { recordDirectory = v }
-        if let v = try file.string("params_dir") { parametersDirectory = v }
-        if let v = try file.string("default_params") { defaultParameters = v }
-        if file.isNull("report_dir") { reportDirectory = nil } else if let v = try file.string("report_dir") { reportDirectory = v }
-        if let v = try file.number("window_hours", requirement: "a positive number of hours up to \(Int(Self.windowHoursRange.upperBound))",
-                                   where: { Self.windowHoursRange.contains($0) && $0 > 0 }) { windowHours = v }
-        if let v = try file.integer("max_samples", in: Self.maximumSamplesRange) { maximumSamples = v }
-        if let v = try file.number("split_gap_s", requirement: "a positive number of seconds up to \(Int(Self.splitGapRange.upperBound))",
-                                   where: { Self.splitGapRange.contains($0) && $0 > 0 }) { splitGapSeconds = v }
-        if let v = try file.integer("min_sequence", in: Self.minimumSequenceRange) { minimumSequenceLength = v }
-        if let v = try file.integer("min_samples", in: Self.minimumSamplesRange) { minimumSamples = v }
-        if let v = try file.string("fit") {
-            do { fitting = try FittedParameters(names: v) } catch { throw GazeFileError(path: path, "\"fit\": \(error)") }
-        }
-        if let v = try file.integer("iterations", in: Self.iterationsRange) { iterations = v }
-        if file.isNull("tolerance") { tolerance = nil } else if let v = try file.number("tolerance", requirement: "a non-negative number", where: { $0 >= 0 }) { tolerance = v }
-        if let v = try file.number("holdout_fraction", requirement: "a fraction between 0 and 1", where: { $0 > 0 && $0 < 1 }) { holdoutFraction = v }
-        if let v = try file.number("min_improvement", requirement: "a number", where: { _ in true }) { minimumImprovement = v }
-        if let v = try file.choice("reload", [ReloadMethod.pidFile, .systemd, .none].map(\.rawValue)) { reload = ReloadMethod(rawValue: v)! }
-        if let v = try file.string("pid_file") { pidFile = v }
-        if let v = try file.string("unit") { unit = v }
-    }
-
-    /// Applies flags.
-    public mutating func apply(flags options: ParsedOptions) throws(UsageError) {
-        let command = "gazefit refit"
-        if let v = options.value("record-dir") { recordDirectory = v }
-        if let v = options.value("params-dir") { parametersDirectory = v }
-        if let v = options.value("default-params") { defaultParameters = v }
-        if let v = options.value("report-dir") { reportDirectory = v }
-        if let v = try options.number("window-hours", requirement: "a positive number of hours up to \(Int(Self.windowHoursRange.upperBound))",
-                                      where: { Self.windowHoursRange.contains($0) && $0 > 0 }) { windowHours = v }
-        if let v = try options.integer("max-samples", in: Self.maximumSamplesRange) { maximumSamples = v }
-        if let v = try options.number("split-gap", requirement: "a positive number of seconds up to \(Int(Self.splitGapRange.upperBound))",
-                                      where: { Self.splitGapRange.contains($0) && $0 > 0 }) { splitGapSeconds = v }
-        if let v = options.value("fit") {
-            do { fitting = try FittedParameters(names: v) } catch { throw UsageError(command: command, "--fit: \(error)") }
-        }
-        if let v = try options.integer("iterations", in: Self.iterationsRange) { iterations = v }
-        if let v = try options.number("tolerance", requirement: "a non-negative number", where: { $0 >= 0 }) { tolerance = v }
-        if let v = try options.number("holdout", requirement: "a fraction between 0 and 1", where: { $0 > 0 && $0 < 1 }) { holdoutFraction = v }
-        if let v = try options.number("min-improvement") { minimumImprovement = v }
-        if let v = try options.integer("min-samples", in: Self.minimumSamplesRange) { minimumSamples = v }
-        if let v = options.value("reload") {
-            guard let method = ReloadMethod(rawValue: v) else { throw UsageError(command: command, "--reload must be pid-file, systemd or none, got \"\(v)\"") }
-            reload = method
-        }
-        if let v = options.value("pid-file") { pidFile = v }
-        if let v = options.value("unit") { unit = v }
     }
 }

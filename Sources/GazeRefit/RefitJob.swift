@@ -43,8 +43,11 @@ public struct StreamRefit: Sendable {
     public var filesNotRead: [String] = []
     /// Samples in usable sequences (masked ones included), and how many of them are observed.
     public var samples = 0, observedSamples = 0
-    /// Sequences used, and the counts of what the reader skipped (see `RecordingScan`).
+    /// Sequences used, and the counts of what the reader skipped or masked (see `RecordingScan`).
     public var sequences = 0, corruptLines = 0, incompleteLines = 0, outOfOrder = 0, clockRestarts = 0, trimmed = 0
+    public var lostSamples = 0, implausibleSamples = 0, bridgedSteps = 0
+    /// The stream's model the data was read, fitted and judged by (from the daemon's config).
+    public var model = StreamModel()
     /// The first few corrupt lines, `path:line: problem`.
     public var corruptExamples: [String] = []
     /// Samples fitted, and samples held back to judge the fit.
@@ -128,9 +131,9 @@ public struct RefitJob: Sendable {
         }
         let lock: FileLock
         do {
-            guard let taken = try FileLock(path: "\(directory)/.\(stream).lock") else {
+            guard let taken = try FileLock(path: StreamPaths.lock(stream, in: directory)) else {
                 result.decision = .locked
-                result.reason = "another refit of \(stream) is running (\(directory)/.\(stream).lock is held)"
+                result.reason = "another refit of \(stream) is running (\(StreamPaths.lock(stream, in: directory)) is held)"
                 return
             }
             lock = taken
@@ -142,7 +145,9 @@ public struct RefitJob: Sendable {
         removeLeftovers(of: stream)
 
         // The parameters in force: the stream's own file, else the default.
-        let ownPath = "\(directory)/\(stream).json"
+        let ownPath = StreamPaths.parameters(stream, in: directory)
+        let model = configuration.model(for: stream)
+        result.model = model
         let current: ModelParameters
         do {
             if FileManager.default.fileExists(atPath: ownPath) {
@@ -164,8 +169,8 @@ public struct RefitJob: Sendable {
         // The data: recordings of the window, split at files, gaps and clock restarts, corrupt lines counted.
         let scan: RecordingScan
         do {
-            scan = try RecordingReader.read(directory: "\(configuration.recordDirectory)/\(stream)", since: windowStart(), through: UTCCalendar.day(),
-                                            maximumSamples: configuration.maximumSamples, splitGap: configuration.splitGapSeconds)
+            scan = try RecordingReader.read(directory: StreamPaths.recordings(stream, in: configuration.recordDirectory), since: windowStart(),
+                                            through: UTCCalendar.day(), maximumSamples: configuration.maximumSamples, model: model)
         } catch {
             result.reason = "\(error)"
             return
@@ -181,6 +186,9 @@ public struct RefitJob: Sendable {
         result.outOfOrder = scan.outOfOrder
         result.clockRestarts = scan.clockRestarts
         result.trimmed = scan.trimmed
+        result.lostSamples = scan.lostSamples
+        result.implausibleSamples = scan.implausibleSamples
+        result.bridgedSteps = scan.bridgedSteps
         result.samples = segments.reduce(0) { $0 + $1.observations.count }
         result.observedSamples = segments.reduce(0) { $0 + $1.observations.count - $1.observations.maskedCount }
         result.sequences = segments.count
@@ -190,6 +198,9 @@ public struct RefitJob: Sendable {
         for unreadable in scan.unreadableFiles { log("\(stream): cannot read \(unreadable)") }
         if scan.corruptLines > 0 {
             log("\(stream): skipped \(scan.corruptLines) corrupt line(s), first at \(scan.corruptExamples.first ?? "?")")
+        }
+        if scan.implausibleSamples > 0 {
+            log("\(stream): \(scan.implausibleSamples) sample(s) outside the plausible range \(model.plausible?.description ?? "") masked as lost")
         }
         if scan.clockRestarts > 0 { log("\(stream): the tracker clock restarted \(scan.clockRestarts) time(s); each starts a new sequence") }
 
@@ -252,8 +263,8 @@ public struct RefitJob: Sendable {
         }
 
         // The gate: valid, and better on held-out data by the margin.
-        let currentScore = Self.heldOutLogLikelihoodPerSample(current, heldOut.map(\.observations))
-        let fittedScore = Self.heldOutLogLikelihoodPerSample(fit.parameters, heldOut.map(\.observations))
+        let currentScore = Self.heldOutLogLikelihoodPerSample(current, heldOut.map(\.observations), model: model)
+        let fittedScore = Self.heldOutLogLikelihoodPerSample(fit.parameters, heldOut.map(\.observations), model: model)
         result.heldOutCurrent = currentScore
         result.heldOutFitted = fittedScore
         do { try fit.parameters.validate() } catch {
@@ -277,7 +288,8 @@ public struct RefitJob: Sendable {
         // Install: keep the old file as <stream>.prev.json, write the new one atomically.
         do {
             if FileManager.default.fileExists(atPath: ownPath) {
-                try install(try readFile(ownPath, limit: ParameterFile.sizeLimit, what: "parameter file"), at: "\(directory)/\(stream).prev.json", step: .backupRename)
+                try install(try readFile(ownPath, limit: ParameterFile.sizeLimit, what: "parameter file"),
+                            at: StreamPaths.previousParameters(stream, in: directory), step: .backupRename)
             }
             var file = ParameterFile(parameters: fit.parameters)
             file.extra["metadata"] = metadata(result, stamp: stamp)
@@ -393,15 +405,23 @@ public struct RefitJob: Sendable {
     }
 
     /// The log-likelihood per observed sample of sequences filtered the way the daemon does:
-    /// each starts at its first unmasked sample. Nil without an observed sample or on a
-    /// numerical failure.
-    public static func heldOutLogLikelihoodPerSample(_ parameters: ModelParameters, _ sequences: [ObservationSequence]) -> Double? {
+    /// each starts by the stream's start rule (`StreamModel.startingFilter`). Nil without an
+    /// observed sample or on a numerical failure.
+    public static func heldOutLogLikelihoodPerSample(_ parameters: ModelParameters, _ sequences: [ObservationSequence],
+                                                     model: StreamModel) -> Double? {
         var total = 0.0, observed = 0
         for sequence in sequences {
-            guard let first = (0..<sequence.count).first(where: { !sequence.mask[$0] }) else { continue }
-            var start = [Double](repeating: 0, count: parameters.stateDimension)
-            for i in 0..<min(start.count, 2) { start[i] = sequence.values[first * 2 + i] }
-            var filter = OnlineKalmanFilter(parameters: parameters, initialMean: start)
+            var filter: OnlineKalmanFilter?
+            var first = 0
+            while first < sequence.count {
+                filter = sequence.values.withUnsafeBufferPointer { values in
+                    model.startingFilter(parameters, at: sequence.mask[first] ? nil
+                                         : UnsafeBufferPointer(rebasing: values[(first * sequence.dimension)..<((first + 1) * sequence.dimension)]))
+                }
+                if filter != nil { break }
+                first += 1
+            }
+            guard var filter else { continue }
             for t in first..<sequence.count {
                 do { total += try filter.step(sequence[t]) } catch { return nil }
                 if !sequence.mask[t] { observed += 1 }
@@ -483,22 +503,22 @@ public struct RefitJob: Sendable {
             "started_from": .string(result.currentSource),
             "window_hours": .number(configuration.windowHours),
             "files": .array(result.files.map { .string($0) }),
-            "samples": .number(Double(result.samples)),
-            "observed_samples": .number(Double(result.observedSamples)),
-            "clock_restarts": .number(Double(result.clockRestarts)),
-            "sequences": .number(Double(result.sequences)),
-            "training_samples": .number(Double(result.trainingSamples)),
-            "held_out_samples": .number(Double(result.heldOutSamples)),
-            "corrupt_lines": .number(Double(result.corruptLines)),
+            "samples": .integer(result.samples),
+            "observed_samples": .integer(result.observedSamples),
+            "clock_restarts": .integer(result.clockRestarts),
+            "sequences": .integer(result.sequences),
+            "training_samples": .integer(result.trainingSamples),
+            "held_out_samples": .integer(result.heldOutSamples),
+            "corrupt_lines": .integer(result.corruptLines),
             "fitted": .string(configuration.fitting.description),
-            "iterations": .number(Double(result.iterations)),
+            "iterations": .integer(result.iterations),
             "converged": .bool(result.converged),
             "loglikelihoods": JSONValue(result.logLikelihoods),
             "decision": .string(result.decision.rawValue),
             "reason": .string(result.reason),
         ]
-        if let value = result.heldOutCurrent { fields["held_out_loglikelihood_per_sample_before"] = .number(value) }
-        if let value = result.heldOutFitted { fields["held_out_loglikelihood_per_sample_after"] = .number(value) }
+        if let value = result.heldOutCurrent { fields["held_out_loglikelihood_per_sample_current"] = .number(value) }
+        if let value = result.heldOutFitted { fields["held_out_loglikelihood_per_sample_fitted"] = .number(value) }
         return .object(fields)
     }
 
@@ -600,6 +620,9 @@ public struct RefitJob: Sendable {
         writer.key("out_of_order"); writer.integer(result.outOfOrder)
         writer.key("clock_restarts"); writer.integer(result.clockRestarts)
         writer.key("trimmed"); writer.integer(result.trimmed)
+        writer.key("lost_samples"); writer.integer(result.lostSamples)
+        writer.key("implausible_samples"); writer.integer(result.implausibleSamples)
+        writer.key("bridged_steps"); writer.integer(result.bridgedSteps)
         writer.key("iterations"); writer.integer(result.iterations)
         writer.key("converged"); writer.bool(result.converged)
         if let iteration = result.emDecreasedAt { writer.key("em_decreased_at"); writer.integer(iteration) }

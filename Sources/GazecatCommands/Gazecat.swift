@@ -88,7 +88,7 @@ public enum Gazecat {
         }
         let rate = try options.number("rate", requirement: "a positive number") { $0 > 0 }
         let wait = try options.number("wait", requirement: "a positive number of seconds up to \(Int(maximumWait))") { $0 > 0 && $0 <= maximumWait } ?? 10
-        let file = try ObservationFile.read(path, masking: MaskingPolicy(masksNegativeValues: false))
+        let file = try ObservationFile.read(path, model: .raw)
         guard file.observations.dimension == 2 else {
             throw GazeFileError(path: path, line: 1, "gaze files have two columns after t (x, y), this one has \(file.observations.dimension)")
         }

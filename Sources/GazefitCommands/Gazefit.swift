@@ -13,16 +13,23 @@ import LinearDynamics
 /// success, 2 for bad input (usage, files, parameters), 1 when the numbers cannot be
 /// computed (for example a singular innovation covariance).
 public enum Gazefit {
-    static let maskOption = OptionSpec("no-mask-negative", help: "keep negative values as observations (by default a negative value is a lost gaze sample and masks its step)")
+    /// The stream-model settings that apply to files: which rows are lost or implausible, and
+    /// how each sequence starts; the daemon's own descriptions (`StreamModel.settings`).
+    static let modelSettings = SettingsTable<StreamModel>(
+        ["loss", "plausible", "start"].compactMap { key in
+            let setting = StreamModel.settings.setting(key: key)
+            return key == "loss" ? setting?.withSwitch("no-mask-negative", text: "none", help: "the same as --loss none (kept for older scripts)") : setting
+        }, defaults: { StreamModel() })
+    static let modelOptions = modelSettings.options
     static let outputJSON = OptionSpec("output", .value(placeholder: "OUT.json"), help: "write the result here (atomically) instead of to stdout")
 
     static let filterSpec = CommandSpec(
         name: "gazefit filter", summary: "Run the Kalman filter over an observation file.",
         options: [
             OptionSpec("params", .value(placeholder: "P.json"), required: true, help: "model parameters (D, Q, H, R, mu_0, sigma_0)"),
-            OptionSpec("input", .value(placeholder: "OBS.csv"), required: true, help: "observations: header t,<columns>; empty, NaN or negative cells are masked"),
-            outputJSON, maskOption,
-        ],
+            OptionSpec("input", .value(placeholder: "OBS.csv"), required: true, help: "observations: header t,<columns>[,confidence]; empty or NaN cells, and rows the loss rule or plausible range rejects, are masked"),
+            outputJSON,
+        ] + modelOptions,
         notes: "Writes {\"means\", \"covariances\", \"loglikelihood\"}: filtered means (T×n), covariances (T×n×n), and the log-likelihood.")
     static let smoothSpec = CommandSpec(
         name: "gazefit smooth", summary: "Run the RTS smoother over an observation file.",
@@ -36,8 +43,8 @@ public enum Gazefit {
             OptionSpec("fit", .value(placeholder: "D,Q,H,R"), required: true, help: "parameters to fit: any of D, Q, H, R, mu_0, sigma_0"),
             OptionSpec("iterations", .value(placeholder: "N"), required: true, help: "most EM iterations to run"),
             OptionSpec("tolerance", .value(placeholder: "TOL"), help: "stop once an iteration improves the log-likelihood by less than TOL"),
-            outputJSON, maskOption,
-        ],
+            outputJSON,
+        ] + modelOptions,
         notes: "Writes the fitted parameters (same keys as the params file) plus \"loglikelihoods\": before iteration 1, then after each.")
     static let sampleSpec = CommandSpec(
         name: "gazefit sample", summary: "Draw observations (and states) from the model with a seeded generator.",
@@ -131,7 +138,7 @@ public enum Gazefit {
         let iterations = try options.integer("iterations", in: 0...1_000_000)!
         let tolerance = try options.number("tolerance", requirement: "a non-negative number") { $0 >= 0 }
         let inputs = options.values("input")
-        let sequences = try inputs.map { (path) throws(GazeFileError) -> ObservationSequence in
+        let sequences = try inputs.map { (path) throws -> ObservationSequence in
             let observations = try readObservations(path, for: initial, options: options).observations
             guard !observations.isEmpty else { throw GazeFileError(path: path, line: 2, "has no samples after the header") }
             return observations
@@ -212,13 +219,20 @@ public enum Gazefit {
     // MARK: Helpers
 
     /// Reads an observation file and checks it has the model's m columns.
-    static func readObservations(_ path: String, for parameters: ModelParameters, options: ParsedOptions) throws(GazeFileError) -> ObservationFile {
-        let file = try ObservationFile.read(path, masking: MaskingPolicy(masksNegativeValues: !options.flag("no-mask-negative")))
+    static func readObservations(_ path: String, for parameters: ModelParameters, options: ParsedOptions) throws -> ObservationFile {
+        let file = try ObservationFile.read(path, model: try model(options))
         guard file.observations.dimension == parameters.observationDimension else {
             throw GazeFileError(path: path, line: 1,
                 "has \(file.observations.dimension) observed columns, the parameters observe \(parameters.observationDimension) (H has \(parameters.observationDimension) rows)")
         }
         return file
+    }
+
+    /// The stream model the flags give (`--loss`, `--plausible`, `--start`), over the gaze defaults.
+    static func model(_ options: ParsedOptions) throws(UsageError) -> StreamModel {
+        var model = StreamModel()
+        try modelSettings.apply(options, to: &model, command: "gazefit")
+        return model
     }
 
     /// Writes `text` atomically to `path`, or to stdout without one.

@@ -62,12 +62,27 @@ public struct EMConfiguration: Sendable {
     /// Stop early once an iteration improves the log-likelihood by less than this; nil runs
     /// every iteration.
     public var tolerance: Double?
+    /// How each sequence's state starts (MODEL.md, "Start rule"). With `.diffuse`, mu_0 and
+    /// sigma_0 play no part and cannot be fitted; with `.firstSample`, mu_0 cannot.
+    public var start: StartRule
 
     /// A configuration fitting `fitting` for at most `maximumIterations`, optionally to `tolerance`.
-    public init(fitting: FittedParameters, maximumIterations: Int, tolerance: Double? = nil) {
+    public init(fitting: FittedParameters, maximumIterations: Int, tolerance: Double? = nil, start: StartRule = .parameters) {
         self.fitting = fitting
         self.maximumIterations = maximumIterations
         self.tolerance = tolerance
+        self.start = start
+    }
+
+    /// Why this configuration cannot run, or nil.
+    public var problem: String? {
+        switch start {
+        case .diffuse where !fitting.isDisjoint(with: [.initialMean, .initialCovariance]):
+            "mu_0 and sigma_0 cannot be fitted with the diffuse start rule (it assumes nothing about the first state); fit D, Q, H, R only, or use the params start rule"
+        case .firstSample where fitting.contains(.initialMean):
+            "mu_0 cannot be fitted with the first-sample start rule (each sequence starts at its first observed sample); leave mu_0 out, or use the params start rule"
+        default: nil
+        }
     }
 }
 
@@ -85,6 +100,9 @@ public struct EMResult: Equatable, Sendable {
     /// precision, e.g. with huge coordinates), if any: the fit stopped there and kept the
     /// parameters before it, so `parameters` always scores `logLikelihoods.last`.
     public var decreasedAt: Int? = nil
+    /// With the diffuse start rule, how many sequences were left out of the fit because their
+    /// state is never identified (too few observed steps, e.g. one sample of a state with velocity).
+    public var unidentifiedSequences = 0
 }
 
 /// Why an EM fit stopped without a result.
@@ -96,6 +114,8 @@ public enum EMError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidUpdate(iteration: Int, ParameterError)
     /// There is nothing to fit.
     case noData
+    /// The configuration cannot run (see `EMConfiguration.problem`).
+    case configuration(String)
 
     public var description: String {
         switch self {
@@ -105,6 +125,8 @@ public enum EMError: Error, Equatable, Sendable, CustomStringConvertible {
             "EM iteration \(iteration) produced invalid parameters: \(error)"
         case .noData:
             "EM needs at least one non-empty sequence"
+        case .configuration(let problem):
+            "EM cannot run: \(problem)"
         }
     }
 }
@@ -123,12 +145,25 @@ extension ModelParameters {
         to sequences: [ObservationSequence], configuration: EMConfiguration,
         progress: (_ iteration: Int, _ logLikelihood: Double) -> Void = { _, _ in }
     ) throws(EMError) -> EMResult {
+        if let problem = configuration.problem { throw .configuration(problem) }
         // Empty sequences carry nothing (not even a first state); errors name the given index.
-        let given = sequences.indices.filter { !sequences[$0].isEmpty }
-        let sequences = given.map { sequences[$0] }
+        // Unless the state starts at mu_0, a sequence starts at its first observed step: the
+        // masked steps before it carry nothing about the parameters.
+        let firstSteps = sequences.map { sequence in
+            configuration.start == .parameters ? 0 : (sequence.mask.firstIndex(of: false) ?? sequence.count)
+        }
+        var given = sequences.indices.filter { firstSteps[$0] < sequences[$0].count }
+        // A diffuse start that the data never identify has no finite moments: such a sequence is
+        // left out (counted in the result), judged once under the starting parameters.
+        let identifiable = given.filter { configuration.start != .diffuse || identifies(sequences[$0]) }
+        let unidentified = given.count - identifiable.count
+        given = identifiable
+        let sequences = given.map { firstSteps[$0] == 0 ? sequences[$0] : sequences[$0].slice(firstSteps[$0]..<sequences[$0].count) }
         guard !sequences.isEmpty else { throw EMError.noData }
         do {
-            return try fitEMNonEmpty(sequences, configuration: configuration, progress: progress)
+            var result = try fitEMNonEmpty(sequences, configuration: configuration, progress: progress)
+            result.unidentifiedSequences = unidentified
+            return result
         } catch .filter(let iteration, let index, let error) {
             throw .filter(iteration: iteration, sequence: given[index], error)
         }
@@ -139,7 +174,7 @@ extension ModelParameters {
         progress: (_ iteration: Int, _ logLikelihood: Double) -> Void
     ) throws(EMError) -> EMResult {
         var current = self
-        var smoothed = try current.smoothAll(sequences, iteration: 0)
+        var smoothed = try current.smoothAll(sequences, start: configuration.start, iteration: 0)
         var logLikelihoods = [smoothed.reduce(0) { $0 + $1.filter.logLikelihood }]
         var converged = false
         for iteration in stride(from: 1, through: configuration.maximumIterations, by: 1) {
@@ -148,9 +183,9 @@ extension ModelParameters {
             do { try current.validate() } catch { throw .invalidUpdate(iteration: iteration, error) }
             let logLikelihood: Double
             if iteration == configuration.maximumIterations {
-                logLikelihood = try current.totalLogLikelihood(sequences, iteration: iteration)
+                logLikelihood = try current.totalLogLikelihood(sequences, start: configuration.start, iteration: iteration)
             } else {
-                smoothed = try current.smoothAll(sequences, iteration: iteration)
+                smoothed = try current.smoothAll(sequences, start: configuration.start, iteration: iteration)
                 logLikelihood = smoothed.reduce(0) { $0 + $1.filter.logLikelihood }
             }
             let improvement = logLikelihood - logLikelihoods[logLikelihoods.count - 1]
@@ -167,22 +202,32 @@ extension ModelParameters {
         return EMResult(parameters: current, logLikelihoods: logLikelihoods, converged: converged)
     }
 
+    /// Whether a diffuse start is identified somewhere in this sequence (stops at the first step that is).
+    func identifies(_ sequence: ObservationSequence) -> Bool {
+        var online = OnlineKalmanFilter(parameters: self, start: .diffuse)
+        for t in 0..<sequence.count {
+            online.predictOnlyOrStep(sequence, t)
+            if online.hasEstimate { return true }
+        }
+        return false
+    }
+
     /// A fall of the log-likelihood larger than this, relative to its size, is not rounding.
     static let decreaseTolerance = 1e-9
 
-    private func smoothAll(_ sequences: [ObservationSequence], iteration: Int) throws(EMError) -> [SmootherResult] {
+    private func smoothAll(_ sequences: [ObservationSequence], start: StartRule, iteration: Int) throws(EMError) -> [SmootherResult] {
         var results: [SmootherResult] = []
         results.reserveCapacity(sequences.count)
         for (index, sequence) in sequences.enumerated() {
-            do { results.append(try smooth(sequence)) } catch { throw .filter(iteration: iteration, sequence: index, error) }
+            do { results.append(try smooth(sequence, start: start)) } catch { throw .filter(iteration: iteration, sequence: index, error) }
         }
         return results
     }
 
-    private func totalLogLikelihood(_ sequences: [ObservationSequence], iteration: Int) throws(EMError) -> Double {
+    private func totalLogLikelihood(_ sequences: [ObservationSequence], start: StartRule, iteration: Int) throws(EMError) -> Double {
         var total = 0.0
         for (index, sequence) in sequences.enumerated() {
-            do { total += try logLikelihood(of: sequence) } catch { throw .filter(iteration: iteration, sequence: index, error) }
+            do { total += try logLikelihood(of: sequence, start: start) } catch { throw .filter(iteration: iteration, sequence: index, error) }
         }
         return total
     }
@@ -223,10 +268,12 @@ extension ModelParameters {
             var covariance = Matrix(rows: n, columns: n)
             for result in smoothed {
                 let first = result.smoothed.mean(at: 0), firstCovariance = result.smoothed.covariance(at: 0)
+                // The course's rule starts each sequence at its own first sample, not at mu_0.
+                let start = result.filter.start == .firstSample ? result.filter.predicted.mean(at: 0) : next.initialMean
                 for i in 0..<n {
                     for j in 0..<n {
                         covariance[i, j] += firstCovariance[i, j]
-                            + (first[i] - next.initialMean[i]) * (first[j] - next.initialMean[j])
+                            + (first[i] - start[i]) * (first[j] - start[j])
                     }
                 }
             }

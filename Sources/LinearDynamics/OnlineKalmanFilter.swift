@@ -7,6 +7,8 @@
 public struct OnlineKalmanFilter: Sendable {
     /// The parameters this filter runs with.
     public let parameters: ModelParameters
+    /// How the state starts, at step 0 and after each `restart()`.
+    public let start: StartRule
     /// n, the state dimension.
     public let stateDimension: Int
     /// m, the observation dimension.
@@ -16,18 +18,42 @@ public struct OnlineKalmanFilter: Sendable {
 
     private let layout: Layout
     private var storage: [Double]
+    private var phase: Phase
 
-    /// A filter at step 0 that will start from the parameters' mu_0 and sigma_0.
+    /// Where the filter is in its start-up (MODEL.md, "Start rule").
+    @usableFromInline
+    enum Phase: Sendable, Equatable {
+        /// The next step takes the start mean and sigma_0 as its prediction.
+        case initial
+        /// The course's rule before the first observed sample: the state is mu_0, sigma_0.
+        case awaitingSample
+        /// Diffuse: the covariance is κ·P∞ + P* with κ → ∞ and P∞ ≠ 0 (or the first step is next).
+        case diffuse(first: Bool)
+        /// The ordinary filter.
+        case regular
+    }
+
+    /// A filter at step 0 that starts from the parameters' mu_0 and sigma_0 (pykalman's rule).
     ///
     /// - Precondition: the parameters have consistent shapes (see `ModelParameters.validate()`).
     public init(parameters: ModelParameters) {
-        self.init(parameters: parameters, initialMean: parameters.initialMean)
+        self.init(parameters: parameters, start: .parameters)
+    }
+
+    /// A filter at step 0 that starts by `start` (MODEL.md, "Start rule").
+    ///
+    /// - Precondition: the parameters have consistent shapes; for `.diffuse`, R is positive
+    ///   definite (see `ModelParameters.validate()`).
+    public init(parameters: ModelParameters, start: StartRule) {
+        self.init(parameters: parameters, initialMean: parameters.initialMean, start: start)
     }
 
     /// A filter at step 0 that starts from `initialMean` instead of mu_0, with sigma_0.
-    ///
-    /// The live daemon starts each stream from its first observed sample this way.
     public init(parameters: ModelParameters, initialMean: [Double]) {
+        self.init(parameters: parameters, initialMean: initialMean, start: .parameters)
+    }
+
+    private init(parameters: ModelParameters, initialMean: [Double], start: StartRule) {
         let n = parameters.stateDimension, m = parameters.observationDimension
         precondition(parameters.transition.columns == n && parameters.observation.columns == n
             && parameters.transitionCovariance.rows == n && parameters.transitionCovariance.columns == n
@@ -35,6 +61,7 @@ public struct OnlineKalmanFilter: Sendable {
             && parameters.initialCovariance.rows == n && parameters.initialCovariance.columns == n && initialMean.count == n,
             "model parameters have inconsistent shapes; validate them first")
         self.parameters = parameters
+        self.start = start
         self.stateDimension = n
         self.observationDimension = m
         self.layout = Layout(n: n, m: m)
@@ -48,32 +75,84 @@ public struct OnlineKalmanFilter: Sendable {
         place(parameters.observationCovariance.elements, at: layout.observationCovariance)
         place(initialMean, at: layout.initialMean)
         place(parameters.initialCovariance.elements, at: layout.initialCovariance)
-        place(initialMean, at: layout.mean)
-        place(parameters.initialCovariance.elements, at: layout.covariance)
+        // The diffuse update works on L⁻¹·y with L⁻¹·H, where R = L·Lᵀ (MODEL.md, "Start rule").
+        let layout = self.layout
+        storage.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            let factor = base + layout.observationFactor
+            if let halfLogDeterminant = SmallLinearAlgebra.cholesky(base + layout.observationCovariance, into: factor, m) {
+                base[layout.observationHalfLogDeterminant] = halfLogDeterminant
+                (base + layout.scaledObservation).update(from: base + layout.observation, count: m * n)
+                SmallLinearAlgebra.solveLower(factor, base + layout.scaledObservation, m, columns: n)
+            } else {
+                precondition(start != .diffuse, "the diffuse start needs a positive definite R; validate the parameters first")
+            }
+        }
         self.storage = storage
+        self.phase = .initial
+        restart()
     }
 
-    /// This filter's state (mean, covariance, step count) under new parameters of the same
-    /// shape: the next step predicts with the new D and Q and updates with the new H and R.
+    /// Starts afresh: step 0 again, under this filter's start rule. Allocates nothing.
+    public mutating func restart() {
+        let n = stateDimension, layout = self.layout
+        stepCount = 0
+        storage.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            (base + layout.startMean).update(from: base + layout.initialMean, count: n)
+            (base + layout.mean).update(from: base + layout.initialMean, count: n)
+            (base + layout.covariance).update(from: base + layout.initialCovariance, count: n * n)
+            (base + layout.predictedMean).update(from: base + layout.initialMean, count: n)
+            (base + layout.predictedCovariance).update(from: base + layout.initialCovariance, count: n * n)
+            (base + layout.diffuse).update(repeating: 0, count: n * n)
+            (base + layout.predictedDiffuse).update(repeating: 0, count: n * n)
+        }
+        switch start {
+        case .parameters: phase = .initial
+        case .firstSample: phase = .awaitingSample
+        case .diffuse:
+            phase = .diffuse(first: true)
+            storage.withUnsafeMutableBufferPointer { buffer in
+                let base = buffer.baseAddress!
+                (base + layout.mean).update(repeating: 0, count: n)
+                (base + layout.covariance).update(repeating: 0, count: n * n)
+                (base + layout.predictedMean).update(repeating: 0, count: n)
+                (base + layout.predictedCovariance).update(repeating: 0, count: n * n)
+                for i in 0..<n { base[layout.diffuse + i * n + i] = 1; base[layout.predictedDiffuse + i * n + i] = 1 }
+            }
+        }
+    }
+
+    /// This filter's state (mean, covariance, diffuse part, start-up phase, step count) under
+    /// new parameters of the same shape: the next step predicts with the new D and Q and updates
+    /// with the new H and R.
     public func continuing(with parameters: ModelParameters) -> OnlineKalmanFilter {
         precondition(parameters.stateDimension == stateDimension && parameters.observationDimension == observationDimension,
                      "new parameters must have the same n and m")
-        var next = OnlineKalmanFilter(parameters: parameters, initialMean: parameters.initialMean)
-        let (mean, covariance) = (self.mean, self.covariance.elements)
+        var next = OnlineKalmanFilter(parameters: parameters, initialMean: parameters.initialMean, start: start)
+        let layout = self.layout, size = stateDimension * stateDimension
         next.storage.withUnsafeMutableBufferPointer { buffer in
-            for i in 0..<stateDimension { buffer[next.layout.mean + i] = mean[i] }
-            for i in 0..<(stateDimension * stateDimension) { buffer[next.layout.covariance + i] = covariance[i] }
+            storage.withUnsafeBufferPointer { old in
+                for offset in [layout.mean, layout.predictedMean, layout.startMean] {
+                    for i in 0..<stateDimension { buffer[offset + i] = old[offset + i] }
+                }
+                for offset in [layout.covariance, layout.predictedCovariance, layout.diffuse, layout.predictedDiffuse] {
+                    for i in 0..<size { buffer[offset + i] = old[offset + i] }
+                }
+            }
         }
+        next.phase = phase
         next.stepCount = stepCount
         return next
     }
 
     /// Takes the observation of step `stepCount` (nil when masked) and returns its log-likelihood.
     ///
-    /// Predicts (step 0 uses mu_0 and sigma_0 as the prediction, later steps D and Q), then
+    /// Predicts (step 0 uses the start rule's state as the prediction, later steps D and Q), then
     /// updates with the observation. A masked step keeps the prediction and contributes 0.
     /// - Parameter observation: m values, or nil for a masked step.
-    /// - Returns: l_t = log N(m_t; H mu_pred, S_t), 0 when masked.
+    /// - Returns: l_t = log N(m_t; H mu_pred, S_t), 0 when masked; during a diffuse start, the
+    ///   step's part of the diffuse log-likelihood (MODEL.md, "Start rule").
     /// - Throws: `KalmanError.singularInnovationCovariance` when S_t is not positive definite
     ///   (the step then counts as masked: the state is the prediction), and
     ///   `KalmanError.nonFiniteState` when the prediction overflowed (an unstable D over a
@@ -126,8 +205,27 @@ public struct OnlineKalmanFilter: Sendable {
     @usableFromInline
     mutating func advanceKernel(observation: UnsafePointer<Double>?) -> KernelOutcome {
         let n = stateDimension, m = observationDimension, layout = self.layout
-        let first = stepCount == 0
         stepCount += 1
+        let first: Bool
+        switch phase {
+        case .regular: first = false
+        case .initial: first = true; phase = .regular
+        case .awaitingSample:
+            guard let observation else { return .updated(0) }  // the state stays mu_0, sigma_0
+            storage.withUnsafeMutableBufferPointer { buffer in
+                let startMean = buffer.baseAddress! + layout.startMean
+                startMean.update(repeating: 0, count: n)
+                for i in 0..<min(n, m) { startMean[i] = observation[i] }
+            }
+            first = true
+            phase = .regular
+        case .diffuse(let first):
+            let (outcome, identified) = storage.withUnsafeMutableBufferPointer { buffer in
+                Self.diffuseKernel(buffer.baseAddress!, layout, n, m, first, observation)
+            }
+            phase = identified ? .regular : .diffuse(first: false)
+            return outcome
+        }
         return storage.withUnsafeMutableBufferPointer { buffer -> KernelOutcome in
             let base = buffer.baseAddress!
             switch (n, m) {
@@ -155,7 +253,7 @@ public struct OnlineKalmanFilter: Sendable {
         let predictedMean = base + layout.predictedMean, predictedCovariance = base + layout.predictedCovariance
         typealias LA = SmallLinearAlgebra
         if first {
-            predictedMean.update(from: base + layout.initialMean, count: n)
+            predictedMean.update(from: base + layout.startMean, count: n)
             predictedCovariance.update(from: base + layout.initialCovariance, count: n * n)
         } else {
             // Σ_pred = D Σ Dᵀ + Q, computed on the upper triangle and mirrored (exactly symmetric).
@@ -228,9 +326,137 @@ public struct OnlineKalmanFilter: Sendable {
         return .updated(-0.5 * (mahalanobis + Double(m) * logTwoPi + 2 * halfLogDeterminant))
     }
 
+    /// One step of the exact diffuse filter (MODEL.md, "Start rule"): the covariance is
+    /// κ·P∞ + P* with κ → ∞; the observation is taken one component at a time on L⁻¹·y
+    /// (Koopman & Durbin 2000), so a singular F∞ = H·P∞·Hᵀ needs no special case. Runs only
+    /// for the first few steps of a sequence, with runtime bounds.
+    /// - Returns: the outcome, and whether P∞ reached zero (the state is identified).
+    static func diffuseKernel(
+        _ base: UnsafeMutablePointer<Double>, _ layout: Layout, _ n: Int, _ m: Int, _ first: Bool,
+        _ observation: UnsafePointer<Double>?
+    ) -> (KernelOutcome, identified: Bool) {
+        typealias LA = SmallLinearAlgebra
+        let mean = base + layout.mean, pStar = base + layout.covariance, pInfinity = base + layout.diffuse
+        let predictedMean = base + layout.predictedMean, predictedStar = base + layout.predictedCovariance
+        let predictedInfinity = base + layout.predictedDiffuse, size = n * n
+        if first {
+            predictedMean.update(repeating: 0, count: n)
+            predictedStar.update(repeating: 0, count: size)
+            predictedInfinity.update(repeating: 0, count: size)
+            for i in 0..<n { predictedInfinity[i * n + i] = 1 }
+        } else {
+            let d = base + layout.transition, q = base + layout.transitionCovariance, scratch = base + layout.scratchNN
+            LA.multiply(d, vector: mean, into: predictedMean, rows: n, columns: n)
+            LA.multiply(d, pStar, into: scratch, rows: n, inner: n, columns: n)
+            LA.multiplyTransposed(scratch, d, into: predictedStar, rows: n, inner: n, columns: n)
+            for i in 0..<size { predictedStar[i] += q[i] }
+            LA.symmetrize(predictedStar, n)
+            LA.multiply(d, pInfinity, into: scratch, rows: n, inner: n, columns: n)
+            LA.multiplyTransposed(scratch, d, into: predictedInfinity, rows: n, inner: n, columns: n)
+            LA.symmetrize(predictedInfinity, n)
+            var sum = 0.0
+            for i in 0..<n { sum += predictedMean[i] + predictedStar[i * n + i] + predictedInfinity[i * n + i] }
+            guard sum.isFinite else {
+                mean.update(from: predictedMean, count: n)
+                pStar.update(from: predictedStar, count: size)
+                pInfinity.update(from: predictedInfinity, count: size)
+                return (.nonFinite, false)
+            }
+        }
+        mean.update(from: predictedMean, count: n)
+        pStar.update(from: predictedStar, count: size)
+        pInfinity.update(from: predictedInfinity, count: size)
+        var scale = 0.0
+        for i in 0..<n { scale = max(scale, pInfinity[i * n + i]) }
+        guard scale > 0 else { return (.updated(0), true) }  // D forgot the start (e.g. D = 0)
+        guard let observation else { return (.updated(0), false) }
+
+        let scaled = base + layout.scaledObservation, y = base + layout.innovation
+        for i in 0..<m { y[i] = observation[i] }
+        LA.solveLower(base + layout.observationFactor, y, m, columns: 1)
+        let mInfinity = base + layout.scratchN, mStar = mInfinity + n
+        var logLikelihood = -base[layout.observationHalfLogDeterminant]
+        for component in 0..<m {
+            let z = scaled + component * n
+            var innovation = y[component], zz = 0.0
+            for j in 0..<n { innovation -= z[j] * mean[j]; zz += z[j] * z[j] }
+            LA.multiply(pInfinity, vector: z, into: mInfinity, rows: n, columns: n)
+            LA.multiply(pStar, vector: z, into: mStar, rows: n, columns: n)
+            var fInfinity = 0.0, fStar = 1.0
+            for j in 0..<n { fInfinity += z[j] * mInfinity[j]; fStar += z[j] * mStar[j] }
+            if fInfinity > Self.diffuseTolerance * zz * scale {
+                // K = M∞/F∞: a += K v, P* += K Kᵀ F* − K M*ᵀ − M* Kᵀ, P∞ −= K M∞ᵀ.
+                for i in 0..<n {
+                    let gain = mInfinity[i] / fInfinity
+                    mean[i] += gain * innovation
+                    for j in 0..<n {
+                        let gainJ = mInfinity[j] / fInfinity
+                        pStar[i * n + j] += gain * gainJ * fStar - gain * mStar[j] - mStar[i] * gainJ
+                        pInfinity[i * n + j] -= gain * mInfinity[j]
+                    }
+                }
+                logLikelihood -= 0.5 * (logTwoPi + fInfinity.logarithm)
+            } else {
+                for i in 0..<n {
+                    mean[i] += mStar[i] * innovation / fStar
+                    for j in 0..<n { pStar[i * n + j] -= mStar[i] * mStar[j] / fStar }
+                }
+                logLikelihood -= 0.5 * (logTwoPi + fStar.logarithm + innovation * innovation / fStar)
+            }
+        }
+        LA.symmetrize(pStar, n)
+        LA.symmetrize(pInfinity, n)
+        var remaining = 0.0
+        for i in 0..<n { remaining = max(remaining, pInfinity[i * n + i]) }
+        let identified = remaining <= Self.diffuseTolerance * scale
+        if identified { pInfinity.update(repeating: 0, count: size) }
+        return (.updated(logLikelihood), identified)
+    }
+
+    /// Relative size below which a diffuse variance (F∞, or what is left of P∞ after a step's
+    /// updates) counts as zero: rounding leaves about 1e-16 of the step's P∞.
+    @usableFromInline static let diffuseTolerance = 1e-9
+
     @usableFromInline static let logTwoPi = (2 * Double.pi).logarithm
 
     // MARK: Reading the state
+
+    /// Whether the state has a finite estimate: false before a diffuse start has been identified
+    /// by enough observations (`mean` and `covariance` are then only the finite part, and
+    /// `diffuseCovariance` is not zero); always true for the other start rules.
+    public var hasEstimate: Bool {
+        if case .diffuse = phase { return false }
+        return true
+    }
+
+    /// Whether the estimate in observation space, H·mean with H·Σ·Hᵀ, is finite: true once the
+    /// observed part of the state is known (for position and velocity, after the first observed
+    /// sample), though the velocity may not be yet.
+    public var hasObservationEstimate: Bool {
+        guard case .diffuse(let first) = phase else { return true }
+        if first { return false }
+        let n = stateDimension, m = observationDimension
+        return withStorage { base, layout in
+            var scale = 0.0, largest = 0.0
+            let h = base + layout.observation, p = base + layout.diffuse
+            for i in 0..<n { scale = max(scale, p[i * n + i]) }
+            for row in 0..<m {
+                var norm = 0.0, value = 0.0
+                for a in 0..<n {
+                    norm += h[row * n + a] * h[row * n + a]
+                    for b in 0..<n { value += h[row * n + a] * p[a * n + b] * h[row * n + b] }
+                }
+                largest = max(largest, value / max(norm, .leastNormalMagnitude))
+            }
+            return largest <= Self.diffuseTolerance * max(scale, .leastNormalMagnitude)
+        }
+    }
+
+    /// P∞, the diffuse part of the filtered covariance (κ·P∞ + Σ with κ → ∞); zero once the
+    /// state is identified and for the other start rules.
+    public var diffuseCovariance: Matrix {
+        Matrix(rows: stateDimension, columns: stateDimension, elements: slice(layout.diffuse, stateDimension * stateDimension))
+    }
 
     /// The filtered state mean after the last step (mu_0 before the first).
     public var mean: [Double] { slice(layout.mean, stateDimension) }
@@ -294,6 +520,26 @@ public struct OnlineKalmanFilter: Sendable {
         }
     }
 
+    /// Copies this step's predicted and filtered P∞ into caller storage (batch filter, diffuse start).
+    func copyDiffuseMoments(predicted: UnsafeMutablePointer<Double>, filtered: UnsafeMutablePointer<Double>) {
+        let size = stateDimension * stateDimension
+        withStorage { base, layout in
+            predicted.update(from: base + layout.predictedDiffuse, count: size)
+            filtered.update(from: base + layout.diffuse, count: size)
+        }
+    }
+
+    /// Takes step t of `sequence`, ignoring failures (a failed step keeps the prediction).
+    mutating func predictOnlyOrStep(_ sequence: ObservationSequence, _ t: Int) {
+        let m = observationDimension
+        sequence.values.withUnsafeBufferPointer { values in
+            _ = advance(observation: sequence.mask[t] ? nil : values.baseAddress! + t * m)
+        }
+    }
+
+    /// Whether the filter is still waiting for the first observed sample (the course's rule).
+    var isAwaitingSample: Bool { phase == .awaitingSample }
+
     @usableFromInline
     func withStorage<Result>(_ body: (UnsafePointer<Double>, Layout) throws -> Result) rethrows -> Result {
         try storage.withUnsafeBufferPointer { try body($0.baseAddress!, layout) }
@@ -306,7 +552,11 @@ public struct OnlineKalmanFilter: Sendable {
     struct Layout: Sendable {
         @usableFromInline let transition, transitionCovariance, observation, observationCovariance: Int
         @usableFromInline let initialMean, initialCovariance, mean, covariance, predictedMean, predictedCovariance: Int
-        @usableFromInline let scratchNN, scratchMN, scratchMM, factorMM, innovation, count: Int
+        @usableFromInline let scratchNN, scratchMN, scratchMM, factorMM, innovation: Int
+        /// The start rule's parts: the mean step 0 starts from, the diffuse P∞ (filtered and
+        /// predicted), R's Cholesky factor L, L⁻¹·H, log|L|, and two n-vectors of scratch.
+        @usableFromInline let startMean, diffuse, predictedDiffuse, observationFactor, scaledObservation: Int
+        @usableFromInline let observationHalfLogDeterminant, scratchN, count: Int
 
         init(n: Int, m: Int) {
             var next = 0
@@ -318,6 +568,9 @@ public struct OnlineKalmanFilter: Sendable {
             predictedMean = take(n); predictedCovariance = take(n * n)
             scratchNN = take(n * n); scratchMN = take(m * n); scratchMM = take(m * m); factorMM = take(m * m)
             innovation = take(m)
+            startMean = take(n); diffuse = take(n * n); predictedDiffuse = take(n * n)
+            observationFactor = take(m * m); scaledObservation = take(m * n)
+            observationHalfLogDeterminant = take(1); scratchN = take(2 * n)
             count = next
         }
     }

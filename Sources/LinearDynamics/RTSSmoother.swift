@@ -17,16 +17,19 @@ public struct SmootherResult: Equatable, Sendable {
 extension ModelParameters {
     /// Filters, then smooths backwards (MODEL.md's RTS smoother, with lag-one covariances).
     ///
+    /// - Parameter start: how the state starts (MODEL.md, "Start rule"); pykalman's rule by default.
     /// - Throws: `KalmanError` when the filter meets a singular innovation covariance.
-    public func smooth(_ observations: ObservationSequence) throws(KalmanError) -> SmootherResult {
-        smooth(filtered: try filter(observations))
+    public func smooth(_ observations: ObservationSequence, start: StartRule = .parameters) throws(KalmanError) -> SmootherResult {
+        smooth(filtered: try filter(observations, start: start))
     }
 
     /// The backward pass over a finished filter pass.
     ///
     /// J_t = Σ_t Dᵀ Σ_pred_{t+1}⁻¹ is computed by a Cholesky solve; a singular predicted
     /// covariance (possible when Q is only semi-definite) falls back to the pseudo-inverse,
-    /// as pykalman does throughout.
+    /// as pykalman does throughout. Steps of a diffuse start that are not yet identified take
+    /// the information-form step of MODEL.md, "Start rule"; with the course's rule the steps
+    /// before the first observed one keep mu_0 and sigma_0 and are linked to nothing.
     public func smooth(filtered filter: FilterResult) -> SmootherResult {
         let n = stateDimension, size = n * n, steps = filter.filtered.count
         var smoothed = filter.filtered
@@ -51,7 +54,7 @@ extension ModelParameters {
             let product = difference + size                 // J (Σ_s - Σ_pred)
             let meanDifference = product + size             // mu_s_{t+1} - mu_pred_{t+1}
             var t = steps - 2
-            while t >= 0 {
+            while t >= max(filter.startStep, filter.diffuseSteps) {
                 let sigma = filteredCovariances.baseAddress! + t * size
                 let nextPredicted = predictedCovariances.baseAddress! + (t + 1) * size
                 // J_t = (Σ_pred_{t+1}⁻¹ D Σ_t)ᵀ, using the symmetry of Σ_t and Σ_pred_{t+1}.
@@ -92,6 +95,48 @@ extension ModelParameters {
                 t -= 1
             }
         }}}}}}}}}
+        var t = min(filter.diffuseSteps, steps - 1) - 1
+        while t >= filter.startStep {
+            diffuseBackwardStep(t, filter: filter, smoothed: &smoothed, lagOne: &lagOne)
+            t -= 1
+        }
         return SmootherResult(filter: filter, smoothed: smoothed, lagOneCovariances: lagOne)
+    }
+}
+
+extension ModelParameters {
+    /// The smoother's step at a diffuse-start step t whose filtered state is not identified
+    /// (P∞_t ≠ 0), in information form (MODEL.md, "Start rule"): with Λ_t = lim (κP∞_t + P*_t)⁻¹,
+    /// C = (Λ_t + Dᵀ Q⁻¹ D)⁻¹, J_t = C Dᵀ Q⁻¹, mu_s_t = C Λ_t a_t + J_t mu_s_{t+1},
+    /// Σ_s_t = C + J_t Σ_s_{t+1} J_tᵀ and V_{t+1,t} = Σ_s_{t+1} J_tᵀ. Pseudo-inverses keep it finite
+    /// when Q is singular or s_t is not determined even by s_{t+1} (singular D).
+    func diffuseBackwardStep(_ t: Int, filter: FilterResult, smoothed: inout StateTrajectory, lagOne: inout [Double]) {
+        let n = stateDimension, size = n * n
+        let information = Self.diffuseLimitInverse(infinite: filter.diffuseCovariance(at: t), finite: filter.filtered.covariance(at: t))
+        let inverseQ = SymmetricEigen(transitionCovariance).pseudoInverse
+        let c = SymmetricEigen(information + transition.transposed * inverseQ * transition).pseudoInverse
+        let gain = c * transition.transposed * inverseQ
+        let nextMean = smoothed.mean(at: t + 1), nextCovariance = smoothed.covariance(at: t + 1)
+        let mean = zip(c * (information * filter.filtered.mean(at: t)), gain * nextMean).map(+)
+        let covariance = (c + gain * nextCovariance * gain.transposed).symmetrized
+        let lag = nextCovariance * gain.transposed
+        for i in 0..<n { smoothed.means[t * n + i] = mean[i] }
+        for i in 0..<size {
+            smoothed.covariances[t * size + i] = covariance.elements[i]
+            lagOne[(t + 1) * size + i] = lag.elements[i]
+        }
+    }
+
+    /// lim_{κ→∞} (κ·P∞ + P*)⁻¹ = U (Uᵀ P* U)⁻¹ Uᵀ, U spanning the null space of P∞ (pseudo-inverse
+    /// when Uᵀ P* U is singular).
+    static func diffuseLimitInverse(infinite: Matrix, finite: Matrix) -> Matrix {
+        let n = infinite.rows
+        let eigen = SymmetricEigen(infinite)
+        let largest = eigen.values.reduce(0) { max($0, abs($1)) }
+        let null = (0..<n).filter { abs(eigen.values[$0]) <= OnlineKalmanFilter.diffuseTolerance * largest }
+        guard !null.isEmpty else { return Matrix(rows: n, columns: n) }
+        var u = Matrix(rows: n, columns: null.count)
+        for (k, column) in null.enumerated() { for i in 0..<n { u[i, k] = eigen.vectors[i, column] } }
+        return (u * SymmetricEigen(u.transposed * finite * u).pseudoInverse * u.transposed).symmetrized
     }
 }

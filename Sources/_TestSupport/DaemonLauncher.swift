@@ -55,17 +55,18 @@ public final class DaemonProcess: @unchecked Sendable {
     public let notify: NotifyListener
     public let logPath: String
 
-    /// Starts the daemon with `arguments` (endpoints are added: ipc:// in `directory` unless
-    /// given) and waits for READY=1. `limits` are `ulimit` arguments (`["-n 256", "-v 4000000"]`)
-    /// applied by a shell that then execs the daemon, for tests of hostile input and scarce descriptors.
+    /// Starts the daemon with `arguments` and waits for READY=1. Its endpoints are ipc://
+    /// sockets in `directory` unless given (say, a forwarder's, with `--input-connect`).
+    /// `limits` are `ulimit` arguments (`["-n 256", "-v 4000000"]`) applied by a shell that then
+    /// execs the daemon, for tests of hostile input and scarce descriptors.
     public init(directory: String, arguments: [String], environment: [String: String] = [:],
-                input: String? = nil, output: String? = nil, limits: [String] = []) throws {
+                inputEndpoint: String? = nil, outputEndpoint: String? = nil, limits: [String] = []) throws {
         self.directory = directory
-        inputEndpoint = input ?? "ipc://\(directory)/in.sock"
-        outputEndpoint = output ?? "ipc://\(directory)/out.sock"
+        self.inputEndpoint = inputEndpoint ?? "ipc://\(directory)/in.sock"
+        self.outputEndpoint = outputEndpoint ?? "ipc://\(directory)/out.sock"
         logPath = directory + "/daemon.log"
         notify = NotifyListener(path: directory + "/notify.sock")
-        let daemonArguments = ["--input", inputEndpoint, "--output", outputEndpoint] + arguments
+        let daemonArguments = ["--input", self.inputEndpoint, "--output", self.outputEndpoint] + arguments
         if limits.isEmpty {
             process.executableURL = URL(fileURLWithPath: executablePath("gazefilterd"))
             process.arguments = daemonArguments

@@ -19,11 +19,13 @@ public struct ProcessOutput: Sendable {
     public let standardError: String
 }
 
-/// Runs a package executable to completion and collects its output.
-public func runTool(_ name: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProcessOutput {
+/// Runs a package executable to completion and collects its output; `directory` is its
+/// working directory (default: the test's).
+public func runTool(_ name: String, _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil) throws -> ProcessOutput {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executablePath(name))
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

@@ -26,11 +26,11 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
     public let parameters: ModelParameters
     /// The parameters EM starts from.
     public let emInitial: ModelParameters
-    /// The observations, masked as the case's `n_masked` says (see `masking`).
+    /// The observations, masked as the case's `n_masked` says (see `model`).
     public let observations: ObservationFile
-    /// The masking policy that reproduces the case's `n_masked`: gaze cases mask negative values,
-    /// the oscillator cases (whose observations are often negative) do not.
-    public let masking: MaskingPolicy
+    /// The stream model whose loss rule reproduces the case's `n_masked`: gaze cases mask
+    /// negative values, the oscillator cases (whose observations are often negative) nothing.
+    public let model: StreamModel
     /// `expected.json`.
     public let expected: JSONValue
 
@@ -57,13 +57,13 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
         emInitial = try ParameterFile.read(directory + "/em_init.json").parameters
         expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: directory + "/expected.json")))
         let maskedCount = Int(expected.object?["n_masked"]?.number ?? -1)
-        let plain = try ObservationFile.read(directory + "/observations.csv", masking: MaskingPolicy(masksNegativeValues: false))
+        let plain = try ObservationFile.read(directory + "/observations.csv", model: .raw)
         if plain.observations.maskedCount == maskedCount {
             observations = plain
-            masking = MaskingPolicy(masksNegativeValues: false)
+            model = .raw
         } else {
-            observations = try ObservationFile.read(directory + "/observations.csv", masking: MaskingPolicy(masksNegativeValues: true))
-            masking = MaskingPolicy(masksNegativeValues: true)
+            model = StreamModel(loss: .negative, plausible: nil)
+            observations = try ObservationFile.read(directory + "/observations.csv", model: model)
         }
     }
 

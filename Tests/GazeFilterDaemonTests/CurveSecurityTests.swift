@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import GazeFilterConfiguration
 import GazeFilterDaemon
 import GazeKit
 import LinearDynamics

@@ -32,7 +32,7 @@ import _TestSupport
         let output = transport == "tcp" ? "tcp://127.0.0.1:\(freeLoopbackPort())" : nil
         let daemon = try DaemonProcess(directory: directory, arguments: ["--params", directory + "/params.json", "--record-dir", directory + "/rec",
                                                                          "--max-streams", "5000", "--stats-interval", "0.3"],
-                                       output: output, limits: ["-n 256"])
+                                       outputEndpoint: output, limits: ["-n 256"])
         let client = try GazeTestClient(daemon: daemon)
         for i in 0..<600 { try client.publish(stream: "s\(i)", json: Self.json(1)) }
         #expect(try client.receive(count: 600).count == 600)

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import GazeFilterConfiguration
 import GazeFilterDaemon
 import GazeKit
 import LinearDynamics
@@ -130,7 +131,7 @@ import _TestSupport
         for (name, samples) in streams {
             let files = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/rec/\(name)").sorted()
             #expect(files.count == 1 && files[0].hasSuffix(".csv"))
-            let recorded = try ObservationFile.read("\(directory)/rec/\(name)/\(files[0])", masking: MaskingPolicy(masksNegativeValues: false))
+            let recorded = try ObservationFile.read("\(directory)/rec/\(name)/\(files[0])", model: .raw)
             #expect(recorded.times == samples.map(\.t), "recording of \(name)")
             #expect(recorded.observations.values == samples.flatMap { [$0.x, $0.y] }, "recording of \(name)")
         }
@@ -288,7 +289,7 @@ import _TestSupport
         #expect(help.status == 0)
         for option in DaemonConfiguration.options { #expect(help.standardOutput.contains("--\(option.name)"), "--\(option.name)") }
         for key in ["input", "input_mode", "output", "output_mode", "high_water_mark", "params", "params_dir", "record_dir", "pid_file",
-                    "init", "rate_hz", "reset_after_s", "stats_interval_s", "log_level", "max_streams", "streams"] {
+                    "start", "loss", "plausible", "rate_hz", "reset_after_s", "stats_interval_s", "log_level", "max_streams", "streams"] {
             #expect(help.standardOutput.contains(key), "config key \(key)")
         }
     }

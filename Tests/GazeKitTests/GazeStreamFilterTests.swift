@@ -7,11 +7,11 @@ import _TestSupport
     static let model = RandomModels.make(n: 4, m: 2, seed: 5)
 
     static func run(_ filter: inout GazeStreamFilter, _ t: Double, _ x: Double, _ y: Double, arrival: Double = 0) -> GazeStreamFilter.Outcome {
-        [x, y].withUnsafeBufferPointer { filter.process(time: t, observation: $0, masked: x < 0 || y < 0, arrival: arrival) }
+        [x, y].withUnsafeBufferPointer { filter.process(time: t, observation: $0, arrival: arrival) }
     }
 
     @Test func startsAtTheFirstUnmaskedSampleAndPublishesThePriorBefore() {
-        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings())
+        var filter = GazeStreamFilter(parameters: Self.model, model: StreamModel(start: .firstSample))
         #expect(Self.run(&filter, 0, -1, -1) == .estimate)
         #expect(!filter.hasStarted && filter.sequenceNumber == 1)
         filter.withEstimate { _, _, state in #expect(Array(state) == Self.model.initialMean) }
@@ -23,7 +23,7 @@ import _TestSupport
     }
 
     @Test func staleSamplesAreDroppedAndCounted() {
-        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings())
+        var filter = GazeStreamFilter(parameters: Self.model, model: StreamModel(start: .firstSample))
         _ = Self.run(&filter, 1.0, 10, 10)
         #expect(Self.run(&filter, 0.5, 10, 10) == .droppedStale)
         #expect(filter.counters.dropped == 1 && filter.sequenceNumber == 1 && filter.lastTime == 1.0)
@@ -31,7 +31,7 @@ import _TestSupport
     }
 
     @Test func gapsAreBridgedWithPredictOnlySteps() {
-        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings(rateHz: 100))
+        var filter = GazeStreamFilter(parameters: Self.model, model: StreamModel(rateHz: 100, start: .firstSample))
         var reference = OnlineKalmanFilter(parameters: Self.model, initialMean: [5, 6, 0, 0])
         _ = Self.run(&filter, 0, 5, 6)
         _ = try? reference.step([5, 6])
@@ -45,7 +45,7 @@ import _TestSupport
     }
 
     @Test func silenceRestartsTheStream() {
-        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings(resetAfterSeconds: 2))
+        var filter = GazeStreamFilter(parameters: Self.model, model: StreamModel(resetAfterSeconds: 2, start: .firstSample))
         _ = Self.run(&filter, 0, 5, 6)
         _ = Self.run(&filter, 3, 50, 60)  // three seconds of silence by timestamps
         #expect(filter.counters.resets == 1)
@@ -56,7 +56,7 @@ import _TestSupport
     }
 
     @Test func aTrackerBackFromSilenceWithItsClockRestartedIsNotStale() {
-        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings(resetAfterSeconds: 2))
+        var filter = GazeStreamFilter(parameters: Self.model, model: StreamModel(resetAfterSeconds: 2, start: .firstSample))
         _ = Self.run(&filter, 100, 5, 6, arrival: 0)
         _ = Self.run(&filter, 100.01, 5, 6, arrival: 0.01)
         #expect(Self.run(&filter, 99, 5, 6, arrival: 1) == .droppedStale)  // not silent: stale
@@ -72,7 +72,7 @@ import _TestSupport
         // An unstable model bridging a long gap overflows: the stream starts afresh, never publishing ∞.
         var model = RandomModels.make(n: 2, m: 2, seed: 6)
         model.transition = Matrix.diagonal([3, 3])
-        var filter = GazeStreamFilter(parameters: model, settings: StreamSettings(rateHz: 1000, resetAfterSeconds: 10))
+        var filter = GazeStreamFilter(parameters: model, model: StreamModel(rateHz: 1000, resetAfterSeconds: 10, start: .firstSample))
         _ = Self.run(&filter, 0, 5, 6)
         #expect(Self.run(&filter, 1, 7, 8) == .estimate)  // 999 bridged steps of D = 3·I
         #expect(filter.counters.diverged == 1 && !filter.hasStarted && filter.lastWasMasked)
@@ -85,7 +85,7 @@ import _TestSupport
     }
 
     @Test func aClockJumpingBackFurtherThanTheResetRestartsRatherThanDropping() {
-        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings(resetAfterSeconds: 2))
+        var filter = GazeStreamFilter(parameters: Self.model, model: StreamModel(resetAfterSeconds: 2, start: .firstSample))
         _ = Self.run(&filter, 0, 5, 6)
         _ = Self.run(&filter, 0.01, 5, 6)
         #expect(Self.run(&filter, 1e15, 5, 6) == .estimate)  // an outlier far ahead: restart
@@ -95,8 +95,8 @@ import _TestSupport
     }
 
     @Test func extremeRatesNeverTrapAndBoundTheWorkPerSample() {
-        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings(rateHz: 100_000, resetAfterSeconds: 86_400))
-        #expect(filter.settings.maximumBridgedSteps == 100_000)
+        var filter = GazeStreamFilter(parameters: Self.model, model: StreamModel(rateHz: 100_000, resetAfterSeconds: 86_400, start: .firstSample))
+        #expect(filter.model.maximumBridgedSteps == 100_000)
         _ = Self.run(&filter, 0, 5, 6)
         _ = Self.run(&filter, 0.5, 5, 6)  // 49,999 missing steps: bridged
         #expect(filter.counters.bridgedSteps == 49_999 && filter.counters.resets == 0)
@@ -105,7 +105,7 @@ import _TestSupport
     }
 
     @Test func newParametersCarryTheStateOver() {
-        var filter = GazeStreamFilter(parameters: Self.model, settings: StreamSettings())
+        var filter = GazeStreamFilter(parameters: Self.model, model: StreamModel(start: .firstSample))
         _ = Self.run(&filter, 0, 5, 6)
         var replacement = Self.model
         replacement.observationCovariance = Matrix.diagonal([100, 100])

@@ -53,6 +53,15 @@ import Testing
         #expect(try Self.decode(#"{"\u0074": 1, "\u0078": 2, "y": 3}"#) == RawGazeSample(t: 1, x: 2, y: 3))
     }
 
+    /// A lost coordinate as JavaScript (`null`) or Python (`NaN`) writes it is read as NaN (every
+    /// loss rule counts it as lost); `confidence` is read when present, under any escaping of its key.
+    @Test func lostCoordinatesAndConfidenceAreRead() throws {
+        let lost = try Self.decode(#"{"t": 1, "x": null, "y": NaN}"#)
+        #expect(lost.t == 1 && lost.x.isNaN && lost.y.isNaN && lost.confidence.isNaN)
+        let withConfidence = try Self.decode(#"{"confidenc": 5, "t": 2, "x": 3, "y": 4, "c\u006fnfidence": 0.25, "confidences": 9}"#)
+        #expect(withConfidence == RawGazeSample(t: 2, x: 3, y: 4, confidence: 0.25))
+    }
+
     @Test func malformedMessagesAreRejectedWithTheRightReason() {
         let cases: [(String, GazeWireError)] = [
             ("[1, 2]", .notAnObject),
@@ -61,8 +70,11 @@ import Testing
             (#"{"t": 1, "x": 2, "y": 3, "x": 4}"#, .duplicateField("x")),
             (#"{"t": 1, "x": 1e999, "y": 3}"#, .notAFiniteNumber("x")),
             (#"{"t": 1, "x": "2", "y": 3}"#, .notAFiniteNumber("x")),
-            (#"{"t": 1, "x": null, "y": 3}"#, .notAFiniteNumber("x")),
-            (#"{"t": 1, "x": NaN, "y": 3}"#, .notAFiniteNumber("x")),
+            (#"{"t": null, "x": 1, "y": 3}"#, .notAFiniteNumber("t")),
+            (#"{"t": NaN, "x": 1, "y": 3}"#, .notAFiniteNumber("t")),
+            (#"{"t": 1, "x": nan, "y": 3}"#, .notAFiniteNumber("x")),
+            (#"{"t": 1, "x": 1, "y": 3, "confidence": null}"#, .notAFiniteNumber("confidence")),
+            (#"{"t": 1, "x": 1, "y": 3, "confidence": 1, "confidence": 1}"#, .duplicateField("confidence")),
             (#"{"t": 1, "x": 2, "y": 3} x"#, .trailingBytes(offset: 25)),
             (#"{"t": 1, "x": 2, "y": 3"#, .syntax(offset: 23, expected: "',' or '}'")),
             (#"{"t": 01, "x": 2, "y": 3}"#, .syntax(offset: 7, expected: "',' or '}'")),

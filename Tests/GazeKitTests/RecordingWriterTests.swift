@@ -17,7 +17,7 @@ import _TestSupport
         #expect(writer.statistics.written == 5000 && writer.statistics.failed == 0)
         for (name, residue) in [("a", [1, 2]), ("b", [0])] {
             let files = try FileManager.default.contentsOfDirectory(atPath: "\(directory)/\(name)")
-            let file = try ObservationFile.read("\(directory)/\(name)/\(files[0])", masking: MaskingPolicy(masksNegativeValues: false))
+            let file = try ObservationFile.read("\(directory)/\(name)/\(files[0])", model: .raw)
             let expected = (0..<5000).filter { residue.contains($0 % 3) }
             #expect(file.times == expected.map { Double($0) / 1000 })
             #expect(file.observations.values == expected.flatMap { [Double($0) * 0.5, -1] })

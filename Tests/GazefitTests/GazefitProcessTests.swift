@@ -9,7 +9,7 @@ import _TestSupport
     static let cases = ReferenceCase.all()
 
     func maskArguments(_ reference: ReferenceCase) -> [String] {
-        reference.masking.masksNegativeValues ? [] : ["--no-mask-negative"]
+        reference.model.loss == .none ? ["--loss", "none"] : []
     }
 
     @Test(arguments: cases)
@@ -68,7 +68,7 @@ import _TestSupport
         #expect(file.observations.count == 500)
         #expect(file.times[250] == 1.0)
         #expect(file.columnNames == ["x", "y"])
-        let states = try ObservationFile.read(directory + "/a.states.csv", masking: MaskingPolicy(masksNegativeValues: false))
+        let states = try ObservationFile.read(directory + "/a.states.csv", model: .raw)
         #expect(states.observations.count == 500 && states.observations.dimension == 2)
     }
 

@@ -8,15 +8,29 @@ import Foundation
 public enum FileSystem {
     /// Creates `path` and its missing parents (mode 0777 less the umask), naming the system's
     /// reason on failure (`Not a directory`, `Permission denied`) rather than Foundation's.
+    /// Any path works: relative (`p`, `./p`, `a/b`, `../x`) or absolute, with or without a
+    /// trailing slash, existing or not.
     public static func createDirectory(_ path: String) throws(GazeFileError) {
+        guard !path.isEmpty else { throw GazeFileError(path: path, "cannot create a directory with an empty name") }
         var info = stat()
         if stat(path, &info) == 0 {
             guard info.st_mode & S_IFMT == S_IFDIR else { throw GazeFileError(path: path, "exists and is not a directory") }
             return
         }
-        let parent = (path as NSString).deletingLastPathComponent
-        if !parent.isEmpty && parent != path { try createDirectory(parent) }
+        if let parent = parent(of: path) { try createDirectory(parent) }
         guard mkdir(path, 0o777) == 0 || errno == EEXIST else { throw GazeFileError(path: path, "cannot create the directory: \(systemErrorText())") }
+    }
+
+    /// The directory holding `path` as written (`a/b/` → `a`, `/x` → `/`), or nil when the
+    /// path names no parent of its own (`p`: the working directory; `/`).
+    static func parent(of path: String) -> String? {
+        var bytes = Array(path.utf8)
+        while bytes.count > 1, bytes.last == UInt8(ascii: "/") { bytes.removeLast() }  // "a/b/" is "a/b"
+        guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return nil }
+        var end = slash
+        while end > 0, bytes[end - 1] == UInt8(ascii: "/") { end -= 1 }  // "a//b": the parent is "a"
+        if end == 0 { return bytes.count == 1 ? nil : "/" }
+        return String(decoding: bytes[..<end], as: UTF8.self)
     }
 
     /// An error as one readable line: our own errors as they describe themselves, Foundation's

@@ -42,6 +42,9 @@ public enum JSONValue: Equatable, Sendable, Codable {
         }
     }
 
+    /// A whole number (a count): written without a fraction, as every whole number is.
+    public static func integer(_ value: Int) -> JSONValue { .number(Double(value)) }
+
     /// The number, if this is one.
     public var number: Double? { if case .number(let value) = self { value } else { nil } }
     /// The string, if this is one.
@@ -105,8 +108,16 @@ public struct JSONTextWriter: Sendable {
     }
     private var pendingKey = false
 
-    /// Writes a number.
-    public mutating func number(_ value: Double) { separate(); text += value.isFinite ? "\(value)" : "null" }
+    /// Writes a number: a whole one below 2^53 in magnitude as an integer (`3`, not `3.0`, so
+    /// counts read as counts), others in shortest round-trip form, a non-finite one as null.
+    public mutating func number(_ value: Double) {
+        separate()
+        if value.rounded() == value && abs(value) < 9_007_199_254_740_992 && !(value == 0 && value.sign == .minus) {
+            text += "\(Int64(value))"
+        } else {
+            text += value.isFinite ? "\(value)" : "null"
+        }
+    }
     /// Writes an integer.
     public mutating func integer(_ value: Int) { separate(); text += "\(value)" }
     /// Writes a string.

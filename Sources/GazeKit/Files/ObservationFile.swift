@@ -1,29 +1,19 @@
 import Foundation
 import LinearDynamics
 
-/// How raw values become masked observations.
-public struct MaskingPolicy: Sendable, Equatable {
-    /// Whether a negative component marks a lost sample (gaze); on by default.
-    public var masksNegativeValues: Bool
-
-    /// The gaze policy (negative values masked) unless told otherwise.
-    public init(masksNegativeValues: Bool = true) { self.masksNegativeValues = masksNegativeValues }
-
-    /// Whether a step with these components is masked: any NaN (an empty cell), or any
-    /// negative value under the gaze policy.
-    @inline(__always)
-    public func isMasked(_ value: Double) -> Bool { value.isNaN || (masksNegativeValues && value < 0) }
-}
-
 /// Observations read from a CSV file: a header line whose first column is `t` (seconds),
-/// then one column per observed component, one row per time step.
+/// then one column per observed component, one row per time step; a last column named
+/// `confidence` is not observed but read for the confidence loss rule. Which rows are masked
+/// is the stream model's `verdict` (loss rule and plausible range), as in the daemon.
 public struct ObservationFile: Sendable {
     /// The names of the observed columns (after `t`).
     public var columnNames: [String]
     /// Each step's time in seconds.
     public var times: [Double]
-    /// The observations, masked where a cell was empty, NaN, or (by policy) negative.
+    /// The observations, masked where a cell was empty or NaN, or the model says lost or implausible.
     public var observations: ObservationSequence
+    /// Rows masked as implausible (finite values outside the model's plausible range).
+    public var implausibleRows = 0
 
     /// Observations with their times and column names.
     public init(columnNames: [String], times: [Double], observations: ObservationSequence) {
@@ -41,27 +31,29 @@ public struct ObservationFile: Sendable {
     /// Reads an observation CSV file: a regular file or a pipe (`/dev/stdin`), at most
     /// `sizeLimit` bytes and `rowLimit` rows.
     /// - Throws: `GazeFileError` naming the file, the line and the problem.
-    public static func read(_ path: String, masking: MaskingPolicy = MaskingPolicy()) throws(GazeFileError) -> ObservationFile {
+    /// - Parameter model: which rows are lost or implausible (default: gaze's, `StreamModel()`).
+    public static func read(_ path: String, model: StreamModel = StreamModel()) throws(GazeFileError) -> ObservationFile {
         let bytes = try BoundedFile.read(path, limit: sizeLimit, kinds: .regularOrPipe, what: "input file")
-        return try parse(bytes: bytes, path: path, masking: masking)
+        return try parse(bytes: bytes, path: path, model: model)
     }
 
     /// Parses observation CSV text; `path` names the source in errors.
-    public static func parse(_ data: Data, path: String, masking: MaskingPolicy = MaskingPolicy()) throws(GazeFileError) -> ObservationFile {
-        try parse(bytes: [UInt8](data), path: path, masking: masking)
+    public static func parse(_ data: Data, path: String, model: StreamModel = StreamModel()) throws(GazeFileError) -> ObservationFile {
+        try parse(bytes: [UInt8](data), path: path, model: model)
     }
 
     /// Parses observation CSV bytes (at most `rowLimit` rows); `path` names the source in errors.
-    public static func parse(bytes: [UInt8], path: String, masking: MaskingPolicy = MaskingPolicy()) throws(GazeFileError) -> ObservationFile {
+    public static func parse(bytes: [UInt8], path: String, model: StreamModel = StreamModel()) throws(GazeFileError) -> ObservationFile {
         var lines = CSVLines(bytes)
         guard let header = lines.next() else { throw GazeFileError(path: path, line: 1, "empty file: expected a header line starting with t") }
         let names = header.fields.map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces) }
         guard names.first == "t" else {
             throw GazeFileError(path: path, line: 1, "header must start with column t, found \"\(names.first ?? "")\"")
         }
-        guard names.count >= 2 else { throw GazeFileError(path: path, line: 1, "header names no observed column after t") }
-        let dimension = names.count - 1
-        var file = ObservationFile(columnNames: Array(names.dropFirst()), times: [], observations: ObservationSequence(dimension: dimension))
+        let hasConfidence = names.count >= 3 && names.last == "confidence"
+        let dimension = names.count - 1 - (hasConfidence ? 1 : 0)
+        guard dimension >= 1 else { throw GazeFileError(path: path, line: 1, "header names no observed column after t") }
+        var file = ObservationFile(columnNames: Array(names[1...dimension]), times: [], observations: ObservationSequence(dimension: dimension))
         var row = [Double](repeating: 0, count: dimension)
         while let line = lines.next() {
             if line.isBlank { continue }
@@ -72,35 +64,27 @@ public struct ObservationFile: Sendable {
             guard fields.count == names.count else {
                 throw GazeFileError(path: path, line: line.number, "has \(fields.count) fields, the header has \(names.count)")
             }
-            guard let time = parseNumber(fields[0]), time.isFinite else {
+            guard case .number(let time) = CSVNumber.parse(fields[0]) else {
                 throw GazeFileError(path: path, line: line.number, "t is not a finite number: \"\(String(decoding: fields[0], as: UTF8.self))\"")
             }
-            var masked = false
-            for component in 0..<dimension {
-                let cell = fields[component + 1]
-                if isEmpty(cell) { masked = true; row[component] = .nan; continue }
-                guard let value = parseNumber(cell), !value.isInfinite else {
+            var confidence = Double.nan
+            for column in 1..<names.count {
+                let value: Double
+                switch CSVNumber.parse(fields[column]) {
+                case .number(let number): value = number
+                case .notANumber, .empty: value = .nan
+                case .invalid:
                     throw GazeFileError(path: path, line: line.number,
-                        "column \(names[component + 1]) is not a number: \"\(String(decoding: cell, as: UTF8.self))\"")
+                        "column \(names[column]) is not a number: \"\(String(decoding: fields[column], as: UTF8.self))\"")
                 }
-                row[component] = value
-                if masking.isMasked(value) { masked = true }
+                if column <= dimension { row[column - 1] = value } else { confidence = value }
             }
+            let verdict = model.verdict(row, confidence: confidence)
             file.times.append(time)
-            if masked { file.observations.appendMasked() } else { file.observations.append(row) }
+            if verdict == .implausible { file.implausibleRows += 1 }
+            if verdict.isMasked { file.observations.appendMasked() } else { file.observations.append(row) }
         }
         return file
-    }
-
-    private static func isEmpty(_ cell: ArraySlice<UInt8>) -> Bool { cell.allSatisfy { $0 == 0x20 || $0 == 0x09 } }
-
-    /// A decimal number (or NaN/nan), surrounding spaces allowed.
-    static func parseNumber(_ cell: ArraySlice<UInt8>) -> Double? {
-        let text = String(decoding: cell, as: UTF8.self).trimmingCharacters(in: .whitespaces)
-        if text.lowercased() == "nan" { return .nan }
-        guard let first = text.utf8.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") || first == UInt8(ascii: ".")
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) else { return nil }
-        return Double(text)
     }
 
     /// Writes times and observations as CSV (masked steps as empty cells), atomically.

@@ -56,13 +56,6 @@ public struct SettingsFile: Sendable {
         return text
     }
 
-    /// A true/false setting, or nil when absent or null.
-    public func boolean(_ key: String) throws(GazeFileError) -> Bool? {
-        guard let entry = values[key], entry != .null else { return nil }
-        guard case .bool(let value) = entry else { throw error(key, "must be true or false") }
-        return value
-    }
-
     /// A string that must be one of `choices`, or nil when absent or null.
     public func choice(_ key: String, _ choices: [String]) throws(GazeFileError) -> String? {
         guard let text = try string(key) else { return nil }

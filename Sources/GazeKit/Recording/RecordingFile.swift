@@ -16,6 +16,8 @@ struct RecordingFile {
     let descriptor: Int32
     /// The UTC day the file is for.
     let date: String
+    /// Whether its lines have a confidence column (its header says so).
+    let withConfidence: Bool
     /// Bytes known to be whole lines in the file.
     private(set) var committed: Int
     /// The writer's clock at the last use, for closing the least recently used file.
@@ -24,11 +26,14 @@ struct RecordingFile {
     /// How far back from the end a cut line is searched for its start (a line is < 100 bytes).
     static let recoveryWindow = 1 << 16
 
+    static let header = "t,x,y\n", headerWithConfidence = "t,x,y,confidence\n"
+
     /// Opens (creating) `path` for appending: a regular file only (a FIFO or a device under a
-    /// recording's name is refused without blocking), a header written into an empty file,
-    /// a cut-short last line dropped.
+    /// recording's name is refused without blocking), a header written into an empty file
+    /// (with a confidence column when `withConfidence`; an existing file keeps the layout its
+    /// header says), a cut-short last line dropped.
     /// - Throws: a message naming the path and the system's reason.
-    init(path: String, date: String, header: String) throws(GazeFileError) {
+    init(path: String, date: String, withConfidence preferred: Bool) throws(GazeFileError) {
         // Read and write: the recovery reads the file's tail.
         let descriptor = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0o640)
         guard descriptor >= 0 else {
@@ -48,6 +53,7 @@ struct RecordingFile {
         self.descriptor = descriptor
         self.date = date
         committed = Int(info.st_size)
+        withConfidence = committed > 0 ? Self.hasConfidenceHeader(descriptor) : preferred
         if committed > 0 {
             let whole = Self.endOfLastLine(descriptor, size: committed)
             if whole < committed {
@@ -60,7 +66,7 @@ struct RecordingFile {
             }
         }
         if committed == 0 {
-            var bytes = Array(header.utf8)
+            var bytes = Array((withConfidence ? Self.headerWithConfidence : Self.header).utf8)
             guard append(&bytes[...]) else {
                 let reason = systemErrorText()
                 Glibc.close(descriptor)
@@ -93,6 +99,14 @@ struct RecordingFile {
         if done > 0 { _ = ftruncate(descriptor, off_t(committed)) }  // if this fails too, the next open drops the cut line
         errno = failure
         return false
+    }
+
+    /// Whether the file begins with the header of the confidence layout.
+    static func hasConfidenceHeader(_ descriptor: Int32) -> Bool {
+        let expected = Array(headerWithConfidence.utf8)
+        var bytes = [UInt8](repeating: 0, count: expected.count)
+        let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, expected.count, 0) }
+        return count == expected.count && bytes == expected
     }
 
     /// Closes the descriptor; returns false (with errno) when the close reported an error.

@@ -5,14 +5,16 @@ import Foundation
 import LinearDynamics
 
 /// One stream's recordings read back for a refit: the daemon's `<stream>/<YYYY-MM-DD>.csv`
-/// files (header `t,x,y`) split into sequences at file boundaries, at gaps and at tracker
-/// clock restarts, with every line that could not be used counted.
+/// files (header `t,x,y`, or `t,x,y,confidence`) turned into sequences by the stream's model
+/// exactly as the daemon filtered them live: split at file boundaries, at silences and clock
+/// restarts (`StreamClock`), dropped samples bridged with masked steps at `rate_hz`, lost and
+/// implausible samples masked; every line that could not be used counted.
 public struct RecordingScan: Sendable {
-    /// A run of samples with no gap longer than the split threshold, inside one file.
+    /// One sequence: a run of samples inside one file that the daemon filtered without a restart.
     public struct Segment: Sendable {
         /// The file it came from.
         public var file: String
-        /// Each sample's time.
+        /// Each step's time (a bridged step's is where its missing sample was due).
         public var times: [Double]
         /// The samples as observations (x, y); lost ones masked.
         public var observations: ObservationSequence
@@ -33,12 +35,18 @@ public struct RecordingScan: Sendable {
     public var corruptExamples: [String] = []
     /// A last line without its newline (a file still being written), ignored.
     public var incompleteLines = 0
-    /// Samples older than the one before them by at most the split gap: stale samples the
+    /// Samples older than the one before them by at most `reset_after_s`: stale samples the
     /// daemon dropped too, skipped.
     public var outOfOrder = 0
-    /// Backward jumps in `t` larger than the split gap: the tracker's clock restarted, so a
+    /// Backward jumps in `t` larger than `reset_after_s`: the tracker's clock restarted, so a
     /// new sequence starts there.
     public var clockRestarts = 0
+    /// Masked steps inserted for samples missing at the stream's `rate_hz`, as the daemon bridges them.
+    public var bridgedSteps = 0
+    /// Samples lost by the stream's loss rule (kept as masked steps).
+    public var lostSamples = 0
+    /// Samples outside the stream's plausible range (kept as masked steps).
+    public var implausibleSamples = 0
     /// Samples of the oldest file read that were left out to respect the sample limit.
     public var trimmed = 0
     /// Files of the window not read at all because newer files already gave the sample limit, oldest first.
@@ -66,14 +74,11 @@ public enum RecordingReader {
     ///   - through: the last UTC date read; later-dated files are ignored (default today, UTC).
     ///   - maximumSamples: keep at most this many, the most recent: files are read newest first and
     ///     older ones are left unread once the limit is reached, so memory stays bounded by it.
-    ///   - splitGap: a gap in `t` longer than this (seconds) starts a new sequence; so does a
-    ///     backward jump longer than this (a clock restart), while a smaller backward step is a
-    ///     stale sample and is dropped.
-    ///   - masking: which samples are lost (negative coordinates by default).
+    ///   - model: the stream's model: its loss rule and plausible range mask samples, and its
+    ///     `StreamClock` rule splits sequences, drops stale samples and bridges missing ones.
     /// - Throws: `GazeFileError` when the directory cannot be listed.
     public static func read(directory: String, since: String? = nil, through: String? = UTCCalendar.day(),
-                            maximumSamples: Int = .max, splitGap: Double,
-                            masking: MaskingPolicy = MaskingPolicy()) throws(GazeFileError) -> RecordingScan {
+                            maximumSamples: Int = .max, model: StreamModel) throws(GazeFileError) -> RecordingScan {
         let names: [String]
         do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
             throw GazeFileError(path: directory, "cannot list recordings: \(listingFailure(directory, error))")
@@ -81,7 +86,7 @@ public enum RecordingReader {
         var scan = RecordingScan()
         var dated: [String] = []
         for name in names.sorted() where !name.hasPrefix(".") {
-            guard isRecordingName(name) else {
+            guard StreamPaths.isRecordingName(name) else {
                 scan.ignoredFiles.append(name)
                 continue
             }
@@ -104,9 +109,9 @@ public enum RecordingReader {
             }
             let path = directory + "/" + name
             var ring = SampleRing(capacity: remaining)
-            guard readFile(path, splitGap: splitGap, into: &ring, scan: &scan) else { continue }
+            guard readFile(path, model: model, into: &ring, scan: &scan) else { continue }
             scan.trimmed += ring.dropped
-            let segments = ring.segments(file: path, masking: masking)
+            let segments = ring.segments(file: path, model: model, scan: &scan)
             collected += segments.reduce(0) { $0 + $1.observations.count }
             newestFirst.append((path, segments))
         }
@@ -117,19 +122,9 @@ public enum RecordingReader {
         return scan
     }
 
-    /// Whether `name` is `YYYY-MM-DD.csv` with a plausible month and day.
-    public static func isRecordingName(_ name: String) -> Bool {
-        let bytes = Array(name.utf8)
-        guard bytes.count == 14, name.hasSuffix(".csv"), bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-") else { return false }
-        let digits = [0, 1, 2, 3, 5, 6, 8, 9]
-        guard digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[$0]) }) else { return false }
-        func number(_ range: [Int]) -> Int { range.reduce(0) { $0 * 10 + Int(bytes[$1] - UInt8(ascii: "0")) } }
-        return (1...12).contains(number([5, 6])) && (1...31).contains(number([8, 9]))
-    }
-
     /// Reads one file in chunks, line by line, into `ring`. Returns false (and records why)
     /// when the file cannot be opened or read.
-    static func readFile(_ path: String, splitGap: Double, into ring: inout SampleRing, scan: inout RecordingScan) -> Bool {
+    static func readFile(_ path: String, model: StreamModel, into ring: inout SampleRing, scan: inout RecordingScan) -> Bool {
         // Regular files only: a FIFO or a device under a recording's name is refused at once
         // (opened without blocking), never read or waited on.
         let descriptor: Int32
@@ -141,7 +136,8 @@ public enum RecordingReader {
         var buffer = [UInt8](repeating: 0, count: chunkSize)
         var filled = 0, lineNumber = 0
         var skippingLongLine = false
-        var lastTime = -Double.infinity
+        var lastTime: Double?
+        var hasConfidence = false
         var sawData = false
         while true {
             let count = buffer.withUnsafeMutableBytes { raw in Glibc.read(descriptor, raw.baseAddress! + filled, raw.count - filled) }
@@ -166,7 +162,8 @@ public enum RecordingReader {
                         noteCorrupt(path, lineNumber, "is longer than \(chunkSize) bytes", &scan)
                     } else {
                         let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
-                        take(line, lineNumber: lineNumber, path: path, splitGap: splitGap, lastTime: &lastTime, ring: &ring, scan: &scan)
+                        take(line, lineNumber: lineNumber, path: path, model: model, hasConfidence: &hasConfidence,
+                             lastTime: &lastTime, ring: &ring, scan: &scan)
                     }
                     start = end + 1
                 }
@@ -183,25 +180,44 @@ public enum RecordingReader {
         }
     }
 
-    /// One complete line: the header, a sample, or a corrupt line.
-    static func take(_ line: UnsafeRawBufferPointer, lineNumber: Int, path: String, splitGap: Double, lastTime: inout Double,
-                     ring: inout SampleRing, scan: inout RecordingScan) {
-        if lineNumber == 1 && line.starts(with: Array("t,".utf8)) { return }
-        guard let (t, x, y) = parseLine(line) else {
-            noteCorrupt(path, lineNumber, problem(in: line), &scan)
+    /// The header of a recording that also keeps each sample's confidence.
+    static let confidenceHeader = Array("t,x,y,confidence".utf8)
+
+    /// One complete line: the header, a sample, or a corrupt line. A sample's time is placed
+    /// by `StreamClock`: stale ones are dropped, a restart starts a new sequence, and samples
+    /// missing at `rate_hz` become masked steps, as in the daemon.
+    static func take(_ line: UnsafeRawBufferPointer, lineNumber: Int, path: String, model: StreamModel, hasConfidence: inout Bool,
+                     lastTime: inout Double?, ring: inout SampleRing, scan: inout RecordingScan) {
+        if lineNumber == 1 && line.starts(with: Array("t,".utf8)) {
+            var end = line.count
+            while end > 0, line[end - 1] == 0x0D || line[end - 1] == 0x20 { end -= 1 }
+            hasConfidence = UnsafeRawBufferPointer(rebasing: line[..<end]).elementsEqual(confidenceHeader)
             return
         }
-        var startsSequence = t - lastTime > splitGap
-        if t < lastTime {
-            guard lastTime - t > splitGap else {
-                scan.outOfOrder += 1  // a stale sample
-                return
-            }
-            scan.clockRestarts += 1
-            startsSequence = true
+        guard let sample = parseLine(line, fields: hasConfidence ? 4 : 3) else {
+            noteCorrupt(path, lineNumber, problem(in: line, fields: hasConfidence ? 4 : 3), &scan)
+            return
         }
-        lastTime = t
-        ring.push(t: t, x: x, y: y, startsSequence: startsSequence)
+        var startsSequence = true
+        if let last = lastTime {
+            switch StreamClock.advance(from: last, to: sample.t, model: model) {
+            case .stale:
+                scan.outOfOrder += 1  // a stale sample, dropped as the daemon drops it
+                return
+            case .restart(let reason):
+                if reason == .clockRestart { scan.clockRestarts += 1 }
+            case .next(let bridged):
+                startsSequence = false
+                let period = 1 / (model.rateHz ?? 1)
+                for k in 0..<bridged {
+                    ring.push(RecordedSample(t: last + Double(k + 1) * period, x: .nan, y: .nan, confidence: .nan, isBridged: true),
+                              startsSequence: false)
+                }
+                scan.bridgedSteps += bridged
+            }
+        }
+        lastTime = sample.t
+        ring.push(sample, startsSequence: startsSequence)
     }
 
     static func noteCorrupt(_ path: String, _ lineNumber: Int, _ problem: String, _ scan: inout RecordingScan) {
@@ -209,61 +225,50 @@ public enum RecordingReader {
         if scan.corruptExamples.count < exampleLimit { scan.corruptExamples.append("\(path):\(lineNumber): \(problem)") }
     }
 
-    /// Three finite decimal numbers separated by commas (spaces and a CR tolerated).
-    static func parseLine(_ line: UnsafeRawBufferPointer) -> (Double, Double, Double)? {
-        var values = (0.0, 0.0, 0.0)
+    /// The names of a line's fields, in order.
+    static let fieldNames = ["t", "x", "y", "confidence"]
+
+    /// `fields` comma-separated cells (`CSVNumber`): t a finite number, the others finite, `nan`
+    /// or empty (a lost value, NaN); spaces and a CR tolerated.
+    static func parseLine(_ line: UnsafeRawBufferPointer, fields: Int) -> RecordedSample? {
+        var values = (0.0, 0.0, 0.0, Double.nan)
         var field = 0, fieldStart = 0
         var index = 0
         while index <= line.count {
             if index == line.count || line[index] == UInt8(ascii: ",") {
-                guard field < 3, let value = parseNumber(UnsafeRawBufferPointer(rebasing: line[fieldStart..<index])) else { return nil }
+                guard field < fields, let value = value(UnsafeRawBufferPointer(rebasing: line[fieldStart..<index]), isTime: field == 0) else { return nil }
                 switch field {
                 case 0: values.0 = value
                 case 1: values.1 = value
-                default: values.2 = value
+                case 2: values.2 = value
+                default: values.3 = value
                 }
                 field += 1
                 fieldStart = index + 1
             }
             index += 1
         }
-        return field == 3 ? values : nil
+        return field == fields ? RecordedSample(t: values.0, x: values.1, y: values.2, confidence: values.3) : nil
+    }
+
+    /// A cell's value: the time must be a finite number; other fields may also be lost (NaN).
+    static func value(_ cell: UnsafeRawBufferPointer, isTime: Bool) -> Double? {
+        switch CSVNumber.parse(cell) {
+        case .number(let value): value
+        case .notANumber, .empty: isTime ? nil : .nan
+        case .invalid: nil
+        }
     }
 
     /// Why `parseLine` refused a line, in words: `has 2 fields, expected 3`, `x is not a finite number: "abc"`.
-    static func problem(in line: UnsafeRawBufferPointer) -> String {
+    static func problem(in line: UnsafeRawBufferPointer, fields expected: Int) -> String {
         let fields = line.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
-        guard fields.count == 3 else { return "has \(fields.count) field\(fields.count == 1 ? "" : "s"), expected 3 (t,x,y)" }
-        for (name, field) in zip(["t", "x", "y"], fields) where parseNumber(UnsafeRawBufferPointer(rebasing: field)) == nil {
-            return "\(name) is not a finite number: \(EscapedText.quoted(field, limit: 24))"
+        let names = fieldNames.prefix(expected).joined(separator: ",")
+        guard fields.count == expected else { return "has \(fields.count) field\(fields.count == 1 ? "" : "s"), expected \(expected) (\(names))" }
+        for (name, field) in zip(fieldNames, fields) where value(UnsafeRawBufferPointer(rebasing: field), isTime: name == "t") == nil {
+            return "\(name) is not a \(name == "t" ? "finite " : "")number: \(EscapedText.quoted(field, limit: 24))"
         }
         return "cannot be parsed"
-    }
-
-    /// A finite number in decimal notation, via strtod on a NUL-terminated stack copy.
-    static func parseNumber(_ bytes: UnsafeRawBufferPointer) -> Double? {
-        var lower = 0, upper = bytes.count
-        while lower < upper, bytes[lower] == 0x20 || bytes[lower] == 0x09 { lower += 1 }
-        while upper > lower, bytes[upper - 1] == 0x20 || bytes[upper - 1] == 0x09 || bytes[upper - 1] == 0x0D { upper -= 1 }
-        let length = upper - lower
-        guard length > 0, length < 64 else { return nil }
-        for i in lower..<upper {
-            switch bytes[i] {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
-                 UInt8(ascii: "e"), UInt8(ascii: "E"):
-                continue
-            default:
-                return nil
-            }
-        }
-        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 65) { buffer -> Double? in
-            for i in 0..<length { buffer[i] = CChar(bitPattern: bytes[lower + i]) }
-            buffer[length] = 0
-            var end: UnsafeMutablePointer<CChar>?
-            let value = strtod(buffer.baseAddress!, &end)
-            guard let end, end == buffer.baseAddress! + length, value.isFinite else { return nil }
-            return value
-        }
     }
 
     /// Why `path` could not be listed, in the system's words (`No such file or directory`):
@@ -275,11 +280,19 @@ public enum RecordingReader {
     }
 }
 
+/// One recorded sample as read: NaN where a value was lost (`nan` or empty), confidence NaN
+/// when the recording keeps none.
+struct RecordedSample {
+    var t: Double, x: Double, y: Double, confidence: Double
+    /// A step inserted for a sample missing at the stream's rate, not a line of the file.
+    var isBridged = false
+}
+
 /// The most recent `capacity` accepted samples of one file (older ones overwritten), each
 /// with whether it starts a new sequence; grows only as samples arrive.
 struct SampleRing {
     let capacity: Int
-    private var t: [Double] = [], x: [Double] = [], y: [Double] = []
+    private var samples: [RecordedSample] = []
     private var starts: [Bool] = []
     /// Where the oldest sample sits once the ring is full.
     private var head = 0
@@ -288,28 +301,41 @@ struct SampleRing {
 
     init(capacity: Int) { self.capacity = capacity }
 
-    mutating func push(t time: Double, x xValue: Double, y yValue: Double, startsSequence: Bool) {
-        if t.count < capacity {
-            t.append(time); x.append(xValue); y.append(yValue); starts.append(startsSequence)
+    mutating func push(_ sample: RecordedSample, startsSequence: Bool) {
+        if samples.count < capacity {
+            samples.append(sample)
+            starts.append(startsSequence)
         } else {
-            t[head] = time; x[head] = xValue; y[head] = yValue; starts[head] = startsSequence
+            samples[head] = sample
+            starts[head] = startsSequence
             head = (head + 1) % capacity
             dropped += 1
         }
     }
 
-    /// The kept samples, oldest first, cut into sequences (the first kept sample starts one).
-    func segments(file: String, masking: MaskingPolicy) -> [RecordingScan.Segment] {
+    /// The kept samples, oldest first, cut into sequences (the first kept sample starts one),
+    /// each masked by the stream's model (lost and implausible ones counted in `scan`).
+    func segments(file: String, model: StreamModel, scan: inout RecordingScan) -> [RecordingScan.Segment] {
         var segments: [RecordingScan.Segment] = []
         var current: RecordingScan.Segment?
-        for k in 0..<t.count {
-            let i = (head + k) % t.count
+        for k in 0..<samples.count {
+            let i = (head + k) % samples.count
             if k == 0 || starts[i] {
                 if let current { segments.append(current) }
                 current = RecordingScan.Segment(file: file, times: [], observations: ObservationSequence(dimension: 2))
             }
-            current!.times.append(t[i])
-            if masking.isMasked(x[i]) || masking.isMasked(y[i]) { current!.observations.appendMasked() } else { current!.observations.append([x[i], y[i]]) }
+            let sample = samples[i]
+            current!.times.append(sample.t)
+            switch model.verdict([sample.x, sample.y], confidence: sample.confidence) {
+            case .observed:
+                current!.observations.append([sample.x, sample.y])
+                continue
+            case .lost:
+                if !sample.isBridged { scan.lostSamples += 1 }
+            case .implausible:
+                scan.implausibleSamples += 1
+            }
+            current!.observations.appendMasked()
         }
         if let current { segments.append(current) }
         return segments

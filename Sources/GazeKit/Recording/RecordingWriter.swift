@@ -4,10 +4,13 @@ import Glibc
 import Foundation
 import Synchronization
 
-/// Appends every raw sample of every stream to `DIR/<stream>/<UTC date>.csv` (header `t,x,y`),
-/// off the sample path: `append` only copies four numbers into a queue under a lock; a writer
-/// thread formats them and writes each stream's lines of a batch with one `write`, at least
-/// once per `flushInterval`.
+/// Appends every raw sample of every stream to `DIR/<stream>/<UTC date>.csv` (header `t,x,y`,
+/// or `t,x,y,confidence` for a stream registered to keep its confidence, as a Pupil stream or
+/// one whose loss rule reads confidence must, so the refit can apply the same rule), off the
+/// sample path: `append` only copies five numbers into a queue under a lock; a writer thread
+/// formats them and writes each stream's lines of a batch with one `write`, at least once per
+/// `flushInterval`. A file keeps the layout its header says, even if the stream's registration
+/// changed since it was begun.
 ///
 /// Bounds: at most `maximumOpenFiles` files are open at once (the least recently written one
 /// is closed to open another), so descriptors never run out however many streams there are;
@@ -39,7 +42,7 @@ public final class RecordingWriter: Sendable {
         /// The stream; a negative value `-1 - id` releases stream `id` (its file is closed and
         /// its slot freed) instead of carrying a sample.
         var stream: StreamID
-        var time: Double, x: Double, y: Double
+        var time: Double, x: Double, y: Double, confidence: Double
     }
 
     private struct Queue {
@@ -48,6 +51,8 @@ public final class RecordingWriter: Sendable {
         var streams: [String?] = []
         /// The slot of each registered name.
         var slots: [String: StreamID] = [:]
+        /// Whether each slot's new files get a confidence column.
+        var keepsConfidence: [Bool] = []
         /// Slots whose release the writer has finished, ready for reuse.
         var free: [StreamID] = []
         var namesVersion = 0
@@ -88,8 +93,9 @@ public final class RecordingWriter: Sendable {
     }
 
     /// Registers a stream by name (the name must be safe as a directory name); a name already
-    /// registered and not released gets its slot back.
-    public func register(stream name: String) -> StreamID {
+    /// registered and not released gets its slot back. With `keepsConfidence`, its new files
+    /// have a confidence column.
+    public func register(stream name: String, keepsConfidence: Bool = false) -> StreamID {
         queue.withLock { queue in
             if let existing = queue.slots[name] { return existing }
             queue.namesVersion += 1
@@ -97,9 +103,11 @@ public final class RecordingWriter: Sendable {
             if let reused = queue.free.popLast() {
                 slot = reused
                 queue.streams[Int(slot)] = name
+                queue.keepsConfidence[Int(slot)] = keepsConfidence
             } else {
                 slot = StreamID(queue.streams.count)
                 queue.streams.append(name)
+                queue.keepsConfidence.append(keepsConfidence)
             }
             queue.slots[name] = slot
             return slot
@@ -109,13 +117,14 @@ public final class RecordingWriter: Sendable {
     /// Ends a stream's recording for now: its queued samples are written, its file closed, and
     /// its slot freed once that is done. Registering the name again later appends to its file.
     public func release(_ stream: StreamID) {
-        queue.withLock { $0.records.append(Record(stream: -1 - stream, time: 0, x: 0, y: 0)) }
+        queue.withLock { $0.records.append(Record(stream: -1 - stream, time: 0, x: 0, y: 0, confidence: 0)) }
     }
 
-    /// Queues one raw sample (masked ones too, exactly as received).
+    /// Queues one raw sample (masked ones too, exactly as received; `confidence` NaN when the
+    /// source gave none).
     @inline(__always)
-    public func append(_ stream: StreamID, time: Double, x: Double, y: Double) {
-        queue.withLock { $0.records.append(Record(stream: stream, time: time, x: x, y: y)) }
+    public func append(_ stream: StreamID, time: Double, x: Double, y: Double, confidence: Double = .nan) {
+        queue.withLock { $0.records.append(Record(stream: stream, time: time, x: x, y: y, confidence: confidence)) }
     }
 
     /// Counters so far.
@@ -151,11 +160,13 @@ public final class RecordingWriter: Sendable {
     private struct Files {
         var open: [StreamID: RecordingFile] = [:]
         var names: [String?] = []
+        var keepsConfidence: [Bool] = []
         var namesVersion = -1
         var clock: UInt64 = 0
-        /// Each stream's lines of the current batch, buffers kept between batches.
-        var lines: [StreamID: [UInt8]] = [:]
-        var counts: [StreamID: UInt64] = [:]
+        /// Each stream's samples of the current batch, arrays kept between batches.
+        var pending: [StreamID: [Record]] = [:]
+        /// The lines of one stream being written, reused.
+        var line: [UInt8] = []
         var order: [StreamID] = []
     }
 
@@ -170,6 +181,7 @@ public final class RecordingWriter: Sendable {
                 swap(&queue.records, &batch)
                 if files.namesVersion != queue.namesVersion {
                     files.names = queue.streams
+                    files.keepsConfidence = queue.keepsConfidence
                     files.namesVersion = queue.namesVersion
                 }
                 return (queue.closing, queue.deadline)
@@ -224,7 +236,8 @@ public final class RecordingWriter: Sendable {
         finished.signal()
     }
 
-    /// Formats one batch per stream and writes each stream's lines with one `write`.
+    /// Groups one batch by stream, then formats each stream's samples in its file's layout and
+    /// writes them with one `write`.
     /// - Returns: samples written and failed, the first failure's description, and the slots
     ///   released in this batch (their files closed).
     private func writeBatch(_ batch: [Record], files: inout Files, deadline: Double) -> (written: UInt64, failed: UInt64, failure: String?, released: [StreamID]) {
@@ -235,10 +248,9 @@ public final class RecordingWriter: Sendable {
         files.order.removeAll(keepingCapacity: true)
         /// Writes out what is gathered for `stream`.
         func flush(_ stream: StreamID) {
-            guard let count = files.counts[stream], count > 0 else { return }
-            files.counts[stream] = 0
-            var bytes = files.lines[stream, default: []][...]
-            files.lines[stream]?.removeAll(keepingCapacity: true)
+            guard let records = files.pending[stream], !records.isEmpty else { return }
+            let count = UInt64(records.count)
+            files.pending[stream]?.removeAll(keepingCapacity: true)
             guard let name = files.names.indices.contains(Int(stream)) ? files.names[Int(stream)] : nil,
                   deadline == .infinity || monotonicSeconds() < deadline else {
                 failed += count
@@ -246,6 +258,9 @@ public final class RecordingWriter: Sendable {
             }
             do {
                 var file = try openFile(stream, name: name, date: date, files: &files)
+                files.line.removeAll(keepingCapacity: true)
+                for record in records { Self.appendCSV(record, withConfidence: file.withConfidence, to: &files.line) }  // the file's own layout
+                var bytes = files.line[...]
                 if file.append(&bytes) {
                     written += count
                     files.open[stream] = file
@@ -267,20 +282,18 @@ public final class RecordingWriter: Sendable {
                 if let file = files.open.removeValue(forKey: stream), !file.close() {
                     failure = failure ?? "cannot close \(path(files.names[Int(stream)] ?? "?", file.date)): \(systemErrorText())"
                 }
-                files.lines[stream] = nil
-                files.counts[stream] = nil
+                files.pending[stream] = nil
                 released.append(stream)
                 continue
             }
-            if files.counts[record.stream, default: 0] == 0 { files.order.append(record.stream) }
-            files.counts[record.stream, default: 0] += 1
-            Self.appendCSV(record, to: &files.lines[record.stream, default: []])
+            if files.pending[record.stream]?.isEmpty ?? true { files.order.append(record.stream) }
+            files.pending[record.stream, default: []].append(record)
         }
         for stream in files.order { flush(stream) }
         return (written, failed, failure, released)
     }
 
-    private func path(_ stream: String, _ date: String) -> String { "\(directory)/\(stream)/\(date).csv" }
+    private func path(_ stream: String, _ date: String) -> String { StreamPaths.recording(stream, date: date, in: directory) }
 
     /// The stream's open file for `date`, opening it (and closing the least recently used file
     /// when `maximumOpenFiles` are open, or the stream's file of an earlier day).
@@ -299,21 +312,28 @@ public final class RecordingWriter: Sendable {
             files.open[oldest] = nil
             _ = file.close()
         }
-        try FileSystem.createDirectory("\(directory)/\(name)")
-        var file = try RecordingFile(path: path(name, date), date: date, header: "t,x,y\n")
+        try FileSystem.createDirectory(StreamPaths.recordings(name, in: directory))
+        let index = Int(stream)
+        var file = try RecordingFile(path: path(name, date), date: date,
+                                     withConfidence: files.keepsConfidence.indices.contains(index) && files.keepsConfidence[index])
         file.lastUse = files.clock
         return file
     }
 
-    /// `t,x,y\n` in shortest round-trip form, formatted straight into `line` (no String made:
-    /// on a 2-core machine this thread shares the CPU with the sample path).
-    private static func appendCSV(_ record: Record, to line: inout [UInt8]) {
+    /// `t,x,y\n` (or `t,x,y,confidence\n`) in shortest round-trip form, NaN as `nan`, formatted
+    /// straight into `line` (no String made: on a 2-core machine this thread shares the CPU with
+    /// the sample path).
+    private static func appendCSV(_ record: Record, withConfidence: Bool, to line: inout [UInt8]) {
         ASCIISink.append(to: &line) { sink in
             record.time.write(to: &sink)
             sink.append(",")
             record.x.write(to: &sink)
             sink.append(",")
             record.y.write(to: &sink)
+            if withConfidence {
+                sink.append(",")
+                record.confidence.write(to: &sink)
+            }
             sink.append("\n")
         }
     }

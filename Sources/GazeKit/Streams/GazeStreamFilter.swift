@@ -1,20 +1,21 @@
 import LinearDynamics
 
-/// One tracker's live filter: masking, start-up, stale samples, gap bridging and restarts
-/// around an `OnlineKalmanFilter`. The daemon keeps one per stream and calls `process` per
-/// sample; nothing here allocates per sample (only when a stream starts or restarts).
+/// One tracker's live filter: its `StreamModel` (loss, plausibility, start, time to steps,
+/// stale and restart) applied around an `OnlineKalmanFilter`. The daemon keeps one per stream
+/// and calls `process` per sample; nothing here allocates per sample (only when a stream
+/// starts or restarts).
 public struct GazeStreamFilter: Sendable {
     /// The model in force for this stream.
     public private(set) var parameters: ModelParameters
-    /// Start-up, gap and reset behaviour.
-    public var settings: StreamSettings
+    /// The stream's model beside its parameters (loss rule, rate, restarts, start rule).
+    public var model: StreamModel
     /// Counters for statistics.
     public var counters = StreamCounters()
     /// The stream's sample counter: the `seq` of the last published estimate (1 for the first).
     public private(set) var sequenceNumber: UInt64 = 0
     /// The timestamp of the last accepted sample.
     public private(set) var lastTime: Double?
-    /// Whether the last accepted sample was masked (lost).
+    /// Whether the last accepted sample was masked (lost, implausible, or not used).
     public private(set) var lastWasMasked = false
 
     private var filter: OnlineKalmanFilter?
@@ -28,9 +29,9 @@ public struct GazeStreamFilter: Sendable {
 
     /// A stream that has seen no sample yet.
     /// - Precondition: `parameters` are valid (see `ModelParameters.validate()`).
-    public init(parameters: ModelParameters, settings: StreamSettings) {
+    public init(parameters: ModelParameters, model: StreamModel) {
         self.parameters = parameters
-        self.settings = settings
+        self.model = model
         let m = parameters.observationDimension
         estimateMean = [Double](repeating: 0, count: m)
         estimateCovariance = [Double](repeating: 0, count: m * m)
@@ -49,56 +50,47 @@ public struct GazeStreamFilter: Sendable {
     /// Runs one sample through the filter.
     /// - Parameters:
     ///   - time: the sample's timestamp in seconds (from the tracker).
-    ///   - observation: the m observed values (for gaze, x and y in pixels).
-    ///   - masked: whether the sample was lost (for gaze, a negative coordinate).
+    ///   - observation: the m observed values (for gaze, x and y in pixels), as received.
+    ///   - confidence: the tracker's confidence, NaN when the input carries none.
     ///   - arrival: a monotonic clock reading in seconds, to detect silence by the wall clock.
-    public mutating func process(time: Double, observation: UnsafeBufferPointer<Double>, masked: Bool, arrival: Double) -> Outcome {
+    public mutating func process(time: Double, observation: UnsafeBufferPointer<Double>, confidence: Double = .nan,
+                                 arrival: Double) -> Outcome {
         counters.received += 1
-        if lastTime != nil && arrival - lastArrival > settings.resetAfterSeconds {
+        if lastTime != nil && arrival - lastArrival > model.resetAfterSeconds {
             // Silent by the wall clock: start afresh, timestamps included, since a tracker that
             // went quiet may come back with its clock restarted (its samples are not stale).
             restart()
             lastTime = nil
         }
         if let last = lastTime {
-            if time < last && last - time <= settings.resetAfterSeconds {
+            switch StreamClock.advance(from: last, to: time, model: model) {
+            case .stale:
                 counters.dropped += 1  // a late sample
                 return .droppedStale
-            }
-            if abs(time - last) > settings.resetAfterSeconds {
-                // A jump forward is silence by the tracker's clock; a jump back this far is its
-                // clock restarting, not a late sample. Either way the stream starts afresh.
+            case .restart:
                 restart()
-            } else if filter != nil, let rate = settings.rateHz, (time - last) * rate > 1.5 {
-                let missing = ((time - last) * rate).rounded() - 1  // in Double: never traps
-                if missing > Double(settings.maximumBridgedSteps) {
-                    restart()
-                } else {
-                    for _ in 0..<Int(missing) { filter!.predictOnly() }
-                    counters.bridgedSteps += UInt64(missing)
+            case .next(let bridged):
+                if bridged > 0, filter != nil {
+                    for _ in 0..<bridged { filter!.predictOnly() }
+                    counters.bridgedSteps += UInt64(bridged)
                 }
             }
         }
+        let verdict = model.verdict(observation, confidence: confidence)
         lastTime = time
         lastArrival = arrival
-        lastWasMasked = masked
+        lastWasMasked = verdict.isMasked
         sequenceNumber += 1
         counters.published += 1
-        if masked { counters.masked += 1 }
+        if verdict.isMasked { counters.masked += 1 }
+        if verdict == .implausible { counters.implausible += 1 }
 
         if filter == nil {
-            switch settings.initialization {
-            case .parameters:
-                filter = OnlineKalmanFilter(parameters: parameters)
-            case .firstSample:
-                guard !masked else { return .estimate }  // not started: the prior is published
-                var mean = [Double](repeating: 0, count: parameters.stateDimension)
-                for i in 0..<min(mean.count, observation.count) { mean[i] = observation[i] }
-                filter = OnlineKalmanFilter(parameters: parameters, initialMean: mean)
-            }
+            filter = model.startingFilter(parameters, at: verdict.isMasked ? nil : observation)
+            guard filter != nil else { return .estimate }  // not started: the prior is published
         }
         do {
-            try filter!.step(observation: masked ? nil : observation)
+            try filter!.step(observation: verdict.isMasked ? nil : observation)
         } catch .singularInnovationCovariance {
             counters.singular += 1  // published as the prediction
             lastWasMasked = true

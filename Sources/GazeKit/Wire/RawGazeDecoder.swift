@@ -2,16 +2,28 @@
 import Glibc
 #endif
 
-/// One raw sample as it arrives: time in seconds, gaze in pixels (negative = lost).
-public struct RawGazeSample: Sendable, Equatable {
+/// One raw sample as it arrives: time in seconds, gaze in pixels (NaN where the payload
+/// said `null` or `NaN`), and the tracker's confidence (NaN when the payload has none).
+/// Which samples are lost is the stream's `LossRule`'s question, not the decoder's.
+public struct RawGazeSample: Sendable {
     public var t: Double
     public var x: Double
     public var y: Double
+    public var confidence: Double
 
-    public init(t: Double, x: Double, y: Double) {
+    public init(t: Double, x: Double, y: Double, confidence: Double = .nan) {
         self.t = t
         self.x = x
         self.y = y
+        self.confidence = confidence
+    }
+}
+
+extension RawGazeSample: Equatable {
+    /// Equal when every field is, NaN equal to NaN (a lost coordinate, an absent confidence).
+    public static func == (a: RawGazeSample, b: RawGazeSample) -> Bool {
+        func same(_ u: Double, _ v: Double) -> Bool { u == v || (u.isNaN && v.isNaN) }
+        return same(a.t, b.t) && same(a.x, b.x) && same(a.y, b.y) && same(a.confidence, b.confidence)
     }
 }
 
@@ -19,7 +31,10 @@ public struct RawGazeSample: Sendable, Equatable {
 ///
 /// Full JSON syntax at the object level: any whitespace, keys in any order, unknown keys
 /// skipped whatever their value (nested up to 32 levels), escaped keys compared after
-/// unescaping. t, x and y must each appear once as finite numbers of at most 64 characters.
+/// unescaping. t, x and y must each appear once as numbers of at most 64 characters, t finite;
+/// x or y may also be `null` or `NaN` (what JavaScript and Python write for a lost value),
+/// read as NaN, which every loss rule counts as lost. An optional `confidence` (a finite
+/// number, at most once) is read for the confidence loss rule.
 /// Their numbers follow JSON's grammar and are converted by the C library's correctly rounded
 /// `strtod` (the process never changes LC_NUMERIC from "C"), so results equal Foundation's to
 /// the bit.
@@ -45,7 +60,7 @@ public enum RawGazeDecoder {
         reader.skipWhitespace()
         guard reader.peek() == UInt8(ascii: "{") else { throw .notAnObject }
         reader.position += 1
-        var t = Double.nan, x = Double.nan, y = Double.nan
+        var t = Double.nan, x = Double.nan, y = Double.nan, confidence = Double.nan
         var seen: UInt8 = 0
         reader.skipWhitespace()
         if reader.peek() == UInt8(ascii: "}") {
@@ -58,14 +73,17 @@ public enum RawGazeDecoder {
                 try reader.expect(UInt8(ascii: ":"), "':'")
                 reader.skipWhitespace()
                 if field != .other {
-                    let bit: UInt8 = field == .t ? 1 : field == .x ? 2 : 4
+                    let bit: UInt8 = field == .t ? 1 : field == .x ? 2 : field == .y ? 4 : 8
                     guard seen & bit == 0 else { throw .duplicateField(field.name) }
                     seen |= bit
-                    guard let value = try reader.readNumberIfPresent(), value.isFinite else { throw .notAFiniteNumber(field.name) }
+                    var value = try reader.readNumberIfPresent()
+                    if value == nil, field == .x || field == .y, reader.skipNotANumber() { value = .nan }
+                    guard let value, value.isFinite || (value.isNaN && (field == .x || field == .y)) else { throw .notAFiniteNumber(field.name) }
                     switch field {
                     case .t: t = value
                     case .x: x = value
-                    default: y = value
+                    case .y: y = value
+                    default: confidence = value
                     }
                 } else {
                     try reader.skipValue(depth: 0)
@@ -82,12 +100,12 @@ public enum RawGazeDecoder {
         guard seen & 1 != 0 else { throw .missingField("t") }
         guard seen & 2 != 0 else { throw .missingField("x") }
         guard seen & 4 != 0 else { throw .missingField("y") }
-        return RawGazeSample(t: t, x: x, y: y)
+        return RawGazeSample(t: t, x: x, y: y, confidence: confidence)
     }
 
     enum Field: Equatable {
-        case t, x, y, other
-        var name: String { self == .t ? "t" : self == .x ? "x" : "y" }
+        case t, x, y, confidence, other
+        var name: String { self == .t ? "t" : self == .x ? "x" : self == .y ? "y" : "confidence" }
     }
 
     struct Reader {
@@ -114,6 +132,7 @@ public enum RawGazeDecoder {
         mutating func readKey() throws(GazeWireError) -> Field {
             try expect(UInt8(ascii: "\""), "a quoted key")
             var first: UInt32 = 0, length = 0
+            var isConfidence = true  // so far, the key spells a prefix of "confidence"
             while true {
                 guard let byte = peek() else { throw .syntax(offset: position, expected: "closing '\"'") }
                 position += 1
@@ -122,8 +141,10 @@ public enum RawGazeDecoder {
                 if byte < 0x20 { throw .syntax(offset: position - 1, expected: "no control characters in strings") }
                 if byte == UInt8(ascii: "\\") { scalar = try readEscape() }
                 if length == 0 { first = scalar }
+                isConfidence = isConfidence && length < Self.confidenceKey.count && scalar == UInt32(Self.confidenceKey[length])
                 length += 1
             }
+            if isConfidence && length == Self.confidenceKey.count { return .confidence }
             guard length == 1 else { return .other }
             switch first {
             case 0x74: return .t
@@ -131,6 +152,21 @@ public enum RawGazeDecoder {
             case 0x79: return .y
             default: return .other
             }
+        }
+
+        /// The key of the optional confidence field.
+        static let confidenceKey: [UInt8] = Array("confidence".utf8)
+
+        /// Moves past `null` or `NaN` (a lost coordinate); false, without moving, when neither is there.
+        mutating func skipNotANumber() -> Bool { skip("null") || skip("NaN") }
+
+        /// Moves past `word` when it is next; false, without moving, otherwise.
+        mutating func skip(_ word: StaticString) -> Bool {
+            let count = word.utf8CodeUnitCount
+            guard position + count <= bytes.count else { return false }
+            for i in 0..<count where bytes[position + i] != word.utf8Start[i] { return false }
+            position += count
+            return true
         }
 
         /// Reads the escape after a backslash; returns the code unit (surrogates as is).

@@ -1,0 +1,94 @@
+import LinearDynamics
+
+/// The one definition of a gaze stream's model beside its parameters: which samples are
+/// lost, which are implausible, how its state starts and restarts, how its time maps to model
+/// steps, and what is stale. The daemon filters live samples by it, and the refit reads,
+/// fits and judges recordings by the same value, learned from the daemon's own configuration
+/// (`streams: {name: {...}}` there), so the two cannot drift apart.
+public struct StreamModel: Sendable, Equatable {
+    /// The tracker's nominal rate; with it, a gap longer than 1.5 periods is bridged with
+    /// predict-only steps so that one model step stays one period (`StreamClock`). Nil: one
+    /// sample is one step.
+    public var rateHz: Double?
+    /// A stream silent this long (by its timestamps, or live by the wall clock), or whose clock
+    /// jumps back further, starts afresh; a smaller step back is a stale sample. In the refit
+    /// the same gap splits recordings into sequences.
+    public var resetAfterSeconds: Double
+    /// How the tracker marks a lost sample.
+    public var loss: LossRule
+    /// The coordinates it can plausibly report; others count as lost (implausible). Nil checks nothing.
+    public var plausible: PlausibleRange?
+    /// How the state starts at the stream's first sample and at every restart.
+    public var start: StartRule
+
+    /// A stream model; the defaults: no rate (one sample, one step), restart after 5 s,
+    /// negative coordinates lost, ±20,000 px plausible, diffuse start.
+    public init(rateHz: Double? = nil, resetAfterSeconds: Double = 5, loss: LossRule = .negative,
+                plausible: PlausibleRange? = .screen, start: StartRule = .diffuse) {
+        self.rateHz = rateHz
+        self.resetAfterSeconds = resetAfterSeconds
+        self.loss = loss
+        self.plausible = plausible
+        self.start = start
+    }
+
+    /// The bound on predict-only steps bridged for one sample: a gap of up to `reset_after_s`,
+    /// and never more than 100,000 steps (about 5 ms of work); a longer gap restarts instead.
+    public var maximumBridgedSteps: Int {
+        guard let rateHz else { return 0 }
+        return Int(min(max(1, (resetAfterSeconds * rateHz).rounded(.up)), 100_000))
+    }
+
+    /// What a sample is to this stream: observed, lost by the loss rule (or not a number), or
+    /// implausible (finite but outside the plausible range). `confidence` is NaN when the
+    /// input carries none. Allocates nothing.
+    @inline(__always)
+    public func verdict(_ coordinates: UnsafeBufferPointer<Double>, confidence: Double = .nan) -> SampleVerdict {
+        if loss.isLost(coordinates, confidence: confidence) { return .lost }
+        guard let plausible else { return .observed }
+        return plausible.contains(coordinates) ? .observed : .implausible
+    }
+
+    /// Values as they are: only what is not a number is masked (no loss rule, no range), for
+    /// files that are not gaze (sampled states) and for replaying raw values.
+    public static let raw = StreamModel(loss: .none, plausible: nil)
+
+    /// `verdict` for coordinates in an array (off the hot path).
+    public func verdict(_ coordinates: [Double], confidence: Double = .nan) -> SampleVerdict {
+        coordinates.withUnsafeBufferPointer { verdict($0, confidence: confidence) }
+    }
+}
+
+/// What a sample is to its stream's model.
+public enum SampleVerdict: Sendable, Equatable {
+    /// A usable observation.
+    case observed
+    /// Lost by the stream's loss rule (or not a number): the step is masked.
+    case lost
+    /// Finite but outside the plausible range: the step is masked and counted as implausible.
+    case implausible
+
+    /// Whether the step is masked.
+    public var isMasked: Bool { self != .observed }
+}
+
+extension StreamModel {
+    /// The per-stream settings, described once: the daemon's config file (top level for every
+    /// stream, `streams: {name: {...}}` for one), its flags, and `gazefit`'s flags all use them.
+    public static let settings = SettingsTable<StreamModel>([
+        Setting("rate_hz", flag: "rate", SettingType.number(in: 0.001...100_000, placeholder: "HZ").orNone, at: \.rateHz,
+                help: "the tracker's rate: gaps over 1.5 periods are bridged with predict-only steps (none: one sample, one step)"),
+        Setting("reset_after_s", flag: "reset-after", .number(in: 0.001...86_400, placeholder: "SECONDS"), at: \.resetAfterSeconds,
+                help: "a stream silent this long, or whose clock jumps back further, starts afresh (a smaller step back is stale); the refit splits sequences there too"),
+        Setting("loss", flag: "loss", .parsed(placeholder: "RULE", requirement: LossRule.requirement, parse: { LossRule($0) },
+                                              describe: { $0.description }), at: \.loss,
+                help: "which samples are lost (the tracker's convention; NaN always is)"),
+        Setting("plausible", flag: "plausible", SettingType.parsed(placeholder: "LOW,HIGH", requirement: PlausibleRange.requirement,
+                                                                   parse: { PlausibleRange($0) }, fromJSON: { PlausibleRange(json: $0) },
+                                                                   describe: { $0.description }).orNone, at: \.plausible,
+                help: "coordinates outside this range count as lost (implausible); none checks nothing"),
+        Setting("start", flag: "start", SettingType<StartRule>.cases, at: \.start,
+                help: "how a stream's state starts and restarts: diffuse (nothing assumed, the first samples decide), first-sample (the course's) or params (mu_0, pykalman's)",
+                keyAliases: ["init"], flagAliases: ["init"]),
+    ], defaults: { StreamModel() })
+}
