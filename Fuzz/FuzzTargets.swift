@@ -23,7 +23,7 @@ let targets: [String: (UnsafeRawBufferPointer) -> Void] = [
     "parameter-file": { bytes in _ = try? ParameterFile.decode(Data(bytes), path: "fuzz.json") },
     "recording": { bytes in
         guard write(bytes, to: recordingPath) else { return }
-        _ = try? RecordingReader.read(directory: scratch + "/stream", through: nil, maximumSamples: 100_000, splitGap: 1)
+        _ = try? RecordingReader.read(directory: scratch + "/stream", through: nil, maximumSamples: 100_000, model: StreamModel(resetAfterSeconds: 1))
     },
     "daemon-config": { bytes in
         guard write(bytes, to: configPath) else { return }

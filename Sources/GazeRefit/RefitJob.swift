@@ -90,6 +90,9 @@ public struct RefitJob: Sendable {
     /// there. Set by `gazefit refit` from the environment variable `GAZEFIT_TEST_STOP_BEFORE`
     /// (`backup-rename` or `params-rename`); nil in normal use.
     public var stopBefore: InstallStep?
+    /// The file-name base of this run's report and figures (`20261125T053000Z`, or with `.2`,
+    /// `.3` … when another run of the same second took it), reserved by `run`.
+    var reportBase: String?
 
     /// A job over `configuration`; `dryRun` fits and reports only; `log` receives progress lines.
     public init(configuration: RefitConfiguration, dryRun: Bool, stopBefore: InstallStep? = nil, log: @escaping @Sendable (String) -> Void) {
@@ -353,7 +356,7 @@ public struct RefitJob: Sendable {
             subtitle: ["\(stamp) · \(result.samples) samples in \(result.sequences) sequences (\(result.heldOutSamples) held out) · \(result.iterations) EM iterations from \(result.currentSource)",
                        result.reason, "gaze below: the first \(count) samples of the held-out data, traced with the \(result.decision == .promoted ? "fitted" : "current") parameters"],
             logLikelihoods: result.logLikelihoods, stretch: stretch)
-        let path = "\(directory)/\(fileStamp(stamp))-\(result.stream).svg"
+        let path = "\(directory)/\(reportBase ?? fileStamp(stamp))-\(result.stream).svg"
         do {
             try FileSystem.createDirectory(directory)
             try AtomicFile.write(text: figure.svg, to: path)
@@ -483,14 +486,17 @@ public struct RefitJob: Sendable {
         }
     }
 
-    /// Whether `name` is a report this job writes: `<YYYYMMDDTHHMMSSZ>.json` or `<YYYYMMDDTHHMMSSZ>-<stream>.svg`.
+    /// Whether `name` is a report this job writes: `<YYYYMMDDTHHMMSSZ>[.<n>].json` or `<YYYYMMDDTHHMMSSZ>[.<n>]-<stream>.svg`.
     static func isReportName(_ name: String) -> Bool {
         let stamp = name.prefix(16)
         let digits = stamp.enumerated().allSatisfy { index, character in
             index == 8 ? character == "T" : index == 15 ? character == "Z" : character.isASCII && character.isNumber
         }
         guard stamp.count == 16, digits else { return false }
-        let rest = name.dropFirst(16)
+        var rest = name.dropFirst(16)
+        if rest.hasPrefix("."), let end = rest.dropFirst().firstIndex(where: { !$0.isASCII || !$0.isNumber }), end > rest.index(after: rest.startIndex) {
+            rest = rest[end...]  // a run's number within its second: `.2`
+        }
         if rest == ".json" { return true }
         guard rest.hasPrefix("-"), rest.hasSuffix(".svg") else { return false }
         return GazeTopic.isValid(name: String(rest.dropFirst().dropLast(4)))
@@ -535,6 +541,29 @@ public struct RefitJob: Sendable {
     /// told of any install, 1 otherwise (a failed or locked stream, or a reload that failed).
     public func run(streams requested: [String]?) -> (report: String, results: [StreamRefit], status: Int32) {
         let stamp = UTCCalendar.timestamp()
+        var job = self
+        job.reportBase = reserveReportBase(fileStamp(stamp))
+        return job.run(streams: requested, stamp: stamp)
+    }
+
+    /// Claims a report name no other run has: `<base>.json`, else `<base>.2.json`, `<base>.3.json` …,
+    /// each tried with an exclusive create (so two jobs in the same second never share one).
+    /// Nil without a report directory, or when none can be created (the write reports why).
+    func reserveReportBase(_ base: String) -> String? {
+        guard let directory = configuration.reportDirectory, (try? FileSystem.createDirectory(directory)) != nil else { return nil }
+        for number in 1...1000 {
+            let candidate = number == 1 ? base : "\(base).\(number)"
+            let descriptor = open("\(directory)/\(candidate).json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if descriptor >= 0 {
+                close(descriptor)
+                return candidate
+            }
+            guard errno == EEXIST else { return nil }
+        }
+        return nil
+    }
+
+    private func run(streams requested: [String]?, stamp: String) -> (report: String, results: [StreamRefit], status: Int32) {
         var results: [StreamRefit] = []
         var listingError: String?
         var streams: [String] = []
@@ -586,7 +615,7 @@ public struct RefitJob: Sendable {
         if let directory = configuration.reportDirectory {
             do {
                 try FileSystem.createDirectory(directory)
-                try AtomicFile.write(text: report, to: "\(directory)/\(fileStamp(stamp)).json")
+                try AtomicFile.write(text: report, to: "\(directory)/\(reportBase ?? fileStamp(stamp)).json")
             } catch {
                 log("cannot write the report: \(FileSystem.describe(error))")
             }

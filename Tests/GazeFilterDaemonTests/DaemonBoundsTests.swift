@@ -144,11 +144,15 @@ import _TestSupport
         let client = try GazeTestClient(daemon: daemon)
         for i in 0..<5000 { try client.publish(stream: "s\(i)", json: Self.json(1)) }
         #expect(try client.receive(count: 5000).count == 5000)
+        // Every sample recorded (5,000 files made) before the stop, so the stop has no backlog to bound.
+        let deadline = Date().addingTimeInterval(60)
+        while ((try? FileManager.default.contentsOfDirectory(atPath: records))?.count ?? 0) < 5001 && Date() < deadline { usleep(50_000) }
+        usleep(300_000)
         let stop = daemon.terminate()
         #expect(stop?.status == 0)
         #expect((stop?.seconds ?? 99) < 1.0, "SIGTERM took \(stop?.seconds ?? -1) s")
         let recorded = try FileManager.default.contentsOfDirectory(atPath: records).filter { $0.hasPrefix("s") }
-        #expect(disk == nil || recorded.count == 5000)
+        #expect(recorded.count == 5000)
     }
 
     /// Problem 6: a flood of SIGHUPs (and of new streams) logs a handful of lines, not one each.
@@ -172,6 +176,26 @@ import _TestSupport
         #expect(lines.count <= 30, "\(lines.count) lines: \(lines.prefix(40).joined(separator: "\n"))")
         #expect(lines.contains { $0.contains("SIGHUP") } && lines.contains { $0.contains("new stream") })
         #expect(lines.contains { $0.contains("more like it held back") }, "\(lines.joined(separator: "\n"))")
+        #expect(daemon.terminate()?.status == 0)
+    }
+
+    /// Problem 6: with `rate_hz`, messages each just under `reset_after_s` after the last used
+    /// to cost thousands of predict-only steps each on the sample path (up to 100,000); now a
+    /// gap beyond `max_bridged_steps` (default 1,000) restarts the stream instead.
+    @Test func bridgingIsBoundedPerMessage() throws {
+        let directory = makeTemporaryDirectory("gfd")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try ParameterFile(parameters: Self.model).write(to: directory + "/params.json")
+        let daemon = try DaemonProcess(directory: directory, arguments: ["--params", directory + "/params.json", "--rate", "1000",
+                                                                         "--reset-after", "5", "--stats-interval", "0.2"])
+        let client = try GazeTestClient(daemon: daemon)
+        for i in 0..<200 { try client.publish(stream: "jumpy", json: Self.json(Double(i) * 4.9)) }  // 4,899 missing steps each
+        for i in 0..<20 { try client.publish(stream: "gappy", json: Self.json(Double(i) * 0.5)) }  // 499 each: bridged
+        #expect(try client.receive(count: 220).count == 220)
+        let streams = try Self.stats(client)?["streams"]?.object
+        let jumpy = streams?["jumpy"]?.object, gappy = streams?["gappy"]?.object
+        #expect(jumpy?["bridged_steps"]?.number == 0 && jumpy?["resets"]?.number == 199, "\(String(describing: jumpy))")
+        #expect(Int(gappy?["bridged_steps"]?.number ?? -1) == 19 * 499, "\(String(describing: gappy))")
         #expect(daemon.terminate()?.status == 0)
     }
 }

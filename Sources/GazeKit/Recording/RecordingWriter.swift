@@ -12,8 +12,8 @@ import Synchronization
 /// `flushInterval`. A file keeps the layout its header says, even if the stream's registration
 /// changed since it was begun.
 ///
-/// Bounds: at most `maximumOpenFiles` files are open at once (the least recently written one
-/// is closed to open another), so descriptors never run out however many streams there are;
+/// Bounds: at most `maximumOpenFiles` files are open at once (the least recently written
+/// quarter is closed to open others), so descriptors never run out however many streams there are;
 /// `release` closes a stream's file and frees its slot for another stream, so the slots stay
 /// bounded by the streams alive at once, not by every name ever seen.
 ///
@@ -307,10 +307,14 @@ public final class RecordingWriter: Sendable {
             files.open[stream] = nil
             _ = file.close()  // the old day's lines are all written
         }
-        if files.open.count >= maximumOpenFiles,
-           let (oldest, file) = files.open.min(by: { $0.value.lastUse < $1.value.lastUse }) {
-            files.open[oldest] = nil
-            _ = file.close()
+        if files.open.count >= maximumOpenFiles {
+            // Close the least recently written quarter at once: one sort per many opens, so a
+            // flood of streams costs O(log n) per open rather than a scan of every open file.
+            let oldest = files.open.sorted { $0.value.lastUse < $1.value.lastUse }.prefix(max(1, maximumOpenFiles / 4))
+            for (stream, file) in oldest {
+                files.open[stream] = nil
+                _ = file.close()
+            }
         }
         try FileSystem.createDirectory(StreamPaths.recordings(name, in: directory))
         let index = Int(stream)
