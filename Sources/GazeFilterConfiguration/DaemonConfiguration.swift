@@ -28,6 +28,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var pidFile: String?
     /// Seconds between statistics on `gaze.stats` and on stderr.
     public var statisticsInterval = 1.0
+    /// Shortest time between two statistics lines logged at info (only lines whose counts changed are logged).
+    public var statisticsLogInterval = 60.0
     /// The stderr log level.
     public var logLevel = LogLevel.info
     /// The most streams served at once; samples of further streams are counted as rejected.
@@ -100,7 +102,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
                 help: "record every raw sample to DIR/<stream>/<UTC date>.csv"),
         Setting("pid_file", flag: "pid-file", SettingType.text(placeholder: "FILE").orNone, at: \.pidFile, help: "write the daemon's pid here"),
         Setting("stats_interval_s", flag: "stats-interval", .number(in: 0.01...86_400, placeholder: "SECONDS"), at: \.statisticsInterval,
-                help: "statistics period on gaze.stats and stderr"),
+                help: "statistics period on gaze.stats (and on stderr at log level debug)"),
+        Setting("stats_log_interval_s", flag: "stats-log-interval", .number(in: 0.01...86_400, placeholder: "SECONDS"), at: \.statisticsLogInterval,
+                help: "at info level, a statistics line at most this often, and only when the counts changed"),
         Setting("log_level", flag: "log-level", .choice(LogLevel.allCases.map { ($0.name, $0) }, placeholder: "LEVEL"), at: \.logLevel,
                 help: "the least severe stderr lines shown"),
         Setting("max_streams", flag: "max-streams", .integer(in: 1...1_000_000), at: \.maximumStreams, help: "most streams served at once"),

@@ -38,15 +38,16 @@ public enum DaemonCommand {
             }
             options = parsed
         } catch {
-            return fail(error.description)
+            return fail(error)
         }
         let configuration: DaemonConfiguration
-        do { configuration = try DaemonConfiguration.load(options) } catch { return fail("\(error)") }
+        do { configuration = try DaemonConfiguration.load(options) } catch { return fail(error) }
 
         let insecure = configuration.insecureRemoteEndpoints
         if !insecure.isEmpty && !configuration.allowInsecureRemote {
-            return fail("refusing to bind \(insecure.joined(separator: " and ")) without CURVE: anyone who can reach it could inject or read gaze; "
-                        + "set curve_secret_key (see gazefilterd keygen), bind a loopback address, or set allow_insecure_remote")
+            return fail(UsageError(command: "gazefilterd",
+                "refusing to bind \(insecure.joined(separator: " and ")) without CURVE: anyone who can reach it could inject or read gaze; "
+                + "set curve_secret_key (see gazefilterd keygen), bind a loopback address, or set allow_insecure_remote"))
         }
         let control = ServiceControl()
         let logger = Logger(program: "gazefilterd", level: configuration.logLevel, environment: environment)
@@ -68,10 +69,10 @@ public enum DaemonCommand {
                 control: control, logger: logger, notifier: SystemdNotifier(environment: environment),
                 maximumOpenRecordings: openRecordings)
         } catch {
-            return fail("\(error)")
+            return fail(error)
         }
         if let pidFile = configuration.pidFile {
-            do { try AtomicFile.write(text: "\(getpid())\n", to: pidFile) } catch { return fail("\(error)") }
+            do { try AtomicFile.write(text: "\(getpid())\n", to: pidFile) } catch { return fail(error) }
         }
         defer { if let pidFile = configuration.pidFile { unlink(pidFile) } }
         do {
@@ -86,8 +87,11 @@ public enum DaemonCommand {
         return 0
     }
 
-    static func fail(_ message: String) -> Int32 {
-        try? StandardStream.error.write("gazefilterd: \(message)\n")
+    /// Prints one line for a start-up error and returns exit status 2. A usage error already
+    /// starts with the program's name; everything else gets it here, so the prefix appears once.
+    static func fail(_ error: any Error) -> Int32 {
+        let line = error is UsageError ? "\(error)" : "gazefilterd: \(error)"
+        try? StandardStream.error.write(line + "\n")
         return 2
     }
 }

@@ -60,6 +60,9 @@ public final class GazeFilterService {
     private var rejectedStreams: UInt64 = 0
     private var evictedStreams: UInt64 = 0
     private let startTime = monotonicSeconds()
+    /// The last statistics summary logged at info, and when the next may be: an idle daemon logs
+    /// nothing, a busy one a line per `statisticsLogInterval` at most.
+    private var loggedSummary = "", nextSummaryLog = -Double.infinity
     private var loadedReloadGeneration = 0
     private var reloadPending = false
 
@@ -458,7 +461,14 @@ public final class GazeFilterService {
         } catch {
             logger.error("cannot publish statistics: \(error)")
         }
-        logger.info("stats: \(table.count) streams, received \(totals.received), published \(totals.published), masked \(totals.masked), dropped \(totals.dropped), malformed \(totals.malformed + unattributedMalformed)")
+        let summary = "\(table.count) streams, received \(totals.received), published \(totals.published), masked \(totals.masked), dropped \(totals.dropped), malformed \(totals.malformed + unattributedMalformed)"
+        if logger.level <= .debug {
+            logger.debug("stats: " + summary)
+        } else if summary != loggedSummary && now >= nextSummaryLog {
+            logger.info("stats: " + summary)
+            loggedSummary = summary
+            nextSummaryLog = now + configuration.statisticsLogInterval
+        }
         if logger.level <= .debug {
             for case let stream? in streams {
                 let c = stream.filter.counters
@@ -496,6 +506,11 @@ public final class GazeFilterService {
             next.maximumOpenRecordings = configuration.maximumOpenRecordings
             next.curveSecretKey = configuration.curveSecretKey
         }
+        if next.subscriptions != configuration.subscriptions || next.pupilSources != configuration.pupilSources {
+            logger.warning("reload: subscription and Pupil source changes take effect at the next restart")
+            next.subscriptions = configuration.subscriptions
+            next.pupilSources = configuration.pupilSources
+        }
         configuration = next
         logger.level = next.logLevel
         if let failure = reading.globalFailure {
@@ -508,7 +523,7 @@ public final class GazeFilterService {
             allowedKeys = keys
             authenticator?.replaceAllowed(keys)
         }
-        var changed = 0
+        var changed: [String] = []
         for index in streams.indices {
             guard var stream = streams[index] else { continue }
             var chosen = parameters.parameters(for: stream.name)
@@ -519,11 +534,20 @@ public final class GazeFilterService {
             stream.filter.model = configuration.model(for: stream.name)
             if chosen.parameters != stream.filter.parameters {
                 stream.filter.replaceParameters(chosen.parameters)
-                changed += 1
+                changed.append("\(stream.name) (\(chosen.source))")
             }
             stream.parameterSource = chosen.source
             streams[index] = stream
         }
-        logger.info("reloaded: parameters \(parameters.globalPath), \(changed) of \(table.count) streams changed model")
+        logger.info("reloaded: \(Self.changedModels(changed, of: table.count)); default parameters \(parameters.globalPath)")
+    }
+
+    /// The reload log's account of which streams took a new model and from which file, the
+    /// first few named (the line stays bounded with thousands of streams).
+    static func changedModels(_ changed: [String], of count: Int) -> String {
+        guard !changed.isEmpty else { return "no stream's model changed (\(count) streams)" }
+        let named = changed.prefix(8).joined(separator: ", ")
+        let more = changed.count > 8 ? " and \(changed.count - 8) more" : ""
+        return "\(changed.count) of \(count) streams took a new model: \(named)\(more)"
     }
 }

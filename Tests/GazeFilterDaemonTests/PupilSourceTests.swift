@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import GazeFilterConfiguration
 import GazeKit
 import LinearDynamics
 import Testing
@@ -89,6 +90,72 @@ import _TestSupport
         // The restart: Capture came back on a new backbone port and the daemon found it.
         let backbones = try #require(capture.line(startingWith: "backbone ", after: 1))
         #expect(daemon.log.contains("Pupil's backbone tcp://127.0.0.1:" + backbones), "\(daemon.log)")
+        #expect(daemon.terminate()?.status == 0)
+
+        // The recording keeps what the stream's loss rule needs: a confidence column, read
+        // back by the refit's reader with the same rule (confidence:0.6, Pupil's default).
+        let recordings = directory + "/rec/eyes"
+        let day = try #require(try FileManager.default.contentsOfDirectory(atPath: recordings).first)
+        let recorded = try String(contentsOfFile: recordings + "/" + day, encoding: .utf8).split(separator: "\n")
+        #expect(recorded.first == "t,x,y,confidence" && recorded.count == gaze.count + 1)
+        let streamModel = try #require(try DaemonConfiguration.read(file: directory + "/config.json").streamOverrides["eyes"])
+        #expect(streamModel.loss == .confidenceBelow(0.6))
+        let scan = try RecordingReader.read(directory: recordings, model: streamModel)
+        #expect(scan.sampleCount == gaze.count && scan.lostSamples == gaze.filter { $0.confidence < 0.6 }.count)
+
+        // gazecat replays that recording as a Pupil Capture; a daemon fed by it gives the
+        // estimates the batch filter gives for the recorded samples.
+        try replayRecording(recordings + "/" + day, model: streamModel, in: directory)
+    }
+
+    /// Pupil not running when the daemon starts: other streams flow meanwhile, the daemon
+    /// keeps asking, and finds Capture when it comes up.
+    @Test func aMissingPupilBlocksNothingAndIsFoundWhenItStarts() throws {
+        let directory = makeTemporaryDirectory("gfd-pupil-late")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let port = Int.random(in: 20_000...60_000)
+        try """
+            {"params": "\(packageRoot)/config/params/default.json",
+             "streams": {"late": {"pupil_remote": "tcp://127.0.0.1:\(port)", "pupil_topic": "gaze."}}}
+            """.write(toFile: directory + "/config.json", atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(directory: directory, arguments: ["--config", directory + "/config.json"])
+        let client = try GazeTestClient(daemon: daemon)  // its probe stream goes through while Pupil is away
+        #expect(daemon.waitForLog("Pupil Remote at tcp://127.0.0.1:\(port) does not answer"))
+        for i in 0..<50 { try client.publish(stream: "json", json: "{\"t\": \(Double(i) / 100), \"x\": 500, \"y\": 400}") }
+        #expect(try client.receive(count: 50) { $0 == "gaze.clean.json" }.count == 50)
+
+        let plan = (0..<60).map { #"{"topic": "gaze.2d.0.", "timestamp": \#(10 + Double($0) / 120), "norm_pos": [0.5, 0.5], "confidence": 0.9}"# }
+        try plan.joined(separator: "\n").write(toFile: directory + "/plan.jsonl", atomically: true, encoding: .utf8)
+        let capture = try StandInProcess(script: "scripts/standins/pupil_capture.py",
+                                         arguments: ["--remote-port", "\(port)", "--plan", directory + "/plan.jsonl"],
+                                         errorPath: directory + "/capture.err")
+        let estimates = try client.receive(count: 60) { $0 == "gaze.clean.late" }
+        #expect(estimates.count == 60, "\(capture.errors)")
+        #expect(capture.wait(timeout: 30) == 0)
+        #expect(daemon.terminate()?.status == 0)
+    }
+
+    /// `gazecat pub --as pupil` of a recording (t,x,y,confidence) into a daemon whose stream's source is Pupil.
+    func replayRecording(_ path: String, model streamModel: StreamModel, in directory: String) throws {
+        let replayDirectory = directory + "/replay"
+        try FileManager.default.createDirectory(atPath: replayDirectory, withIntermediateDirectories: true)
+        let port = Int.random(in: 20_000...60_000)
+        try """
+            {"params": "\(directory)/params.json", "reset_after_s": 30,
+             "streams": {"again": {"pupil_remote": "tcp://127.0.0.1:\(port)", "pupil_topic": "gaze."}}}
+            """.write(toFile: replayDirectory + "/config.json", atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(directory: replayDirectory, arguments: ["--config", replayDirectory + "/config.json"])
+        let client = try GazeTestClient(daemon: daemon, topic: "gaze.clean.")
+        let file = try ObservationFile.read(path, model: .raw)
+        let replay = try runTool("gazecat", ["pub", "--as", "pupil", "--remote", "tcp://127.0.0.1:\(port)", "--input", path, "--burst", "--wait", "20"])
+        #expect(replay.status == 0, "\(replay.standardError)")
+        let messages = try client.receive(count: file.times.count) { $0 == "gaze.clean.again" }.map { try JSONValue.parse(Data($0.payload)).object! }
+        let samples = (0..<file.times.count).map { i -> (t: Double, x: Double, y: Double) in
+            let values = file.observations[i]!
+            return streamModel.verdict(values, confidence: file.confidences![i]).isMasked ? (file.times[i], -1, -1) : (file.times[i], values[0], values[1])
+        }
+        DaemonIntegrationTests.check(messages, against: try GazeStreamReference.expected(samples: samples, parameters: DaemonIntegrationTests.model),
+                                     stream: "again")
         #expect(daemon.terminate()?.status == 0)
     }
 }
