@@ -6,7 +6,8 @@
 import Glibc
 #endif
 import Foundation
-import GazeFilterDaemon
+import CommandLineSupport
+import GazeFilterConfiguration
 import GazeKit
 import GazeRefit
 
@@ -27,13 +28,13 @@ let targets: [String: (UnsafeRawBufferPointer) -> Void] = [
     },
     "daemon-config": { bytes in
         guard write(bytes, to: configPath) else { return }
-        var configuration = DaemonConfiguration()
-        try? configuration.apply(file: configPath)
+        _ = try? DaemonConfiguration.read(file: configPath)
     },
     "refit-config": { bytes in
         guard write(bytes, to: configPath) else { return }
-        var configuration = RefitConfiguration()
-        try? configuration.apply(file: configPath)
+        var options = ParsedOptions(command: "gazefit refit")
+        options.set("config", to: configPath)
+        _ = try? RefitConfiguration.load(options)
     },
     "key-file": { bytes in
         guard write(bytes, to: configPath) else { return }
