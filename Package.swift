@@ -17,14 +17,14 @@ let package = Package(
     ],
     targets: [
         // Pure numerical core: model parameters, online and batch filter, smoother, EM, sampling.
-        .target(name: "LinearDynamics", swiftSettings: strict),
+        .target(name: "LinearDynamics", swiftSettings: strict + [.unsafeFlags(["-O"])]),
 
         // libzmq through pkg-config, and a small safe Swift layer over it.
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
 
         // The gaze domain: samples, masking, files, parameter files, wire codec, recordings.
-        .target(name: "GazeKit", dependencies: ["LinearDynamics", "CommandLineSupport"], swiftSettings: strict),
+        .target(name: "GazeKit", dependencies: ["LinearDynamics", "CommandLineSupport"], swiftSettings: strict + [.unsafeFlags(["-O"])]),
 
         // The daemon's settings (one table), read by the daemon and, for each stream's model, by the refit.
         .target(name: "GazeFilterConfiguration", dependencies: ["GazeKit", "CommandLineSupport"], swiftSettings: strict),

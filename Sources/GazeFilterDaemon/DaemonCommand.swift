@@ -19,6 +19,9 @@ public enum DaemonCommand {
         notes: """
             Config keys are shown in [brackets]. The stream settings (\(StreamModel.settings.settings.map(\.key).joined(separator: ", ")))
             may also be set per stream: "streams": {"<name>": {"rate_hz": 1000, "loss": "nan"}} (see config/gazefilterd.json).
+            A stream's source is a Pupil Capture/Service when its entry has \(PupilSourceSettings.remoteKey) (then its loss rule is
+            \(PupilSourceSettings.defaultLoss) unless the entry sets loss; see config/examples/pupil-core.json):
+            \(PupilSourceSettings.settings.settings.map { "  \($0.key): \($0.help) (default \($0.value(in: PupilSourceSettings())))" }.joined(separator: "\n"))
             Signals: SIGHUP reloads the configuration and parameter files (a file that fails validation
             is reported and the old parameters stay); SIGTERM or SIGINT stops reading, flushes recordings,
             closes the sockets and exits 0. Wire format: docs/PROTOCOL.md.

@@ -278,6 +278,7 @@ public final class GazeFilterService {
                 }
             }
             guard frames == 2 else {
+                unattributedMalformed += 1
                 report(topic: topic, "malformed Pupil message on stream \(source.stream): a topic without a payload", kind: "malformed")
                 continue
             }

@@ -67,6 +67,9 @@ final class PupilSource {
         self.host = host
         subscriber = try ZMQSocket(context, type: .subscriber)
         try subscriber.setReceiveHighWaterMark(highWaterMark)
+        // A frame over the decoder's cap is refused by libzmq before it takes memory (the
+        // connection is dropped and made again); Pupil's gaze and surface messages are far smaller.
+        try subscriber.setMaximumMessageSize(bytes: Int64(PupilGazeDecoder.maximumPayloadBytes))
         try subscriber.subscribe(settings.topic)
     }
 

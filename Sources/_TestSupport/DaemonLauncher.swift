@@ -56,17 +56,19 @@ public final class DaemonProcess: @unchecked Sendable {
     public let logPath: String
 
     /// Starts the daemon with `arguments` and waits for READY=1. Its endpoints are ipc://
-    /// sockets in `directory` unless given (say, a forwarder's, with `--input-connect`).
-    /// `limits` are `ulimit` arguments (`["-n 256", "-v 4000000"]`) applied by a shell that then
-    /// execs the daemon, for tests of hostile input and scarce descriptors.
+    /// sockets in `directory` unless given (say, a forwarder's, with `--input-connect`). With
+    /// `memoryLimitKiB`, it runs under `ulimit -v`; `limits` are further `ulimit` arguments
+    /// (`["-n 256"]`); a shell sets them and becomes the daemon (same pid). For tests that feed
+    /// hostile input or leave the daemon few descriptors.
     public init(directory: String, arguments: [String], environment: [String: String] = [:],
-                inputEndpoint: String? = nil, outputEndpoint: String? = nil, limits: [String] = []) throws {
+                inputEndpoint: String? = nil, outputEndpoint: String? = nil, memoryLimitKiB: Int? = nil, limits: [String] = []) throws {
         self.directory = directory
         self.inputEndpoint = inputEndpoint ?? "ipc://\(directory)/in.sock"
         self.outputEndpoint = outputEndpoint ?? "ipc://\(directory)/out.sock"
         logPath = directory + "/daemon.log"
         notify = NotifyListener(path: directory + "/notify.sock")
         let daemonArguments = ["--input", self.inputEndpoint, "--output", self.outputEndpoint] + arguments
+        let limits = limits + (memoryLimitKiB.map { ["-v \($0)"] } ?? [])
         if limits.isEmpty {
             process.executableURL = URL(fileURLWithPath: executablePath("gazefilterd"))
             process.arguments = daemonArguments

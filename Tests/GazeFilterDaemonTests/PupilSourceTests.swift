@@ -108,6 +108,19 @@ import _TestSupport
         try replayRecording(recordings + "/" + day, model: streamModel, in: directory)
     }
 
+    /// A file replayed as surface events (`surfaces.<name>`, one datum each) over another screen size.
+    @Test func gazecatReplaysAFileAsSurfaceEvents() throws {
+        let directory = makeTemporaryDirectory("gfd-pupil-surface")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try ParameterFile(parameters: DaemonIntegrationTests.model).write(to: directory + "/params.json")
+        var generator = SeededGenerator(seed: 5)
+        let drawn = DaemonIntegrationTests.model.sample(steps: 150, using: &generator).observations
+        let rows = (0..<150).map { i in "\(Double(i) / 60),\(drawn[i]![0]),\(drawn[i]![1]),\(i % 11 == 3 ? 0.1 : 0.88)" }
+        try (["t,x,y,confidence"] + rows).joined(separator: "\n").write(toFile: directory + "/surface.csv", atomically: true, encoding: .utf8)
+        try replayRecording(directory + "/surface.csv", model: StreamModel(loss: .confidenceBelow(0.6)), in: directory,
+                            topic: "surfaces.monitor", width: 1000, height: 800)
+    }
+
     /// Pupil not running when the daemon starts: other streams flow meanwhile, the daemon
     /// keeps asking, and finds Capture when it comes up.
     @Test func aMissingPupilBlocksNothingAndIsFoundWhenItStarts() throws {
@@ -131,23 +144,31 @@ import _TestSupport
                                          errorPath: directory + "/capture.err")
         let estimates = try client.receive(count: 60) { $0 == "gaze.clean.late" }
         #expect(estimates.count == 60, "\(capture.errors)")
+        // gaze.stats names the source, its backbone and how often it was connected.
+        let stats = try JSONValue.parse(Data(try #require(try client.receive(count: 1) { $0 == "gaze.stats" }.first).payload)).object
+        let source = stats?["pupil"]?.object?["late"]?.object
+        #expect(source?["remote"]?.string == "tcp://127.0.0.1:\(port)" && source?["connections"]?.number == 1)
+        #expect(source?["backbone"]?.string?.hasPrefix("tcp://127.0.0.1:") == true)
         #expect(capture.wait(timeout: 30) == 0)
         #expect(daemon.terminate()?.status == 0)
     }
 
     /// `gazecat pub --as pupil` of a recording (t,x,y,confidence) into a daemon whose stream's source is Pupil.
-    func replayRecording(_ path: String, model streamModel: StreamModel, in directory: String) throws {
+    func replayRecording(_ path: String, model streamModel: StreamModel, in directory: String,
+                         topic: String = "gaze.", width: Double = 1920, height: Double = 1080) throws {
         let replayDirectory = directory + "/replay"
         try FileManager.default.createDirectory(atPath: replayDirectory, withIntermediateDirectories: true)
         let port = Int.random(in: 20_000...60_000)
         try """
             {"params": "\(directory)/params.json", "reset_after_s": 30,
-             "streams": {"again": {"pupil_remote": "tcp://127.0.0.1:\(port)", "pupil_topic": "gaze."}}}
+             "streams": {"again": {"pupil_remote": "tcp://127.0.0.1:\(port)", "pupil_topic": "\(topic)",
+                                   "width_px": \(width), "height_px": \(height)}}}
             """.write(toFile: replayDirectory + "/config.json", atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(directory: replayDirectory, arguments: ["--config", replayDirectory + "/config.json"])
         let client = try GazeTestClient(daemon: daemon, topic: "gaze.clean.")
         let file = try ObservationFile.read(path, model: .raw)
-        let replay = try runTool("gazecat", ["pub", "--as", "pupil", "--remote", "tcp://127.0.0.1:\(port)", "--input", path, "--burst", "--wait", "20"])
+        let replay = try runTool("gazecat", ["pub", "--as", "pupil", "--remote", "tcp://127.0.0.1:\(port)", "--input", path, "--burst", "--wait", "20",
+                                             "--pupil-topic", topic, "--width-px", "\(width)", "--height-px", "\(height)"])
         #expect(replay.status == 0, "\(replay.standardError)")
         let messages = try client.receive(count: file.times.count) { $0 == "gaze.clean.again" }.map { try JSONValue.parse(Data($0.payload)).object! }
         let samples = (0..<file.times.count).map { i -> (t: Double, x: Double, y: Double) in

@@ -42,6 +42,7 @@ struct TrackerSettingsTests {
         (#"{"streams": {"e": {"pupil_remote": "tcp://host:0"}}}"#, "\"pupil_remote\" must be tcp://HOST:PORT"),
         (#"{"streams": {"e": {"pupil_topic": "gaze."}}}"#, "\"pupil_topic\" needs \"pupil_remote\""),
         (#"{"streams": {"e": {"pupil_remote": "tcp://h:1", "width_px": 0}}}"#, "\"width_px\" must be a number from 1 to 100000"),
+        (#"{"streams": {"e": {"pupil_remote": "tcp://h:1", "pupil_topic": "pupil.0.3d"}}}"#, "\"pupil_topic\" must be a topic prefix starting with gaze. or surfaces."),
         (#"{"subscribe": [".hidden"]}"#, "\"subscribe\" must be comma-separated stream-name prefixes"),
         (#"{"subscribe": "a b"}"#, "\"subscribe\" must be comma-separated stream-name prefixes"),
     ])

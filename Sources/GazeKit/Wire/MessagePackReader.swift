@@ -46,24 +46,21 @@ public struct MessagePackReader {
 
     /// The element count of a map header (each element a key and a value).
     public mutating func readMapHeader() throws(GazeWireError) -> Int {
-        let byte = try peek()
-        switch byte {
-        case 0x80...0x8F: position += 1; return Int(byte & 0x0F)
-        case 0xDE: return Int(try bigEndian(2))
-        case 0xDF: return Int(try bigEndian(4))
-        default: throw failure("expected a map")
-        }
+        try readHeader(fixed: 0x80...0x8F, wide16: 0xDE, wide32: 0xDF, expected: "expected a map")
     }
 
     /// The element count of an array header.
     public mutating func readArrayHeader() throws(GazeWireError) -> Int {
+        try readHeader(fixed: 0x90...0x9F, wide16: 0xDC, wide32: 0xDD, expected: "expected an array")
+    }
+
+    /// A container header: a fix form holding the count in its low four bits, or a 16- or 32-bit count.
+    private mutating func readHeader(fixed: ClosedRange<UInt8>, wide16: UInt8, wide32: UInt8, expected: String) throws(GazeWireError) -> Int {
         let byte = try peek()
-        switch byte {
-        case 0x90...0x9F: position += 1; return Int(byte & 0x0F)
-        case 0xDC: return Int(try bigEndian(2))
-        case 0xDD: return Int(try bigEndian(4))
-        default: throw failure("expected an array")
-        }
+        if fixed.contains(byte) { position += 1; return Int(byte & 0x0F) }
+        if byte == wide16 { return Int(try bigEndian(2)) }
+        if byte == wide32 { return Int(try bigEndian(4)) }
+        throw failure(expected)
     }
 
     /// A string's bytes in place (str, or bin as older Pupil versions sent keys).

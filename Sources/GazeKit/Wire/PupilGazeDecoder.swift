@@ -114,15 +114,11 @@ public enum PupilGazeDecoder {
             } else if equals(key, "confidence") {
                 bit = 2
                 guard seen & bit == 0 else { throw .duplicateField("confidence") }
-                guard reader.nextIsNumber() else { throw .notAFiniteNumber("confidence") }
-                datum.confidence = try reader.readNumber()
-                guard datum.confidence.isFinite else { throw .notAFiniteNumber("confidence") }
+                datum.confidence = try readFinite(&reader, "confidence")
             } else if equals(key, "timestamp") {
                 bit = 4
                 guard seen & bit == 0 else { throw .duplicateField("timestamp") }
-                guard reader.nextIsNumber() else { throw .notAFiniteNumber("timestamp") }
-                datum.timestamp = try reader.readNumber()
-                guard datum.timestamp.isFinite else { throw .notAFiniteNumber("timestamp") }
+                datum.timestamp = try readFinite(&reader, "timestamp")
             } else if surface && equals(key, "on_surf") {
                 bit = 8
                 guard seen & bit == 0 else { throw .duplicateField("on_surf") }
@@ -137,6 +133,14 @@ public enum PupilGazeDecoder {
         guard seen & 2 != 0 else { throw .missingField("confidence") }
         guard seen & 4 != 0 else { throw .missingField("timestamp") }
         return datum
+    }
+
+    /// A finite number, or `.notAFiniteNumber(field)`.
+    private static func readFinite(_ reader: inout MessagePackReader, _ field: String) throws(GazeWireError) -> Double {
+        guard reader.nextIsNumber() else { throw .notAFiniteNumber(field) }
+        let value = try reader.readNumber()
+        guard value.isFinite else { throw .notAFiniteNumber(field) }
+        return value
     }
 
     /// A map key that is a string; any other key (Pupil writes integer keys in nested maps
