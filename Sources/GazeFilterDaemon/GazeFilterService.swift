@@ -147,7 +147,8 @@ public final class GazeFilterService {
         let inputEndpoint = (try? input.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.inputEndpoint
         let outputEndpoint = (try? output.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.outputEndpoint
         let served = configuration.subscriptions == [""] ? "gaze.raw.*" : configuration.subscriptions.map { "gaze.raw.\($0)*" }.joined(separator: ", ")
-        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)"
+        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath), "
+                    + (recorder != nil ? "recording to \(configuration.recordDirectory ?? "")" : "not recording (--no-record)")
                     + (authenticator.map { ", CURVE server key \($0.publicKey), \(allowedKeys.count) client keys allowed" } ?? ""))
         for source in pupilSources { logger.info("stream \(source.stream): from Pupil Remote \(source.settings.remote), topic \(source.settings.topic.debugDescription)") }
         notifier.ready(status: "filtering \(inputEndpoint) -> \(outputEndpoint)")
@@ -445,16 +446,20 @@ public final class GazeFilterService {
             writer.key("failed_handshakes"); writer.integer(Int(counters.failedHandshakes))
             writer.endObject()
         }
+        // Always present, so a consumer can tell "not recording" from an old daemon.
+        writer.key("recording")
+        writer.beginObject()
+        writer.key("enabled"); writer.bool(recorder != nil)
+        writer.key("directory")
+        if let directory = configuration.recordDirectory, recorder != nil { writer.string(directory) } else { writer.value(.null) }
         if let recorder {
             let statistics = recorder.statistics
-            writer.key("recording")
-            writer.beginObject()
             writer.key("written"); writer.integer(Int(statistics.written))
             writer.key("failed"); writer.integer(Int(statistics.failed))
             writer.key("pending"); writer.integer(statistics.pending)
             writer.key("open_files"); writer.integer(statistics.openFiles)
-            writer.endObject()
         }
+        writer.endObject()
         writer.endObject()
         do {
             _ = try output.send(GazeTopic.statistics, flags: [.sendMore, .dontWait])
@@ -540,7 +545,7 @@ public final class GazeFilterService {
             stream.parameterSource = chosen.source
             streams[index] = stream
         }
-        logger.info("reloaded: \(Self.changedModels(changed, of: table.count)); default parameters \(parameters.globalPath)")
+        logger.info("reloaded: \(Self.changedModels(changed, of: table.count)); default parameters \(parameters.globalPath), \(recorder != nil ? "recording to \(configuration.recordDirectory ?? "")" : "not recording (--no-record)")")
     }
 
     /// The reload log's account of which streams took a new model and from which file, the

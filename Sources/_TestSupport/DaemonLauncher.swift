@@ -61,7 +61,8 @@ public final class DaemonProcess: @unchecked Sendable {
     /// (`["-n 256"]`); a shell sets them and becomes the daemon (same pid). For tests that feed
     /// hostile input or leave the daemon few descriptors.
     public init(directory: String, arguments: [String], environment: [String: String] = [:],
-                inputEndpoint: String? = nil, outputEndpoint: String? = nil, memoryLimitKiB: Int? = nil, limits: [String] = []) throws {
+                inputEndpoint: String? = nil, outputEndpoint: String? = nil, memoryLimitKiB: Int? = nil, limits: [String] = [],
+                workingDirectory: String? = nil) throws {
         self.directory = directory
         self.inputEndpoint = inputEndpoint ?? "ipc://\(directory)/in.sock"
         self.outputEndpoint = outputEndpoint ?? "ipc://\(directory)/out.sock"
@@ -77,7 +78,12 @@ public final class DaemonProcess: @unchecked Sendable {
             let script = limits.map { "ulimit \($0) && " }.joined() + "exec \"$0\" \"$@\""
             process.arguments = ["-c", script, executablePath("gazefilterd")] + daemonArguments
         }
-        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path].merging(environment) { $1 }) { $1 }
+        // The daemon's default state directory (recordings, pid file) inside the test's directory,
+        // never the user's own ~/.local/state.
+        let defaults = ["NOTIFY_SOCKET": notify.path, "XDG_STATE_HOME": directory + "/state"]
+        process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "STATE_DIRECTORY" }
+            .merging(defaults.merging(environment) { $1 }) { $1 }
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardError = log
