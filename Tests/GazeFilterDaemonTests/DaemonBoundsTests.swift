@@ -35,7 +35,7 @@ import _TestSupport
                                        outputEndpoint: output, limits: ["-n 256"])
         let client = try GazeTestClient(daemon: daemon)
         for i in 0..<600 { try client.publish(stream: "s\(i)", json: Self.json(1)) }
-        #expect(try client.receive(count: 600).count == 600)
+        #expect(try client.receive(count: 600) { $0.hasPrefix("gaze.clean.") && !$0.hasSuffix(".probe") }.count == 600)
         var subscribers: [ZMQSocket] = []
         for _ in 0..<20 {
             let subscriber = try ZMQSocket(client.context, type: .subscriber)
@@ -109,7 +109,7 @@ import _TestSupport
                                                                          "--max-streams", "3", "--evict-after", "1", "--stats-interval", "0.2"])
         let client = try GazeTestClient(daemon: daemon)  // the probe takes one slot
         for name in ["junk1", "junk2"] { try client.publish(stream: name, json: Self.json(1)) }
-        #expect(try client.receive(count: 2).count == 2)
+        #expect(try client.receive(count: 2) { $0.hasPrefix("gaze.clean.") && !$0.hasSuffix(".probe") }.count == 2)
         try client.publish(stream: "real", json: Self.json(1))
         #expect(daemon.waitForLog("exceed the limit of 3 streams"), "\(daemon.log)")
         // Silence: every stream (probe included) is evicted within about two seconds.
@@ -143,7 +143,7 @@ import _TestSupport
                                                                          "--max-streams", "6000"])
         let client = try GazeTestClient(daemon: daemon)
         for i in 0..<5000 { try client.publish(stream: "s\(i)", json: Self.json(1)) }
-        #expect(try client.receive(count: 5000).count == 5000)
+        #expect(try client.receive(count: 5000) { $0.hasPrefix("gaze.clean.") && !$0.hasSuffix(".probe") }.count == 5000)
         // Every sample recorded (5,000 files made) before the stop, so the stop has no backlog to bound.
         let deadline = Date().addingTimeInterval(60)
         while ((try? FileManager.default.contentsOfDirectory(atPath: records))?.count ?? 0) < 5001 && Date() < deadline { usleep(50_000) }
@@ -168,10 +168,10 @@ import _TestSupport
             usleep(2_000)
         }
         for i in 0..<500 { try client.publish(stream: "n\(i)", json: Self.json(1)) }
-        #expect(try client.receive(count: 500).count == 500, "\(daemon.log)")
+        #expect(try client.receive(count: 500) { $0.hasPrefix("gaze.clean.n") }.count == 500, "\(daemon.log)")
         usleep(1_500_000)
         try client.publish(stream: "late", json: Self.json(2))
-        #expect(try client.receive(count: 1).count == 1)
+        #expect(try client.receive(count: 1) { $0 == "gaze.clean.late" }.count == 1)
         let lines = daemon.log.split(separator: "\n").dropFirst(before)
         #expect(lines.count <= 30, "\(lines.count) lines: \(lines.prefix(40).joined(separator: "\n"))")
         #expect(lines.contains { $0.contains("SIGHUP") } && lines.contains { $0.contains("new stream") })
@@ -191,7 +191,7 @@ import _TestSupport
         let client = try GazeTestClient(daemon: daemon)
         for i in 0..<200 { try client.publish(stream: "jumpy", json: Self.json(Double(i) * 4.9)) }  // 4,899 missing steps each
         for i in 0..<20 { try client.publish(stream: "gappy", json: Self.json(Double(i) * 0.5)) }  // 499 each: bridged
-        #expect(try client.receive(count: 220).count == 220)
+        #expect(try client.receive(count: 220) { $0.hasPrefix("gaze.clean.") && !$0.hasSuffix(".probe") }.count == 220)
         let streams = try Self.stats(client)?["streams"]?.object
         let jumpy = streams?["jumpy"]?.object, gappy = streams?["gappy"]?.object
         #expect(jumpy?["bridged_steps"]?.number == 0 && jumpy?["resets"]?.number == 199, "\(String(describing: jumpy))")
