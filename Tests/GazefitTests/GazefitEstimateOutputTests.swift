@@ -29,6 +29,7 @@ import _TestSupport
             var arguments = [command, "--params", reference.directory + "/params.json", "--input", reference.directory + "/observations.csv",
                              "--start", "params"]
             if reference.model.loss == .none { arguments += ["--loss", "none"] }
+            if parameters.transitionOffsets != nil { arguments += ["--transition-offsets", reference.directory + "/transition_offsets.csv"] }
             let byName = try runTool("gazefit", arguments + ["--output", output])
             #expect(byName.status == 0, "\(byName.standardError)")
             let byFlag = try runTool("gazefit", arguments + ["--format", "csv"])
@@ -50,7 +51,7 @@ import _TestSupport
                 #expect(row[0] == input.times[t], "t at row \(t)")
                 let state = Array(row[(1 + m + m * (m + 1) / 2)...].prefix(n))
                 #expect(firstMismatch(state, expectedMeans[t], relative: 1e-9, absolute: 1e-9, label: "row \(t) state") == nil)
-                let estimate = parameters.observation * expectedMeans[t]
+                let estimate = zip(parameters.observation * expectedMeans[t], parameters.observationOffset).map(+)  // H·mean + d
                 #expect(firstMismatch(Array(row[1...m]), estimate, relative: 1e-9, absolute: 1e-9, label: "row \(t) estimate") == nil)
                 let covariance = parameters.observation * expectedCovariances[t] * parameters.observation.transposed
                 var upper: [Double] = []
