@@ -17,7 +17,9 @@ let package = Package(
     ],
     targets: [
         // Pure numerical core: model parameters, online and batch filter, smoother, EM, sampling.
-        .target(name: "LinearDynamics", swiftSettings: strict),
+        // Optimised in debug builds too: the tests fit models by EM to convergence, which
+        // unoptimised generic kernels make tens of times slower.
+        .target(name: "LinearDynamics", swiftSettings: strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
 
         // libzmq through pkg-config, and a small safe Swift layer over it.
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),

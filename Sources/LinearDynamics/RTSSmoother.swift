@@ -112,19 +112,26 @@ extension ModelParameters {
     /// when Q is singular or s_t is not determined even by s_{t+1} (singular D).
     func diffuseBackwardStep(_ t: Int, filter: FilterResult, smoothed: inout StateTrajectory, lagOne: inout [Double]) {
         let n = stateDimension, size = n * n
-        let information = Self.diffuseLimitInverse(infinite: filter.diffuseCovariance(at: t), finite: filter.filtered.covariance(at: t))
+        let result = diffuseBackwardMoments(
+            filteredMean: filter.filtered.mean(at: t), finite: filter.filtered.covariance(at: t),
+            infinite: filter.diffuseCovariance(at: t), nextMean: smoothed.mean(at: t + 1), nextCovariance: smoothed.covariance(at: t + 1))
+        for i in 0..<n { smoothed.means[t * n + i] = result.mean[i] }
+        for i in 0..<size {
+            smoothed.covariances[t * size + i] = result.covariance.elements[i]
+            lagOne[(t + 1) * size + i] = result.lag.elements[i]
+        }
+    }
+
+    /// mu_s_t, Σ_s_t and V_{t+1,t} at an unidentified diffuse step from its filtered a_t, P*_t,
+    /// P∞_t and the smoothed moments of step t+1 (see `diffuseBackwardStep`).
+    func diffuseBackwardMoments(filteredMean: [Double], finite: Matrix, infinite: Matrix, nextMean: [Double], nextCovariance: Matrix)
+        -> (mean: [Double], covariance: Matrix, lag: Matrix) {
+        let information = Self.diffuseLimitInverse(infinite: infinite, finite: finite)
         let inverseQ = SymmetricEigen(transitionCovariance).pseudoInverse
         let c = SymmetricEigen(information + transition.transposed * inverseQ * transition).pseudoInverse
         let gain = c * transition.transposed * inverseQ
-        let nextMean = smoothed.mean(at: t + 1), nextCovariance = smoothed.covariance(at: t + 1)
-        let mean = zip(c * (information * filter.filtered.mean(at: t)), gain * nextMean).map(+)
-        let covariance = (c + gain * nextCovariance * gain.transposed).symmetrized
-        let lag = nextCovariance * gain.transposed
-        for i in 0..<n { smoothed.means[t * n + i] = mean[i] }
-        for i in 0..<size {
-            smoothed.covariances[t * size + i] = covariance.elements[i]
-            lagOne[(t + 1) * size + i] = lag.elements[i]
-        }
+        let mean = zip(c * (information * filteredMean), gain * nextMean).map(+)
+        return (mean, (c + gain * nextCovariance * gain.transposed).symmetrized, nextCovariance * gain.transposed)
     }
 
     /// lim_{κ→∞} (κ·P∞ + P*)⁻¹ = U (Uᵀ P* U)⁻¹ Uᵀ, U spanning the null space of P∞ (pseudo-inverse
