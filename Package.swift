@@ -19,14 +19,14 @@ let package = Package(
         // Pure numerical core: model parameters, online and batch filter, smoother, EM, sampling.
         // Optimised in debug builds too: the tests fit models by EM to convergence, which
         // unoptimised generic kernels make tens of times slower.
-        .target(name: "LinearDynamics", swiftSettings: strict + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        .target(name: "LinearDynamics", swiftSettings: strict + [.unsafeFlags(["-O"])]),
 
         // libzmq through pkg-config, and a small safe Swift layer over it.
         .systemLibrary(name: "CZeroMQ", pkgConfig: "libzmq", providers: [.apt(["libzmq3-dev"])]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
 
         // The gaze domain: samples, masking, files, parameter files, wire codec, recordings.
-        .target(name: "GazeKit", dependencies: ["LinearDynamics", "CommandLineSupport"], swiftSettings: strict),
+        .target(name: "GazeKit", dependencies: ["LinearDynamics", "CommandLineSupport"], swiftSettings: strict + [.unsafeFlags(["-O"])]),
 
         // The daemon's settings (one table), read by the daemon and, for each stream's model, by the refit.
         .target(name: "GazeFilterConfiguration", dependencies: ["GazeKit", "CommandLineSupport"], swiftSettings: strict),
@@ -60,7 +60,7 @@ let package = Package(
 
         // `scripts/bench`: timings of the core (and later the daemon and refit) for side-by-side reports.
         .executableTarget(
-            name: "gazebench", dependencies: ["LinearDynamics", "GazeKit", "ZeroMQ", "GazeFilterDaemon"], swiftSettings: strict),
+            name: "gazebench", dependencies: ["LinearDynamics", "GazeKit", "ZeroMQ", "GazeFilterDaemon", "GazeFilterConfiguration"], swiftSettings: strict),
 
         // Shared by the tests: reference fixtures, tolerance checks, process launching.
         .target(name: "_TestSupport", dependencies: ["LinearDynamics", "GazeKit", "ZeroMQ"], swiftSettings: strict),

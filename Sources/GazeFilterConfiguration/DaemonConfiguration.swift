@@ -19,15 +19,19 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Messages a socket queues before it drops (ZMQ_SNDHWM / ZMQ_RCVHWM); 0 means no limit.
     public var highWaterMark = 100_000
     /// The parameter file every stream starts from.
-    public var parametersPath = "config/params/default.json"
-    /// A directory of per-stream parameter files (`StreamPaths.parameters`) that win where present.
-    public var parametersDirectory: String?
-    /// Where raw samples are recorded for refits; nil records nothing.
-    public var recordDirectory: String?
-    /// A file to write the daemon's pid into (for `gazefit refit` to signal it).
-    public var pidFile: String?
+    /// Default: found from anywhere (`DefaultLocations.parameters`).
+    public var parametersPath = DefaultLocations.current.parameters
+    /// A directory of per-stream parameter files (`StreamPaths.parameters`) that win where present
+    /// (default: `<state>/params`, where the refit installs them).
+    public var parametersDirectory: String? = DefaultLocations.current.parametersDirectory
+    /// Where raw samples are recorded for refits (default `<state>/recordings`); nil records nothing.
+    public var recordDirectory: String? = DefaultLocations.current.recordDirectory
+    /// A file to write the daemon's pid into, for `gazefit refit` to signal it (default `<state>/gazefilterd.pid`).
+    public var pidFile: String? = DefaultLocations.current.pidFile
     /// Seconds between statistics on `gaze.stats` and on stderr.
     public var statisticsInterval = 1.0
+    /// Shortest time between two statistics lines logged at info (only lines whose counts changed are logged).
+    public var statisticsLogInterval = 60.0
     /// The stderr log level.
     public var logLevel = LogLevel.info
     /// The most streams served at once; samples of further streams are counted as rejected.
@@ -36,6 +40,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var streamDefaults = StreamModel()
     /// Per-stream models by stream name (the file's `streams`), each starting from the defaults.
     public var streamOverrides: [String: StreamModel] = [:]
+    /// The stream-name prefixes served from the input socket (it subscribes `gaze.raw.<prefix>`);
+    /// `[""]`, the default, serves every stream. Daemons behind one forwarder split a site's
+    /// trackers by giving each its own prefixes.
+    public var subscriptions: [String] = [""]
+    /// Streams whose source is a Pupil Capture/Service (their `streams` entry has `pupil_remote`).
+    public var pupilSources: [String: PupilSourceSettings] = [:]
 
     /// The defaults.
     public init() {}
@@ -53,17 +63,24 @@ public struct DaemonConfiguration: Sendable, Equatable {
                 switches: [("output-connect", "connect", "connect the output socket instead of binding it")]),
         Setting("high_water_mark", flag: "high-water-mark", .integer(in: 0...100_000_000), at: \.highWaterMark,
                 help: "messages queued per socket before dropping (0: no limit)"),
-        Setting("params", flag: "params", .text(placeholder: "P.json"), at: \.parametersPath, help: "model parameters every stream starts from"),
+        Setting("params", flag: "params", .text(placeholder: "P.json"), at: \.parametersPath,
+                help: "model parameters every stream starts from; by default the first found of the search in README, \"Where files live\""),
         Setting("params_dir", flag: "params-dir", SettingType.text(placeholder: "DIR").orNone, at: \.parametersDirectory,
-                help: "per-stream parameters DIR/<stream>.json, preferred where present"),
+                help: "per-stream parameters DIR/<stream>.json, preferred where present (the refit installs them here)"),
         Setting("record_dir", flag: "record-dir", SettingType.text(placeholder: "DIR").orNone, at: \.recordDirectory,
-                help: "record every raw sample to DIR/<stream>/<UTC date>.csv"),
-        Setting("pid_file", flag: "pid-file", SettingType.text(placeholder: "FILE").orNone, at: \.pidFile, help: "write the daemon's pid here"),
+                help: "record every raw sample to DIR/<stream>/<UTC date>.csv, for the refit (none: record nothing)",
+                switches: [("no-record", "none", "record nothing (the refit then has nothing to learn from)")]),
+        Setting("pid_file", flag: "pid-file", SettingType.text(placeholder: "FILE").orNone, at: \.pidFile,
+                help: "write the daemon's pid here, for gazefit refit's reload (none: no pid file)"),
         Setting("stats_interval_s", flag: "stats-interval", .number(in: 0.01...86_400, placeholder: "SECONDS"), at: \.statisticsInterval,
-                help: "statistics period on gaze.stats and stderr"),
+                help: "statistics period on gaze.stats (and on stderr at log level debug)"),
+        Setting("stats_log_interval_s", flag: "stats-log-interval", .number(in: 0.01...86_400, placeholder: "SECONDS"), at: \.statisticsLogInterval,
+                help: "at info level, a statistics line at most this often, and only when the counts changed"),
         Setting("log_level", flag: "log-level", .choice(LogLevel.allCases.map { ($0.name, $0) }, placeholder: "LEVEL"), at: \.logLevel,
                 help: "the least severe stderr lines shown"),
         Setting("max_streams", flag: "max-streams", .integer(in: 1...1_000_000), at: \.maximumStreams, help: "most streams served at once"),
+        Setting("subscribe", flag: "subscribe", .prefixes, at: \.subscriptions,
+                help: "serve only streams whose names start with one of these comma-separated prefixes (all: an empty prefix)"),
     ] + StreamModel.settings.lifted(to: \DaemonConfiguration.streamDefaults, defaults: { DaemonConfiguration() }).settings,
         defaults: { DaemonConfiguration() })
 
@@ -97,7 +114,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let path {
             let file = try SettingsFile(path: path, knownKeys: settings.keys.union([streamsKey]))
             try settings.apply(file, to: &configuration)
-            streams = try file.objects(streamsKey, knownKeys: StreamModel.settings.keys)
+            streams = try file.objects(streamsKey, knownKeys: StreamModel.settings.keys.union(PupilSourceSettings.settings.keys))
             for name in streams.keys.sorted() {
                 if let problem = GazeTopic.problem(name: name) {
                     throw GazeFileError(path: path, "\"\(streamsKey)\": \"\(name)\" is not a stream name: \(problem)")
@@ -107,9 +124,42 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let flags { try settings.apply(flags, to: &configuration, command: "gazefilterd") }
         for (name, entry) in streams {
             var model = configuration.streamDefaults
+            if entry.values[PupilSourceSettings.remoteKey] != nil {
+                var source = PupilSourceSettings()
+                try PupilSourceSettings.settings.apply(entry, to: &source)
+                configuration.pupilSources[name] = source
+                model.loss = PupilSourceSettings.defaultLoss  // unless the entry says otherwise
+            } else if let key = PupilSourceSettings.settings.keys.first(where: { entry.values[$0] != nil }) {
+                throw GazeFileError(path: entry.path, "\(entry.context): \"\(key)\" needs \"\(PupilSourceSettings.remoteKey)\" (a Pupil source)")
+            }
             try StreamModel.settings.apply(entry, to: &model)
             configuration.streamOverrides[name] = model
         }
         return configuration
+    }
+}
+
+extension SettingType where Value == [String] {
+    /// Stream-name prefixes: comma-separated in a flag; a list of strings (or one string,
+    /// comma-separated) in a file; each empty (every stream) or a valid start of a stream name;
+    /// at most 1024.
+    public static var prefixes: SettingType {
+        let parse: @Sendable ([String]) -> [String]? = { prefixes in
+            guard (1...1024).contains(prefixes.count) else { return nil }
+            for prefix in prefixes where !prefix.isEmpty {
+                guard prefix.utf8.count <= GazeTopic.maximumNameLength, !prefix.hasPrefix("."),
+                      prefix.utf8.allSatisfy(GazeTopic.isNameCharacter) else { return nil }
+            }
+            return prefixes
+        }
+        return SettingType(
+            placeholder: "PREFIX,...", requirement: "comma-separated stream-name prefixes ([A-Za-z0-9_.:-], not starting with a dot)",
+            fromText: { parse($0.split(separator: ",", omittingEmptySubsequences: false).map(String.init)) },
+            fromJSON: { json in
+                if let text = json.string { return parse(text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)) }
+                guard let items = json.array, items.allSatisfy({ $0.string != nil }) else { return nil }
+                return parse(items.map { $0.string! })
+            },
+            describe: { $0 == [""] ? "all" : $0.joined(separator: ",") })
     }
 }

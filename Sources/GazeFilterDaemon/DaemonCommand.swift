@@ -19,6 +19,9 @@ public enum DaemonCommand {
         notes: """
             Config keys are shown in [brackets]. The stream settings (\(StreamModel.settings.settings.map(\.key).joined(separator: ", ")))
             may also be set per stream: "streams": {"<name>": {"rate_hz": 1000, "loss": "nan"}} (see config/gazefilterd.json).
+            A stream's source is a Pupil Capture/Service when its entry has \(PupilSourceSettings.remoteKey) (then its loss rule is
+            \(PupilSourceSettings.defaultLoss) unless the entry sets loss; see config/examples/pupil-core.json):
+            \(PupilSourceSettings.settings.settings.map { "  \($0.key): \($0.help) (default \($0.value(in: PupilSourceSettings())))" }.joined(separator: "\n"))
             Signals: SIGHUP reloads the configuration and parameter files (a file that fails validation
             is reported and the old parameters stay); SIGTERM or SIGINT stops reading, flushes recordings,
             closes the sockets and exits 0. Wire format: docs/PROTOCOL.md.
@@ -36,10 +39,10 @@ public enum DaemonCommand {
             }
             options = parsed
         } catch {
-            return fail(error.description)
+            return fail(error)
         }
         let configuration: DaemonConfiguration
-        do { configuration = try DaemonConfiguration.load(options) } catch { return fail("\(error)") }
+        do { configuration = try DaemonConfiguration.load(options) } catch { return fail(error) }
 
         let control = ServiceControl()
         let logger = Logger(program: "gazefilterd", level: configuration.logLevel, environment: environment)
@@ -52,10 +55,14 @@ public enum DaemonCommand {
                 configuration: configuration, reloadConfiguration: { try DaemonConfiguration.load(options) },
                 control: control, logger: logger, notifier: SystemdNotifier(environment: environment))
         } catch {
-            return fail("\(error)")
+            return fail(error)
         }
         if let pidFile = configuration.pidFile {
-            do { try AtomicFile.write(text: "\(getpid())\n", to: pidFile) } catch { return fail("\(error)") }
+            do {
+                let directory = (pidFile as NSString).deletingLastPathComponent
+                if !directory.isEmpty { try FileSystem.createDirectory(directory) }
+                try AtomicFile.write(text: "\(getpid())\n", to: pidFile)
+            } catch { return fail(error) }
         }
         defer { if let pidFile = configuration.pidFile { unlink(pidFile) } }
         do {
@@ -70,8 +77,11 @@ public enum DaemonCommand {
         return 0
     }
 
-    static func fail(_ message: String) -> Int32 {
-        try? StandardStream.error.write("gazefilterd: \(message)\n")
+    /// Prints one line for a start-up error and returns exit status 2. A usage error already
+    /// starts with the program's name; everything else gets it here, so the prefix appears once.
+    static func fail(_ error: any Error) -> Int32 {
+        let line = error is UsageError ? "\(error)" : "gazefilterd: \(error)"
+        try? StandardStream.error.write(line + "\n")
         return 2
     }
 }

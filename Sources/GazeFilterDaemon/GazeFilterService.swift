@@ -24,6 +24,8 @@ public final class GazeFilterService {
     private var parameters: ParameterSource
     private var table: StreamTable
     private var streams: [ServedStream] = []
+    /// Streams fed by a Pupil Capture/Service, each with its own connection.
+    private var pupilSources: [PupilSource] = []
     private var recorder: RecordingWriter?
     /// Estimates encoded and not yet sent. The first `immediateSends` messages of each drain
     /// of the input go out at once (light load: no added latency); past that the daemon is
@@ -45,6 +47,8 @@ public final class GazeFilterService {
         }
     }
 
+    /// Where the binary frames Pupil attaches after a payload are read into and forgotten.
+    private let scratch = ZMQMessage()
     private var unattributedMalformed: UInt64 = 0
     private var rejectedStreams: UInt64 = 0
     /// Log rate limits: at most one line a second for malformed messages, and one for
@@ -64,6 +68,9 @@ public final class GazeFilterService {
         }
     }
     private let startTime = monotonicSeconds()
+    /// The last statistics summary logged at info, and when the next may be: an idle daemon logs
+    /// nothing, a busy one a line per `statisticsLogInterval` at most.
+    private var loggedSummary = "", nextSummaryLog = -Double.infinity
     private var loadedReloadGeneration = 0
 
     /// A service for `configuration`; `reloadConfiguration` re-reads config and flags on SIGHUP.
@@ -100,13 +107,18 @@ public final class GazeFilterService {
         defer {
             input.close()
             output.close()
+            for source in pupilSources { source.close() }
             recorder?.close()
         }
         let highWaterMark = Int32(clamping: configuration.highWaterMark)
         try input.setReceiveHighWaterMark(highWaterMark)
         try output.setSendHighWaterMark(highWaterMark)
         try output.setLinger(milliseconds: 300)  // estimates still queued at shutdown go out, within the second
-        try input.subscribe("gaze.raw.")
+        for prefix in configuration.subscriptions { try input.subscribe("gaze.raw." + prefix) }
+        for name in configuration.pupilSources.keys.sorted() {
+            pupilSources.append(try PupilSource(context: context, stream: name, settings: configuration.pupilSources[name]!,
+                                                highWaterMark: highWaterMark))
+        }
         for (socket, role, endpoint, mode) in [(input, "input", configuration.inputEndpoint, configuration.inputMode),
                                                (output, "output", configuration.outputEndpoint, configuration.outputMode)] {
             do {
@@ -120,11 +132,13 @@ public final class GazeFilterService {
         }
         let inputEndpoint = (try? input.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.inputEndpoint
         let outputEndpoint = (try? output.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.outputEndpoint
-        logger.info("listening for gaze.raw.* on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)")
+        let served = configuration.subscriptions == [""] ? "gaze.raw.*" : configuration.subscriptions.map { "gaze.raw.\($0)*" }.joined(separator: ", ")
+        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath), \(recorder != nil ? "recording to \(configuration.recordDirectory ?? "")" : "not recording (--no-record)")")
+        for source in pupilSources { logger.info("stream \(source.stream): from Pupil Remote \(source.settings.remote), topic \(source.settings.topic.debugDescription)") }
         notifier.ready(status: "filtering \(inputEndpoint) -> \(outputEndpoint)")
 
         let topic = ZMQMessage(), payload = ZMQMessage()
-        let poller = try ZMQPoller([(input, .readable)])
+        let poller = try ZMQPoller([(input, .readable)] + pupilSources.map { ($0.subscriber, .readable) })
         var nextStatistics = monotonicSeconds() + configuration.statisticsInterval
         let watchdogPeriod = notifier.watchdogInterval.map { $0 / 2 }
         var nextWatchdog = monotonicSeconds()
@@ -157,7 +171,11 @@ public final class GazeFilterService {
                 }
                 sendOutbox(output)
             }
+            for (index, source) in pupilSources.enumerated() where poller.events(at: index + 1).contains(.readable) {
+                try drain(source, topic: topic, payload: payload, output: output)
+            }
             let now = monotonicSeconds()
+            for source in pupilSources { source.maintain(now: now) { logger.info($0) } }
             if let watchdogPeriod, now >= nextWatchdog {
                 notifier.watchdog()
                 nextWatchdog = now + watchdogPeriod
@@ -214,6 +232,69 @@ public final class GazeFilterService {
         if outbox.isFull { sendOutbox(output) }
     }
 
+    /// Reads what a Pupil source has queued (a bounded batch), and filters each gaze datum:
+    /// mapped to pixels, with its confidence for the stream's loss rule. Frames after the
+    /// payload (Pupil's binary attachments) are read and ignored.
+    private func drain(_ source: PupilSource, topic: ZMQMessage, payload: ZMQMessage, output: ZMQSocket) throws {
+        var handled = 0
+        let settings = source.settings
+        while handled < 4096, try source.subscriber.receive(into: topic, flags: .dontWait) {
+            handled += 1
+            source.lastMessage = monotonicSeconds()
+            var frames = 1
+            if topic.hasMore {
+                _ = try source.subscriber.receive(into: payload)
+                frames += 1
+                var extra = payload.hasMore
+                while extra {  // binary attachments: skipped
+                    _ = try source.subscriber.receive(into: scratch)
+                    extra = scratch.hasMore
+                }
+            }
+            guard frames == 2 else {
+                unattributedMalformed += 1
+                report(topic: topic, "malformed Pupil message on stream \(source.stream): a topic without a payload", limiter: &malformedReports)
+                continue
+            }
+            let index: Int
+            if let known = source.streamIndex {
+                index = known
+            } else if let known = source.stream.utf8.withContiguousStorageIfAvailable({ table.find(UnsafeRawBufferPointer($0)) }) ?? nil {
+                index = known
+                source.streamIndex = known
+            } else {
+                guard streams.count < configuration.maximumStreams else {
+                    rejectedStreams += 1
+                    report(topic: topic, "sample rejected: \(GazeWireError.streamLimitReached(configuration.maximumStreams))", limiter: &rejectedReports)
+                    continue
+                }
+                index = Array(source.stream.utf8).withUnsafeBytes { register($0) }
+                source.streamIndex = index
+            }
+            do {
+                try topic.withUnsafeBytes { (topicBytes) throws(GazeWireError) in
+                    try payload.withUnsafeBytes { (bytes) throws(GazeWireError) in
+                        try settings.samples(topic: topicBytes, payload: bytes) { sample in deliver(index, sample, output: output) }
+                    }
+                }
+            } catch {
+                streams[index].filter.counters.malformed += 1
+                report(topic: topic, "malformed Pupil message on stream \(source.stream): \(error)", limiter: &malformedReports)
+            }
+            if handled <= Self.immediateSends { sendOutbox(output) }
+        }
+        sendOutbox(output)
+    }
+
+    /// Filters one decoded sample of stream `index` and queues its estimate.
+    private func deliver(_ index: Int, _ sample: RawGazeSample, output: ZMQSocket) {
+        let slot = outbox.count
+        guard streams[index].handle(sample: sample, recorder: recorder, encoder: &outbox.encoders[slot]) == .estimate else { return }
+        outbox.streams[slot] = index
+        outbox.count += 1
+        if outbox.isFull { sendOutbox(output) }
+    }
+
     /// Publishes the estimates in the outbox, in the order they were made.
     private func sendOutbox(_ output: ZMQSocket) {
         for slot in 0..<outbox.count {
@@ -233,7 +314,9 @@ public final class GazeFilterService {
         let text = String(decoding: name, as: UTF8.self)
         let chosen = parameters.parameters(for: text)
         if let error = chosen.error { logger.error("stream \(text): \(error); using \(chosen.source)") }
-        let recorderID = recorder?.register(stream: text) ?? -1
+        // A stream whose loss rule reads confidence, or whose source sends it, records it too.
+        let keepsConfidence = configuration.model(for: text).loss.needsConfidence || configuration.pupilSources[text] != nil
+        let recorderID = recorder?.register(stream: text, keepsConfidence: keepsConfidence) ?? -1
         streams.append(ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, model: configuration.model(for: text)),
                                     parameterSource: chosen.source, recorderID: recorderID))
         logger.info("new stream \(text) (parameters \(chosen.source))")
@@ -283,17 +366,35 @@ public final class GazeFilterService {
             totals.malformed += c.malformed
         }
         writer.endObject()
+        if !pupilSources.isEmpty {
+            writer.key("pupil")
+            writer.beginObject()
+            for source in pupilSources {
+                writer.key(source.stream)
+                writer.beginObject()
+                writer.key("remote"); writer.string(source.settings.remote)
+                writer.key("backbone")
+                if let connected = source.connected { writer.string(connected) } else { writer.number(.nan) }  // null
+                writer.key("connections"); writer.integer(Int(source.connections))
+                writer.endObject()
+            }
+            writer.endObject()
+        }
         writer.key("malformed_unattributed"); writer.integer(Int(unattributedMalformed))
         writer.key("rejected_streams"); writer.integer(Int(rejectedStreams))
+        // Always present, so a consumer can tell "not recording" from an old daemon.
+        writer.key("recording")
+        writer.beginObject()
+        writer.key("enabled"); writer.bool(recorder != nil)
+        writer.key("directory")
+        if let directory = configuration.recordDirectory, recorder != nil { writer.string(directory) } else { writer.value(.null) }
         if let recorder {
             let statistics = recorder.statistics
-            writer.key("recording")
-            writer.beginObject()
             writer.key("written"); writer.integer(Int(statistics.written))
             writer.key("failed"); writer.integer(Int(statistics.failed))
             writer.key("pending"); writer.integer(statistics.pending)
-            writer.endObject()
         }
+        writer.endObject()
         writer.endObject()
         do {
             _ = try output.send(GazeTopic.statistics, flags: [.sendMore, .dontWait])
@@ -301,7 +402,14 @@ public final class GazeFilterService {
         } catch {
             logger.error("cannot publish statistics: \(error)")
         }
-        logger.info("stats: \(streams.count) streams, received \(totals.received), published \(totals.published), masked \(totals.masked), dropped \(totals.dropped), malformed \(totals.malformed + unattributedMalformed)")
+        let summary = "\(streams.count) streams, received \(totals.received), published \(totals.published), masked \(totals.masked), dropped \(totals.dropped), malformed \(totals.malformed + unattributedMalformed)"
+        if logger.level <= .debug {
+            logger.debug("stats: " + summary)
+        } else if summary != loggedSummary && now >= nextSummaryLog {
+            logger.info("stats: " + summary)
+            loggedSummary = summary
+            nextSummaryLog = now + configuration.statisticsLogInterval
+        }
         if logger.level <= .debug {
             for stream in streams {
                 let c = stream.filter.counters
@@ -332,6 +440,11 @@ public final class GazeFilterService {
             next.recordDirectory = configuration.recordDirectory
             next.highWaterMark = configuration.highWaterMark
         }
+        if next.subscriptions != configuration.subscriptions || next.pupilSources != configuration.pupilSources {
+            logger.warning("reload: subscription and Pupil source changes take effect at the next restart")
+            next.subscriptions = configuration.subscriptions
+            next.pupilSources = configuration.pupilSources
+        }
         configuration = next
         logger.level = next.logLevel
         parameters.directory = next.parametersDirectory
@@ -340,7 +453,7 @@ public final class GazeFilterService {
         } catch {
             logger.error("reload: \(error); keeping the parameters in force")
         }
-        var changed = 0
+        var changed: [String] = []
         for index in streams.indices {
             let name = streams[index].name
             var chosen = parameters.parameters(for: name)
@@ -351,10 +464,19 @@ public final class GazeFilterService {
             streams[index].filter.model = configuration.model(for: name)
             if chosen.parameters != streams[index].filter.parameters {
                 streams[index].filter.replaceParameters(chosen.parameters)
-                changed += 1
+                changed.append("\(name) (\(chosen.source))")
             }
             streams[index].parameterSource = chosen.source
         }
-        logger.info("reloaded: parameters \(parameters.globalPath), \(changed) of \(streams.count) streams changed model")
+        logger.info("reloaded: \(Self.changedModels(changed, of: streams.count)); default parameters \(parameters.globalPath), \(recorder != nil ? "recording to \(configuration.recordDirectory ?? "")" : "not recording (--no-record)")")
+    }
+
+    /// The reload log's account of which streams took a new model and from which file, the
+    /// first few named (the line stays bounded with thousands of streams).
+    static func changedModels(_ changed: [String], of count: Int) -> String {
+        guard !changed.isEmpty else { return "no stream's model changed (\(count) streams)" }
+        let named = changed.prefix(8).joined(separator: ", ")
+        let more = changed.count > 8 ? " and \(changed.count - 8) more" : ""
+        return "\(changed.count) of \(count) streams took a new model: \(named)\(more)"
     }
 }

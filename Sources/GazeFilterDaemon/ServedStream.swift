@@ -42,7 +42,15 @@ public struct ServedStream: Sendable {
             filter.counters.malformed += 1
             throw error
         }
-        recorder?.append(recorderID, time: sample.t, x: sample.x, y: sample.y)
+        return handle(sample: sample, recorder: recorder, encoder: &encoder)
+    }
+
+    /// Records one decoded sample, runs it through the filter (its loss rule judges the
+    /// coordinates and confidence) and, when there is an estimate to publish (`.estimate`),
+    /// encodes it into `encoder.bytes`: the sample path after any source's decoder (JSON, Pupil).
+    public mutating func handle(sample: RawGazeSample, recorder: RecordingWriter?,
+                                encoder: inout CleanGazeEncoder) -> GazeStreamFilter.Outcome {
+        recorder?.append(recorderID, time: sample.t, x: sample.x, y: sample.y, confidence: sample.confidence)
         let start = monotonicNanoseconds()
         let outcome = withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { observation in
             observation[0] = sample.x

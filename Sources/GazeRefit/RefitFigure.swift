@@ -1,7 +1,9 @@
 import Foundation
 
-/// The SVG figure a refit leaves per stream: EM's log-likelihood per iteration, and a stretch
-/// of raw gaze (x and y over time, lost samples marked) with the filtered and smoothed traces.
+/// The SVG figure a refit leaves per stream: EM's log-likelihood per observed sample at each
+/// iteration (an unconverged fit marked as such), and a stretch of raw gaze (x and y over
+/// time, lost samples marked) with the fitted parameters' filtered and smoothed traces and the
+/// current parameters' filtered trace beside them, so the gate's decision can be seen.
 /// Plain SVG text, so no plotting library is needed to make or view it.
 public struct RefitFigure: Sendable {
     /// A stretch of one sequence to draw.
@@ -10,17 +12,21 @@ public struct RefitFigure: Sendable {
         public var times: [Double]
         /// Raw x and y; nil where the sample was lost.
         public var raw: [(x: Double, y: Double)?]
-        /// The filtered estimate's (x, y) at each sample.
+        /// The fitted parameters' filtered estimate's (x, y) at each sample.
         public var filtered: [(x: Double, y: Double)]
-        /// The smoothed estimate's (x, y) at each sample.
+        /// The fitted parameters' smoothed estimate's (x, y) at each sample.
         public var smoothed: [(x: Double, y: Double)]
+        /// The current parameters' filtered estimate's (x, y) at each sample, when there is one.
+        public var current: [(x: Double, y: Double)]?
 
         /// A stretch; all arrays have one entry per sample.
-        public init(times: [Double], raw: [(x: Double, y: Double)?], filtered: [(x: Double, y: Double)], smoothed: [(x: Double, y: Double)]) {
+        public init(times: [Double], raw: [(x: Double, y: Double)?], filtered: [(x: Double, y: Double)], smoothed: [(x: Double, y: Double)],
+                    current: [(x: Double, y: Double)]? = nil) {
             self.times = times
             self.raw = raw
             self.filtered = filtered
             self.smoothed = smoothed
+            self.current = current
         }
     }
 
@@ -30,14 +36,20 @@ public struct RefitFigure: Sendable {
     public var subtitle: [String]
     /// EM's log-likelihood before iteration 1 and after each.
     public var logLikelihoods: [Double]
+    /// The observed samples EM fitted: the curve is drawn per observed sample (1: as totals).
+    public var observedSamples: Int
+    /// Whether EM converged; an unconverged fit is marked. Nil when EM did not run.
+    public var converged: Bool?
     /// The gaze to draw, if any.
     public var stretch: Stretch?
 
     /// A figure of these parts.
-    public init(title: String, subtitle: [String], logLikelihoods: [Double], stretch: Stretch?) {
+    public init(title: String, subtitle: [String], logLikelihoods: [Double], observedSamples: Int = 1, converged: Bool? = nil, stretch: Stretch?) {
         self.title = title
         self.subtitle = subtitle
         self.logLikelihoods = logLikelihoods
+        self.observedSamples = max(1, observedSamples)
+        self.converged = converged
         self.stretch = stretch
     }
 
@@ -55,9 +67,16 @@ public struct RefitFigure: Sendable {
             out += "<text x=\"\(Self.left)\" y=\"\(44 + 16 * index)\" fill=\"#444\">\(escape(line))</text>\n"
         }
         let iterations = logLikelihoods.indices.map(Double.init)
-        out += panel(top: 100, height: 170, title: "EM log-likelihood per iteration (0 = the current parameters)",
-                     xLabel: "iteration", integerX: true,
-                     series: [Series(name: "log-likelihood", color: "#1f77b4", x: iterations, y: logLikelihoods, dots: true)])
+        let perSample = observedSamples > 1
+        let curveTitle = (perSample ? "EM log-likelihood per observed sample (nats; \(observedSamples) samples)" : "EM log-likelihood (nats)")
+            + " per iteration (0 = the current parameters)"
+        out += panel(top: 100, height: 170, title: curveTitle, xLabel: "iteration", integerX: true,
+                     series: [Series(name: "log-likelihood", color: "#1f77b4", x: iterations,
+                                     y: logLikelihoods.map { $0 / Double(observedSamples) }, dots: true)])
+        if converged == false {
+            out += "<text x=\"\(format(Self.width - Self.right))\" y=\"125\" text-anchor=\"end\" font-weight=\"bold\" fill=\"#d62728\">"
+                + "NOT CONVERGED: EM stopped at its iteration cap</text>\n"
+        }
         if let stretch, let t0 = stretch.times.first {
             // Wall-clock times (t ≈ 1.7e9 s) are unreadable as tick labels: plot t − t0.
             let times = stretch.times.map { $0 - t0 }
@@ -66,11 +85,13 @@ public struct RefitFigure: Sendable {
             for (index, axis) in ["x", "y"].enumerated() {
                 let pick: ((x: Double, y: Double)) -> Double = index == 0 ? { $0.x } : { $0.y }
                 let rawPoints = stretch.raw.indices.compactMap { i in stretch.raw[i].map { (times[i], pick($0)) } }
-                out += panel(top: 340 + Double(index) * 250, height: 180, title: "gaze \(axis) (px)", xLabel: xLabel, series: [
-                                Series(name: "raw", color: "#999999", x: rawPoints.map(\.0), y: rawPoints.map(\.1), dots: true, line: false),
-                                Series(name: "filtered", color: "#1f77b4", x: times, y: stretch.filtered.map(pick)),
-                                Series(name: "smoothed", color: "#ff7f0e", x: times, y: stretch.smoothed.map(pick)),
-                             ], marks: lost)
+                var series = [Series(name: "raw", color: "#999999", x: rawPoints.map(\.0), y: rawPoints.map(\.1), dots: true, line: false)]
+                if let current = stretch.current {
+                    series.append(Series(name: "current", color: "#2ca02c", x: times, y: current.map(pick), dashed: true))
+                }
+                series += [Series(name: "fitted", color: "#1f77b4", x: times, y: stretch.filtered.map(pick)),
+                           Series(name: "smoothed", color: "#ff7f0e", x: times, y: stretch.smoothed.map(pick))]
+                out += panel(top: 340 + Double(index) * 250, height: 180, title: "gaze \(axis) (px)", xLabel: xLabel, series: series, marks: lost)
             }
         } else {
             out += "<text x=\"\(Self.left)\" y=\"320\" fill=\"#444\">no gaze stretch to draw</text>\n"
@@ -81,7 +102,7 @@ public struct RefitFigure: Sendable {
     struct Series {
         var name: String, color: String
         var x: [Double], y: [Double]
-        var dots = false, line = true
+        var dots = false, line = true, dashed = false
     }
 
     /// An axis with "nice" ticks: steps of 1, 2 or 5 × 10^k, the range widened to whole steps,
@@ -157,7 +178,7 @@ public struct RefitFigure: Sendable {
         for s in series {
             let points = zip(s.x, s.y).filter { $0.0.isFinite && $0.1.isFinite }
             if s.line && points.count > 1 {
-                out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"1.5\" points=\""
+                out += "<polyline fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"1.5\"\(s.dashed ? " stroke-dasharray=\"4 3\"" : "") points=\""
                 out += points.map { "\(px($0.0)),\(py($0.1))" }.joined(separator: " ") + "\"/>\n"
             }
             if s.dots {

@@ -12,18 +12,26 @@ public enum Gazecat {
         name: "gazecat pub", summary: "Replay an observation CSV as a live gaze stream (gaze.raw.<stream>).",
         options: [
             OptionSpec("input", .value(placeholder: "OBS.csv"), required: true, help: "header t,x,y (gazefit sample output works); empty cells are sent as lost (-1)"),
-            OptionSpec("stream", .value(placeholder: "NAME"), required: true, help: "stream name: 1-64 of [A-Za-z0-9_.:-]"),
+            OptionSpec("stream", .value(placeholder: "NAME"), help: "stream name: 1-64 of [A-Za-z0-9_.:-] (required unless --as pupil)"),
             OptionSpec("rate", .value(placeholder: "HZ"), help: "send at this rate instead of at the file's own timestamps"),
             OptionSpec("burst", help: "send as fast as possible"),
             OptionSpec("endpoint", .value(placeholder: "E"), help: "where the daemon's input is (default tcp://127.0.0.1:5555)"),
             OptionSpec("bind", help: "bind the endpoint instead of connecting to it"),
             OptionSpec("wait", .value(placeholder: "SECONDS"), help: "how long to wait for a subscriber before giving up (default 10, at most \(Int(maximumWait)))"),
+            OptionSpec("quiet", help: "print no progress lines"),
+            OptionSpec("as", .value(placeholder: "SOURCE"), help: "gazefilter (default: JSON to the daemon's input) or pupil (play a Pupil Capture: msgpack datums on its backbone)"),
+            OptionSpec("remote", .value(placeholder: "ENDPOINT"), help: "--as pupil: Pupil Remote to serve (default tcp://127.0.0.1:50020)"),
+            OptionSpec("pupil-topic", .value(placeholder: "TOPIC"), help: "--as pupil: gaze.… (a gaze datum per row) or surfaces.<name> (a surface event per row) (default gaze.3d.01.)"),
+            OptionSpec("width-px", .value(placeholder: "PIXELS"), help: "--as pupil: pixels that normalised x spans (default 1920)"),
+            OptionSpec("height-px", .value(placeholder: "PIXELS"), help: "--as pupil: pixels that normalised y spans, flipped (default 1080)"),
         ],
         notes: """
             Waits until a subscriber (the daemon) has subscribed, so no sample is lost to the ZeroMQ slow-joiner race.
             At the file's own timestamps every gap is replayed in full, however long.
             At the end it gives ZeroMQ up to \(lingerMilliseconds / 1000) s to deliver what is queued; when that runs out
             (a subscriber gone or not reading), it says so and exits 1.
+            A replay that lasts longer than \(Int(progressInterval)) s prints a progress line on stderr every \(Int(progressInterval)) s
+            and one at the end (--quiet: none).
             Exit status: 0 when all was sent, 1 without a subscriber or when delivery may be incomplete, 2 for bad input.
             """)
     static let subSpec = CommandSpec(
@@ -33,9 +41,12 @@ public enum Gazecat {
             OptionSpec("endpoint", .value(placeholder: "E"), help: "the daemon's output (default tcp://127.0.0.1:5556)"),
             OptionSpec("bind", help: "bind the endpoint instead of connecting to it"),
             OptionSpec("count", .value(placeholder: "N"), help: "exit after N messages"),
-            OptionSpec("timeout", .value(placeholder: "SECONDS"), help: "exit after this long without a message"),
+            OptionSpec("timeout", .value(placeholder: "SECONDS"), help: "give up after this long without a message (see exit status)"),
         ],
         notes: """
+            Exit status: 0 after --count messages, or (without --count) when --timeout passes in silence after at least
+            one message; 1 when --timeout passes before the first message, or before --count messages (it says so on stderr);
+            2 for bad input.
             Every line is one JSON object: {"topic": T, "message": M} and, for messages of more than two frames,
             "more": [the third and later frames]. M is the payload verbatim when it is valid UTF-8 JSON on one line
             (no line break, no byte-order mark, no trailing comma); otherwise, and always for the topic and the extra
@@ -60,6 +71,11 @@ public enum Gazecat {
 
     static func publish(_ options: ParsedOptions) throws -> Int32 {
         let path = try options.require("input")
+        let source = options.value("as") ?? "gazefilter"
+        guard source == "gazefilter" || source == "pupil" else {
+            throw UsageError(command: "gazecat pub", "--as must be gazefilter or pupil, got \"\(source)\"")
+        }
+        if source == "pupil" { return try publishAsPupil(options, path: path) }
         let stream = try options.require("stream")
         if let problem = GazeTopic.problem(name: stream) {
             throw UsageError(command: "gazecat pub", "--stream \"\(stream)\" is not a valid stream name: \(problem)")
@@ -93,6 +109,7 @@ public enum Gazecat {
             var encoder = RawGazeEncoder()
             let start = monotonic()
             let firstTime = file.times.first ?? 0
+            var progress = ProgressReport(total: file.observations.count, start: start, quiet: options.flag("quiet"))
             for index in 0..<file.observations.count {
                 if !options.flag("burst") {
                     let due = rate.map { Double(index) / $0 } ?? (file.times[index] - firstTime)
@@ -102,8 +119,10 @@ public enum Gazecat {
                 encoder.encode(RawGazeSample(t: file.times[index], x: values[0], y: values[1]))
                 try socket.send(topic, flags: .sendMore)
                 try socket.send(encoder.bytes)
+                progress.sent(index + 1)
             }
             sent = file.observations.count
+            progress.finish()
         }
         // zmq_close returns at once; zmq_ctx_term then blocks until every queued message is
         // handed to the transport or the linger runs out, and tells neither how many were
@@ -115,6 +134,70 @@ public enum Gazecat {
         let lingered = monotonic() - closing
         if lingered >= Double(lingerMilliseconds) / 1000 - 0.05 {
             return fail("ZeroMQ could not deliver everything within \(lingerMilliseconds / 1000) s at close: some of the \(sent) messages sent may not have been delivered", status: 1)
+        }
+        return 0
+    }
+
+    /// Seconds between two progress lines of `pub`.
+    static let progressInterval = 5.0
+
+    /// `pub`'s progress on stderr: a line every `progressInterval` seconds while a replay runs,
+    /// and a last one when it ends, if it ran long enough to have printed any.
+    struct ProgressReport {
+        let total: Int, start: Double, quiet: Bool
+        private var nextLine: Double, printed = false
+
+        init(total: Int, start: Double, quiet: Bool) {
+            self.total = total
+            self.start = start
+            self.quiet = quiet
+            nextLine = start + Gazecat.progressInterval
+        }
+
+        /// After `count` samples were sent: a line when one is due.
+        mutating func sent(_ count: Int) {
+            guard !quiet else { return }
+            let now = monotonic()
+            guard now >= nextLine else { return }
+            nextLine = now + Gazecat.progressInterval
+            printed = true
+            let percent = Int((Double(count) / Double(max(total, 1)) * 100).rounded(.down))
+            try? StandardStream.error.write("gazecat pub: \(count) of \(total) samples sent (\(percent)%) in \(Int(now - start)) s\n")
+        }
+
+        /// The last line, when progress was shown.
+        func finish() {
+            guard printed else { return }
+            try? StandardStream.error.write("gazecat pub: all \(total) samples sent in \(String(format: "%.1f", monotonic() - start)) s\n")
+        }
+    }
+
+    /// `pub --as pupil`: the file replayed by a played Pupil Capture (`PupilReplay`).
+    static func publishAsPupil(_ options: ParsedOptions, path: String) throws -> Int32 {
+        var settings = PupilReplay.Settings()
+        if let remote = options.value("remote") { settings.remote = remote }
+        if let topic = options.value("pupil-topic") {
+            guard topic.hasPrefix("gaze.") || topic.hasPrefix("surfaces.") else {
+                throw UsageError(command: "gazecat pub", "--pupil-topic must start with gaze. or surfaces., got \"\(topic)\"")
+            }
+            settings.topic = topic
+        }
+        let pixels = { $0 >= 1 && $0 <= 100_000 } as (Double) -> Bool
+        if let width = try options.number("width-px", requirement: "a number of pixels from 1 to 100000", where: pixels) { settings.width = width }
+        if let height = try options.number("height-px", requirement: "a number of pixels from 1 to 100000", where: pixels) { settings.height = height }
+        let rate = try options.number("rate", requirement: "a positive number") { $0 > 0 }
+        let wait = try options.number("wait", requirement: "a positive number of seconds up to \(Int(maximumWait))") { $0 > 0 && $0 <= maximumWait } ?? 10
+        let file = try ObservationFile.read(path, model: .raw)
+        guard file.observations.dimension == 2 else {
+            throw GazeFileError(path: path, line: 1, "gaze files have two columns after t (x, y), this one has \(file.observations.dimension)")
+        }
+        do {
+            guard try PupilReplay.send(file, settings: settings, rate: rate, burst: options.flag("burst"), wait: wait,
+                                       clock: monotonic) != nil else {
+                return fail("no subscriber for \(settings.topic) on the Pupil backbone served for \(settings.remote) within \(wait) s", status: 1)
+            }
+        } catch let error as ZMQError {
+            return fail("cannot serve Pupil Remote at \(settings.remote): \(error)", status: 1)
         }
         return 0
     }
@@ -157,6 +240,14 @@ public enum Gazecat {
             received += 1
             buffered.append(contentsOf: line(for: frames).utf8)
             if buffered.count > 1 << 16 || socket.hasNothingQueued { try flush() }
+        }
+        try flush()
+        // Only a timeout ends the loop early: say so when it leaves the job undone.
+        if let timeout, let count, received < count {
+            return fail("sub: no message for \(timeout) s on \(endpoint): received \(received) of \(count)", status: 1)
+        }
+        if let timeout, received == 0 {
+            return fail("sub: no message within \(timeout) s on \(endpoint)", status: 1)
         }
         return 0
     }

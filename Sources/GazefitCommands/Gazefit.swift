@@ -28,20 +28,32 @@ public enum Gazefit {
         options: [
             OptionSpec("params", .value(placeholder: "P.json"), required: true, help: "model parameters (D, Q, H, R, mu_0, sigma_0)"),
             OptionSpec("input", .value(placeholder: "OBS.csv"), required: true, help: "observations: header t,<columns>[,confidence]; empty or NaN cells, and rows the loss rule or plausible range rejects, are masked"),
-            outputJSON,
+            OptionSpec("output", .value(placeholder: "OUT.json|OUT.csv"), help: "write the result here (atomically) instead of to stdout; a name ending in .csv writes CSV"),
+            OptionSpec("format", .value(placeholder: "json|csv"), help: "output format (default: csv for an --output ending in .csv, else json)"),
         ] + modelOptions,
-        notes: "Writes {\"means\", \"covariances\", \"loglikelihood\"}: filtered means (T×n), covariances (T×n×n), and the log-likelihood.")
+        notes: estimateNotes("filtered"))
     static let smoothSpec = CommandSpec(
         name: "gazefit smooth", summary: "Run the RTS smoother over an observation file.",
         options: filterSpec.options,
-        notes: "Writes {\"means\", \"covariances\", \"loglikelihood\"}: smoothed means and covariances, and the filter's log-likelihood.")
+        notes: estimateNotes("smoothed"))
+
+    /// The output description of filter and smooth.
+    static func estimateNotes(_ kind: String) -> String {
+        """
+        One result per input row. JSON: {"means", "covariances"} (the \(kind) state, T×n and T×n×n), "loglikelihood"
+        (the filter's), "columns" (the input's observed column names), "t", "estimates" (H·mean, T×m),
+        "estimate_covariances" (H·P·Hᵀ, T×m×m) and "masked" (true where the row was lost).
+        CSV: header t,<columns>,cov_<a>_<b> (upper triangle of H·P·Hᵀ, row by row),s0..s<n-1> (the state's mean),masked (1 or 0),
+        e.g. t,x,y,cov_x_x,cov_x_y,cov_y_y,s0,s1,masked for gaze.
+        """
+    }
     static let emSpec = CommandSpec(
         name: "gazefit em", summary: "Fit model parameters by EM over one or several observation files.",
         options: [
             OptionSpec("params", .value(placeholder: "INIT.json"), required: true, help: "parameters to start from"),
             OptionSpec("input", .repeatedValue(placeholder: "OBS.csv"), required: true, help: "observations; several files are fitted together as separate sequences"),
             OptionSpec("fit", .value(placeholder: "D,Q,H,R"), required: true, help: "parameters to fit: any of D, Q, H, R, mu_0, sigma_0"),
-            OptionSpec("iterations", .value(placeholder: "N"), required: true, help: "most EM iterations to run"),
+            OptionSpec("iterations", .value(placeholder: "N"), required: true, help: "most EM iterations to run (1 ... 1,000,000)"),
             OptionSpec("tolerance", .value(placeholder: "TOL"), help: "stop once an iteration improves the log-likelihood by less than TOL"),
             outputJSON,
         ] + modelOptions,
@@ -96,14 +108,15 @@ public enum Gazefit {
         let parameters = try ParameterFile.read(try options.require("params")).parameters
         let input = try options.require("input")
         let file = try readObservations(input, for: parameters, options: options)
+        let start = try model(options).start
         let means: StateTrajectory, logLikelihood: Double
         do {
             if smoothing {
-                let result = try parameters.smooth(file.observations)
+                let result = try parameters.smooth(file.observations, start: start)
                 means = result.smoothed
                 logLikelihood = result.filter.logLikelihood
             } else {
-                let result = try parameters.filter(file.observations)
+                let result = try parameters.filter(file.observations, start: start)
                 means = result.filtered
                 logLikelihood = result.logLikelihood
             }
@@ -113,20 +126,11 @@ public enum Gazefit {
         guard means.means.allSatisfy(\.isFinite) && means.covariances.allSatisfy(\.isFinite) && logLikelihood.isFinite else {
             throw ComputationError("\(input): the \(smoothing ? "smoothed" : "filtered") estimates are not finite (the model overflows on this data)")
         }
-        var writer = JSONTextWriter()
-        writer.beginObject()
-        writer.key("means")
-        writer.beginArray()
-        for t in 0..<means.count { writer.numbers(means.mean(at: t)) }
-        writer.endArray()
-        writer.key("covariances")
-        writer.beginArray()
-        for t in 0..<means.count { writer.matrix(means.covariance(at: t)) }
-        writer.endArray()
-        writer.key("loglikelihood")
-        writer.number(logLikelihood)
-        writer.endObject()
-        try emit(writer.text + "\n", to: options.value("output"))
+        let format = try EstimateTable.Format.chosen(flag: options.value("format"), output: options.value("output"),
+                                                     command: smoothing ? "gazefit smooth" : "gazefit filter")
+        let table = EstimateTable(columnNames: file.columnNames, times: file.times, mask: file.observations.mask,
+                                  states: means, observation: parameters.observation, logLikelihood: logLikelihood)
+        try emit(table.text(format), to: options.value("output"))
     }
 
     static func fitEM(_ options: ParsedOptions) throws {
@@ -135,7 +139,7 @@ public enum Gazefit {
         do { fitting = try FittedParameters(names: try options.require("fit")) } catch let error as ParameterError {
             throw UsageError(command: "gazefit em", "--fit: \(error)")
         }
-        let iterations = try options.integer("iterations", in: 0...1_000_000)!
+        let iterations = try options.integer("iterations", in: 1...1_000_000)!
         let tolerance = try options.number("tolerance", requirement: "a non-negative number") { $0 >= 0 }
         let inputs = options.values("input")
         let sequences = try inputs.map { (path) throws -> ObservationSequence in
@@ -143,9 +147,11 @@ public enum Gazefit {
             guard !observations.isEmpty else { throw GazeFileError(path: path, line: 2, "has no samples after the header") }
             return observations
         }
+        let start = try model(options).start
         let result: EMResult
         do {
-            result = try initial.fitEM(to: sequences, configuration: EMConfiguration(fitting: fitting, maximumIterations: iterations, tolerance: tolerance))
+            result = try initial.fitEM(to: sequences, configuration: EMConfiguration(
+                fitting: fitting, maximumIterations: iterations, tolerance: tolerance, start: start))
         } catch .filter(let iteration, let sequence, let error) {
             throw ComputationError("\(inputs[sequence]): EM iteration \(iteration): \(error)")
         } catch {
@@ -201,9 +207,9 @@ public enum Gazefit {
         let configuration = try RefitConfiguration.load(options)
         let streams = options.values("stream")
         // Test hook (see README): stop at an install step so a test can kill the job exactly there.
-        var stopBefore: RefitJob.InstallStep?
+        var stopBefore: InstallStep?
         if let point = ProcessInfo.processInfo.environment["GAZEFIT_TEST_STOP_BEFORE"], !point.isEmpty {
-            guard let step = RefitJob.InstallStep(rawValue: point) else {
+            guard let step = InstallStep(rawValue: point) else {
                 throw UsageError(command: "gazefit refit", "GAZEFIT_TEST_STOP_BEFORE must be backup-rename or params-rename, got \"\(point)\"")
             }
             stopBefore = step

@@ -40,12 +40,22 @@ public struct ModelParameters: Equatable, Sendable {
     /// Symmetry is judged relative to the matrix's largest entry (1e-9), so the rounding
     /// asymmetry of a fitted covariance passes.
     public func validate() throws(ParameterError) {
-        let n = transition.rows, m = observation.rows
+        // n and m are the sizes most parameters agree on (each parameter one vote), so that a shape
+        // error names the one parameter that disagrees rather than a correct one beside it. When H and
+        // R alone disagree on m, H is named, with R's size beside it.
+        let n = Self.mostCommon([transition, transitionCovariance, initialCovariance].compactMap { $0.isSquare ? $0.rows : nil }
+                                + [observation.columns, initialMean.count])
         guard n > 0 else { throw ParameterError("D", "must have at least one row") }
-        guard m > 0 else { throw ParameterError("H", "must have at least one row") }
+        guard observation.rows > 0 else { throw ParameterError("H", "must have at least one row") }
+        if observationCovariance.isSquare && observationCovariance.rows != observation.rows {
+            throw ParameterError("H", "has \(observation.rows) row\(observation.rows == 1 ? "" : "s") but R is "
+                                 + "\(observationCovariance.rows)×\(observationCovariance.columns): H needs one row per observed component, as R has")
+        }
+        let m = observation.rows
         func shape(_ name: String, _ matrix: Matrix, _ rows: Int, _ columns: Int) throws(ParameterError) {
             guard matrix.rows == rows, matrix.columns == columns else {
-                throw ParameterError(name, "is \(matrix.rows)×\(matrix.columns), expected \(rows)×\(columns) (n = \(n), m = \(m))")
+                throw ParameterError(name, "is \(matrix.rows)×\(matrix.columns), expected \(rows)×\(columns) "
+                                     + "(n = \(n) states and m = \(m) observed components, as the other parameters say)")
             }
             guard matrix.isFinite else { throw ParameterError(name, "has an entry that is not a finite number") }
         }
@@ -55,12 +65,20 @@ public struct ModelParameters: Equatable, Sendable {
         try shape("R", observationCovariance, m, m)
         try shape("sigma_0", initialCovariance, n, n)
         guard initialMean.count == n else {
-            throw ParameterError("mu_0", "has \(initialMean.count) entries, expected \(n) (n = \(n))")
+            throw ParameterError("mu_0", "has \(initialMean.count) entries, expected \(n) (n = \(n) states, as the other parameters say)")
         }
         guard initialMean.allSatisfy(\.isFinite) else { throw ParameterError("mu_0", "has an entry that is not a finite number") }
         try Self.checkCovariance("Q", transitionCovariance, definite: false)
         try Self.checkCovariance("R", observationCovariance, definite: true)
         try Self.checkCovariance("sigma_0", initialCovariance, definite: false)
+    }
+
+    /// The value that occurs most often in `sizes` (at least one); on a tie, the one that occurs first.
+    static func mostCommon(_ sizes: [Int]) -> Int {
+        sizes.max { a, b in
+            let countA = sizes.count(where: { $0 == a }), countB = sizes.count(where: { $0 == b })
+            return countA < countB || (countA == countB && sizes.firstIndex(of: a)! > sizes.firstIndex(of: b)!)
+        }!
     }
 
     /// Symmetric, and positive semi-definite (or definite) within rounding.

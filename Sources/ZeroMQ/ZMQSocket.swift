@@ -168,6 +168,11 @@ public final class ZMQSocket {
     public func setSendTimeout(milliseconds: Int32) throws(ZMQError) { try setOption(ZMQ_SNDTIMEO, milliseconds) }
     /// Sets ZMQ_IMMEDIATE: queue only to completed connections.
     public func setImmediate(_ on: Bool) throws(ZMQError) { try setOption(ZMQ_IMMEDIATE, on ? 1 : 0) }
+    /// Sets ZMQ_MAXMSGSIZE: a peer sending a larger frame is disconnected before it is read
+    /// into memory (-1 = no limit).
+    public func setMaximumMessageSize(bytes: Int64) throws(ZMQError) {
+        try setOption(ZMQ_MAXMSGSIZE, bytes: withUnsafeBytes(of: bytes) { Array($0) })
+    }
     /// Subscribes a SUB socket to topics starting with `prefix` (ZMQ_SUBSCRIBE; "" is everything).
     public func subscribe(_ prefix: String) throws(ZMQError) { try setOption(ZMQ_SUBSCRIBE, bytes: Array(prefix.utf8)) }
     /// Removes a subscription (ZMQ_UNSUBSCRIBE).

@@ -55,16 +55,31 @@ public final class DaemonProcess: @unchecked Sendable {
     public let notify: NotifyListener
     public let logPath: String
 
-    /// Starts the daemon with `arguments` (endpoints are added) and waits for READY=1.
-    public init(directory: String, arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts the daemon with `arguments` and waits for READY=1. Its endpoints are ipc://
+    /// sockets in `directory` unless given (say, a forwarder's, with `--input-connect`). With
+    /// `memoryLimitKiB`, it runs under `ulimit -v` (for tests that feed hostile input).
+    public init(directory: String, arguments: [String], environment: [String: String] = [:],
+                inputEndpoint: String? = nil, outputEndpoint: String? = nil, memoryLimitKiB: Int? = nil,
+                workingDirectory: String? = nil) throws {
         self.directory = directory
-        inputEndpoint = "ipc://\(directory)/in.sock"
-        outputEndpoint = "ipc://\(directory)/out.sock"
+        self.inputEndpoint = inputEndpoint ?? "ipc://\(directory)/in.sock"
+        self.outputEndpoint = outputEndpoint ?? "ipc://\(directory)/out.sock"
         logPath = directory + "/daemon.log"
         notify = NotifyListener(path: directory + "/notify.sock")
-        process.executableURL = URL(fileURLWithPath: executablePath("gazefilterd"))
-        process.arguments = ["--input", inputEndpoint, "--output", outputEndpoint] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path].merging(environment) { $1 }) { $1 }
+        let daemonArguments = ["--input", self.inputEndpoint, "--output", self.outputEndpoint] + arguments
+        if let memoryLimitKiB {  // the shell sets the limit and becomes the daemon (same pid)
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -v \(memoryLimitKiB) && exec \"$0\" \"$@\"", executablePath("gazefilterd")] + daemonArguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: executablePath("gazefilterd"))
+            process.arguments = daemonArguments
+        }
+        // The daemon's default state directory (recordings, pid file) inside the test's directory,
+        // never the user's own ~/.local/state.
+        let defaults = ["NOTIFY_SOCKET": notify.path, "XDG_STATE_HOME": directory + "/state"]
+        process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "STATE_DIRECTORY" }
+            .merging(defaults.merging(environment) { $1 }) { $1 }
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardError = log

@@ -2,13 +2,6 @@ import Foundation
 import GazeKit
 import LinearDynamics
 
-/// Where the shared folder (reference cases, docs) sits: `$GAZEFILTER_SHARED`, or `../shared`
-/// beside the package.
-public let sharedDirectory: String = {
-    if let override = ProcessInfo.processInfo.environment["GAZEFILTER_SHARED"] { return override }
-    return packageRoot + "/../shared"
-}()
-
 /// The package's root directory, found from this file's path.
 public let packageRoot: String = {
     var url = URL(fileURLWithPath: #filePath)
@@ -16,7 +9,11 @@ public let packageRoot: String = {
     return url.path
 }()
 
-/// One case of `shared/reference`: pykalman's numbers for a parameter set and observations.
+/// The repository's pykalman reference cases (made by `scripts/make-reference`).
+public let referenceFixturesDirectory = packageRoot + "/Tests/Fixtures/reference"
+
+/// One reference case (`Tests/Fixtures/reference/<name>`): pykalman's numbers for a parameter set
+/// and observations.
 public struct ReferenceCase: Sendable, CustomStringConvertible {
     /// The folder name, e.g. `gaze_2d`.
     public let name: String
@@ -26,19 +23,19 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
     public let parameters: ModelParameters
     /// The parameters EM starts from.
     public let emInitial: ModelParameters
-    /// The observations, masked as the case's `n_masked` says (see `model`).
+    /// The observations, masked by the case's loss rule (see `model`).
     public let observations: ObservationFile
-    /// The stream model whose loss rule reproduces the case's `n_masked`: gaze cases mask
-    /// negative values, the oscillator cases (whose observations are often negative) nothing.
+    /// The stream model whose loss rule the case was made with (`mask_negative` in
+    /// `expected.json`): gaze cases mask negative values, the oscillator cases (whose
+    /// observations are often negative) nothing.
     public let model: StreamModel
     /// `expected.json`.
     public let expected: JSONValue
 
     public var description: String { name }
 
-    /// Every case folder under `shared/reference`, sorted by name.
-    public static func all() -> [ReferenceCase] {
-        let root = sharedDirectory + "/reference"
+    /// Every case folder under `root` (the repository's fixtures unless told), sorted by name.
+    public static func all(in root: String = referenceFixturesDirectory) -> [ReferenceCase] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
         return names.sorted().compactMap { name in
             let directory = root + "/" + name
@@ -56,15 +53,11 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
         parameters = try ParameterFile.read(directory + "/params.json").parameters
         emInitial = try ParameterFile.read(directory + "/em_init.json").parameters
         expected = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: directory + "/expected.json")))
-        let maskedCount = Int(expected.object?["n_masked"]?.number ?? -1)
-        let plain = try ObservationFile.read(directory + "/observations.csv", model: .raw)
-        if plain.observations.maskedCount == maskedCount {
-            observations = plain
-            model = .raw
-        } else {
-            model = StreamModel(loss: .negative, plausible: nil)
-            observations = try ObservationFile.read(directory + "/observations.csv", model: model)
+        guard let masksNegative = expected.object?["mask_negative"]?.bool else {
+            throw ReferenceCaseError(directory: directory, problem: "expected.json has no boolean mask_negative (rerun scripts/make-reference)")
         }
+        model = masksNegative ? StreamModel(loss: .negative, plausible: nil) : .raw
+        observations = try ObservationFile.read(directory + "/observations.csv", model: model)
     }
 
     /// A value at a path of keys in `expected.json`, e.g. `["filter", "means"]`.
@@ -99,4 +92,11 @@ public struct ReferenceCase: Sendable, CustomStringConvertible {
         writer.value(value)
         return try ParameterFile.decode(Data(writer.text.utf8), path: "\(name)/expected.json").parameters
     }
+}
+
+/// A reference case folder that cannot be used, with the reason.
+public struct ReferenceCaseError: Error, CustomStringConvertible {
+    public let directory: String
+    public let problem: String
+    public var description: String { "\(directory): \(problem)" }
 }

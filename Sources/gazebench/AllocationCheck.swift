@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import GazeFilterConfiguration
 import GazeFilterDaemon
 import GazeKit
 import LinearDynamics
@@ -16,7 +17,9 @@ enum AllocationCheck {
     /// Where `--control` keeps its per-sample arrays, so the optimiser cannot elide them.
     nonisolated(unsafe) static var kept: [Int] = []
 
-    static func run(samples: Int, control: Bool) throws {
+    /// With `pupil`, the messages are Pupil gaze datums (msgpack with base_data) decoded,
+    /// mapped to pixels and masked by confidence as the daemon's Pupil sources do.
+    static func run(samples: Int, control: Bool, pupil: Bool = false) throws {
         guard (1...60_000).contains(samples) else {
             print("gazebench: --samples must be 1...60000 (the recorder's queue holds that many without growing)")
             exit(2)
@@ -45,18 +48,21 @@ enum AllocationCheck {
         for (index, model) in models.enumerated() {
             let name = "tracker\(index)"
             _ = Array(name.utf8).withUnsafeBytes { table.insert($0) }
-            streams.append(ServedStream(name: name, filter: GazeStreamFilter(parameters: model, model: StreamModel(rateHz: 250)),
-                                        parameterSource: "benchmark", recorderID: recorder.register(stream: name)))
+            // A Pupil stream as the daemon configures one: Pupil's loss rule, confidence recorded.
+            let loss = pupil ? PupilSourceSettings.defaultLoss : .negative
+            streams.append(ServedStream(name: name, filter: GazeStreamFilter(parameters: model, model: StreamModel(rateHz: 250, loss: loss)),
+                                        parameterSource: "benchmark", recorderID: recorder.register(stream: name, keepsConfidence: pupil)))
         }
         // Raw messages made beforehand (topic, payload), every twentieth lost, some stale, a few gaps.
         let warmUp = 4096
-        var encoder = RawGazeEncoder()
+        var encoder = DaemonBenchmarks.PayloadEncoder(pupil: pupil)
+        let pupilSettings = PupilSourceSettings()
         var messages: [(topic: [UInt8], payload: [UInt8])] = []
         for index in 0..<(warmUp + samples) {
             let lost = index % 20 == 7
             let t = Double(index / 2 + index / 200) / 250 - (index % 97 == 5 ? 0.01 : 0)
             encoder.encode(RawGazeSample(t: t, x: lost ? -1 : 500 + Double(index % 50), y: 380 + Double(index % 30)))
-            messages.append((GazeTopic.raw("tracker\(index % 2)"), encoder.bytes))
+            messages.append((pupil ? Array("gaze.3d.\(index % 2).".utf8) : GazeTopic.raw("tracker\(index % 2)"), encoder.bytes))
         }
         var output = CleanGazeEncoder()
         var published = 0
@@ -65,6 +71,17 @@ enum AllocationCheck {
                 let message = messages[index]
                 if tracing && control { kept = Array(repeating: index, count: 3 + index & 1) }  // one allocation per sample, on purpose
                 message.topic.withUnsafeBytes { topic in
+                    if pupil {  // as the daemon's Pupil sources do: the stream is the source's
+                        let stream = Int(topic[8] &- UInt8(ascii: "0"))  // "gaze.3d.<digit>."
+                        message.payload.withUnsafeBytes { payload in
+                            try? pupilSettings.samples(topic: topic, payload: payload) { sample in
+                                if streams[stream].handle(sample: sample, recorder: recorder, encoder: &output) == .estimate {
+                                    published &+= output.bytes.count
+                                }
+                            }
+                        }
+                        return
+                    }
                     guard let name = try? GazeTopic.unvalidatedStreamName(inRawTopic: topic), let stream = table.find(name) else { return }  // as the daemon does
                     message.payload.withUnsafeBytes { payload in
                         if (try? streams[stream].handle(payload: payload, recorder: recorder, encoder: &output)) == .estimate {

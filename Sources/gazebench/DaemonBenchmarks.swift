@@ -52,26 +52,33 @@ enum DaemonBenchmarks {
     /// Publishes `total` samples over `streams` streams (as fast as possible when `rate` is nil,
     /// else `rate` per stream per second for `seconds`), and receives what comes out.
     /// Each sample's `t` is its send time on the monotonic clock, so latency = receipt - t.
-    static func load(input: String, output: String, streams: Int, rate: Double?, seconds: Double, total: Int, pid: Int32?) throws -> Report {
+    /// With `pupilRemote`, the load plays Pupil Capture instead (`PupilPlayer`): the daemon's
+    /// streams `bench<i>` take msgpack gaze datums from topic `gaze.bench<i>.` of its backbone.
+    static func load(input: String, output: String, streams: Int, rate: Double?, seconds: Double, total: Int, pid: Int32?,
+                     pupilRemote: String? = nil) throws -> Report {
         let context = try ZMQContext()
         let subscriber = try ZMQSocket(context, type: .subscriber)
         try subscriber.setReceiveHighWaterMark(0)
         try subscriber.subscribe("gaze.raw.")
         try subscriber.subscribe("gaze.clean.")
         try subscriber.connect(output)
-        let publisher = try ZMQSocket(context, type: .extendedPublisher)
-        try publisher.setSendHighWaterMark(0)
-        try publisher.connect(input)
-        try publisher.setReceiveTimeout(milliseconds: 10_000)
-        _ = try publisher.receiveMultipart()   // the forwarder has subscribed
+        let pupil = try pupilRemote.map { try PupilPlayer(context: context, remote: $0, streams: streams) }
+        defer { pupil?.stop() }
+        let publisher = try pupil?.backbone ?? ZMQSocket(context, type: .extendedPublisher)
+        if pupil == nil {
+            try publisher.setSendHighWaterMark(0)
+            try publisher.connect(input)
+            try publisher.setReceiveTimeout(milliseconds: 10_000)
+            _ = try publisher.receiveMultipart()   // the forwarder has subscribed
+        }
         // Warm up until our subscription is through, then drain.
-        let topics = (0..<streams).map { GazeTopic.raw("bench\($0)") }
-        var encoder = RawGazeEncoder()
+        let topics = pupil?.topics ?? (0..<streams).map { GazeTopic.raw("bench\($0)") }
+        var encoder = PayloadEncoder(pupil: pupil != nil)
         try subscriber.setReceiveTimeout(milliseconds: 20)
         var warm = false
         for i in 0..<2000 where !warm {
             encoder.encode(RawGazeSample(t: Double(i) * 0.001, x: 512, y: 384))
-            try publisher.send(GazeTopic.raw("warmup"), flags: .sendMore)
+            try publisher.send(pupil == nil ? GazeTopic.raw("warmup") : topics[0], flags: .sendMore)
             try publisher.send(encoder.bytes)
             warm = try subscriber.receiveMultipart() != nil
         }
@@ -144,6 +151,82 @@ enum DaemonBenchmarks {
         report.latencies = latencies
         report.rss = rssSamples
         return report
+    }
+
+    /// The raw payloads a load sends: the daemon's JSON, or a Pupil gaze datum in msgpack
+    /// shaped as Pupil Capture sends it (base_data of two pupil datums, 3D fields).
+    struct PayloadEncoder {
+        let pupil: Bool
+        var json = RawGazeEncoder()
+        var msgpack = MessagePackWriter()
+        var bytes: [UInt8] { pupil ? msgpack.bytes : json.bytes }
+
+        init(pupil: Bool) { self.pupil = pupil }
+
+        mutating func encode(_ sample: RawGazeSample) {
+            guard pupil else { json.encode(sample); return }
+            msgpack.reset()
+            msgpack.mapHeader(6)
+            msgpack.string("topic"); msgpack.string("gaze.3d.01.")
+            msgpack.string("norm_pos"); msgpack.arrayHeader(2); msgpack.double(abs(sample.x) / 1920); msgpack.double(1 - sample.y / 1080)
+            msgpack.string("confidence"); msgpack.double(sample.x < 0 ? 0.1 : 0.97)  // a lost sample: low confidence
+            msgpack.string("timestamp"); msgpack.double(sample.t)
+            msgpack.string("gaze_point_3d"); msgpack.arrayHeader(3); for v in [12.0, -40.5, 480] { msgpack.double(v) }
+            msgpack.string("base_data"); msgpack.arrayHeader(2)
+            for eye in 0..<2 {
+                msgpack.mapHeader(7)
+                msgpack.string("topic"); msgpack.string("pupil.\(eye).3d")
+                msgpack.string("id"); msgpack.integer(eye)
+                msgpack.string("timestamp"); msgpack.double(sample.t - 0.002)
+                msgpack.string("confidence"); msgpack.double(0.98)
+                msgpack.string("norm_pos"); msgpack.arrayHeader(2); msgpack.double(0.45); msgpack.double(0.55)
+                msgpack.string("diameter"); msgpack.double(31.5)
+                msgpack.string("ellipse"); msgpack.mapHeader(3)
+                msgpack.string("center"); msgpack.arrayHeader(2); msgpack.double(96.2); msgpack.double(101.7)
+                msgpack.string("axes"); msgpack.arrayHeader(2); msgpack.double(30.1); msgpack.double(33.2)
+                msgpack.string("angle"); msgpack.double(81.3)
+            }
+        }
+    }
+
+    /// Pupil Capture as far as the daemon sees it: Pupil Remote answering `SUB_PORT` on a
+    /// thread, and the backbone's XPUB socket whose subscribers are the daemon's Pupil streams.
+    final class PupilPlayer: @unchecked Sendable {
+        let backbone: ZMQSocket
+        let topics: [[UInt8]]
+        private let remote: ZMQSocket
+        private let stopped = Atomic<Bool>(false)
+        private let finished = DispatchSemaphore(value: 0)
+
+        init(context: ZMQContext, remote endpoint: String, streams: Int) throws {
+            backbone = try ZMQSocket(context, type: .extendedPublisher)
+            try backbone.setSendHighWaterMark(0)
+            try backbone.bind("tcp://127.0.0.1:*")
+            let port = try backbone.lastEndpoint.split(separator: ":").last.map(String.init) ?? "0"
+            remote = try ZMQSocket(context, type: .reply)
+            try remote.bind(endpoint)
+            try remote.setReceiveTimeout(milliseconds: 100)
+            topics = (0..<streams).map { Array("gaze.bench\($0).".utf8) }
+            Thread { [self] in
+                while !stopped.load(ordering: .relaxed) {
+                    guard let request = try? remote.receiveString() else { continue }
+                    _ = try? remote.send(request == "SUB_PORT" ? port : request == "t" ? "\(Double(nowNanoseconds()) * 1e-9)" : "Unknown command.")
+                }
+                finished.signal()
+            }.start()
+            // Every stream's SUB socket has subscribed.
+            try backbone.setReceiveTimeout(milliseconds: 30_000)
+            var subscribed = Set<[UInt8]>()
+            while subscribed.count < streams, let frames = try backbone.receiveMultipart() {
+                if frames[0].first == 1 { subscribed.insert(Array(frames[0].dropFirst())) }
+            }
+        }
+
+        func stop() {
+            stopped.store(true, ordering: .relaxed)
+            finished.wait()
+            remote.close()
+        }
     }
 
     /// VmRSS of a process in KiB (0 if unreadable).

@@ -28,7 +28,10 @@ case "recording":
         print("gazebench: \(error)")
     }
 case "allocations":
-    do { try AllocationCheck.run(samples: Int(option("samples") ?? "") ?? 50_000, control: arguments.contains("--control")) } catch {
+    do {
+        try AllocationCheck.run(samples: Int(option("samples") ?? "") ?? 50_000, control: arguments.contains("--control"),
+                                pupil: option("source") == "pupil")
+    } catch {
         print("gazebench: \(error)")
     }
 case "forwarder":
@@ -38,7 +41,7 @@ case "load":
         let report = try DaemonBenchmarks.load(
             input: option("input")!, output: option("output")!, streams: Int(option("streams") ?? "") ?? 8,
             rate: option("rate").flatMap(Double.init), seconds: Double(option("seconds") ?? "") ?? 60,
-            total: Int(option("total") ?? "") ?? 400_000, pid: option("pid").flatMap(Int32.init))
+            total: Int(option("total") ?? "") ?? 400_000, pid: option("pid").flatMap(Int32.init), pupilRemote: option("pupil-remote"))
         report.print(prefix: option("prefix") ?? "load")
     } catch {
         print("gazebench: \(error)")
@@ -48,8 +51,9 @@ default:
         usage: gazebench core [--params P.json] [--em-steps N] [--em-iterations K] [--data-dir DIR]
                               [--em-hour-samples N [--em-tolerance NATS_PER_SAMPLE] [--em-max-iterations K]]
                gazebench recording --output FILE [--samples N] [--rate HZ]
-               gazebench allocations [--samples N] [--control]   (under LD_PRELOAD=libc_malloc_debug.so.0 MALLOC_TRACE=FILE)
+               gazebench allocations [--samples N] [--control] [--source json|pupil]   (under LD_PRELOAD=libc_malloc_debug.so.0 MALLOC_TRACE=FILE)
                gazebench forwarder --input E --output E
                gazebench load --input E --output E [--streams 8] [--rate HZ --seconds S | --total N] [--pid P] [--prefix NAME]
+                              [--pupil-remote tcp://127.0.0.1:PORT]   (play Pupil Capture: streams bench<i> on topics gaze.bench<i>.)
         """)
 }

@@ -33,13 +33,14 @@ import _TestSupport
     static func check(_ received: [[String: JSONValue]], against expected: [ExpectedEstimate], stream: String) {
         #expect(received.count == expected.count, "stream \(stream): \(received.count) estimates, expected \(expected.count)")
         func close(_ a: [Double], _ b: [Double]) -> Bool {
-            a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-9 * max(1, abs($1)) }
+            a.count == b.count && zip(a, b).allSatisfy { ($0.isNaN && $1.isNaN) || abs($0 - $1) <= 1e-9 * max(1, abs($1)) }
         }
+        func numbers(_ value: JSONValue?) -> [Double] { value?.array?.map { $0.number ?? .nan } ?? [] }  // null: not known yet
         for (message, want) in zip(received, expected) {
-            let x = message["x"]?.number, y = message["y"]?.number
-            let covariance = message["cov"]?.numberRows?.flatMap { $0 } ?? []
-            let state = message["state"]?.numbers ?? []
-            let ok = message["t"]?.number == want.t && x != nil && y != nil && close([x!, y!], want.estimate)
+            let x = message["x"]?.number ?? .nan, y = message["y"]?.number ?? .nan
+            let covariance = message["cov"]?.array?.flatMap { numbers($0) } ?? []
+            let state = numbers(message["state"])
+            let ok = message["t"]?.number == want.t && close([x, y], want.estimate)
                 && close(covariance, want.covariance) && close(state, want.state)
                 && message["masked"]?.bool == want.masked && message["seq"]?.number == Double(want.sequence)
             #expect(ok, "stream \(stream) seq \(want.sequence): got \(message), expected \(want)")
@@ -103,7 +104,7 @@ import _TestSupport
             "lossy": GazeStreamReference.expected(samples: lossy, parameters: Self.model),
             "stale": GazeStreamReference.expected(samples: stale, parameters: Self.model),
             "gappy": GazeStreamReference.expected(samples: gappy, parameters: Self.model, rateHz: 100),
-            "prior": GazeStreamReference.expected(samples: prior, parameters: Self.model, startAtFirstSample: false),
+            "prior": GazeStreamReference.expected(samples: prior, parameters: Self.model, start: .parameters),
         ]
         let total = expected.values.reduce(0) { $0 + $1.count }
         let messages = try client.receive(count: total) { $0.hasPrefix("gaze.clean.") && !$0.hasSuffix(".probe") }
@@ -143,7 +144,7 @@ import _TestSupport
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let paramsPath = directory + "/params.json"
         try ParameterFile(parameters: Self.model).write(to: paramsPath)
-        let daemon = try DaemonProcess(directory: directory, arguments: ["--params", paramsPath, "--stats-interval", "0.2"])
+        let daemon = try DaemonProcess(directory: directory, arguments: ["--params", paramsPath, "--stats-interval", "0.2", "--start", "first-sample"])
         let client = try GazeTestClient(daemon: daemon)
         let samples = Self.samples(count: 90, seed: 9, period: 0.01)
         var online = OnlineKalmanFilter(parameters: Self.model, initialMean: [samples[0].x, samples[0].y])
@@ -175,7 +176,9 @@ import _TestSupport
         daemon.signal(SIGHUP)
         let deadline = Date().addingTimeInterval(10)
         while daemon.log.components(separatedBy: "reloaded:").count == reloads && Date() < deadline { usleep(20_000) }
-        #expect(daemon.log.contains("2 of 2 streams changed model"), "\(daemon.log)")  // s and the client's probe
+        // s and the client's probe, each named with the file it took its model from.
+        #expect(daemon.log.contains("2 of 2 streams took a new model: "), "\(daemon.log)")
+        #expect(daemon.log.contains("s (\(paramsPath))"), "\(daemon.log)")
         received += try send(60..<90)
         online = online.continuing(with: newModel)
         for i in 60..<90 { try online.step([samples[i].x, samples[i].y]); expectedStates.append(online.mean) }
@@ -187,6 +190,26 @@ import _TestSupport
             #expect(ok, "sample \(index): \(got) vs \(state)")
             if !ok { break }
         }
+        #expect(daemon.terminate()?.status == 0)
+    }
+
+    /// A stream's own file in the parameter directory: the reload log names that file, not the default.
+    @Test func theReloadLogNamesTheFileThatChanged() throws {
+        let directory = makeTemporaryDirectory("gfd")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try ParameterFile(parameters: Self.model).write(to: directory + "/params.json")
+        try FileManager.default.createDirectory(atPath: directory + "/streams", withIntermediateDirectories: true)
+        let daemon = try DaemonProcess(directory: directory, arguments: ["--params", directory + "/params.json",
+                                                                         "--params-dir", directory + "/streams"])
+        let client = try GazeTestClient(daemon: daemon)
+        try client.publish(stream: "lab", json: Self.json((0, 100, 100)))
+        #expect(try client.receive(count: 1) { $0 == "gaze.clean.lab" }.count == 1)
+        var own = Self.model
+        own.observationCovariance = Matrix(nestedRows: [[400, 0], [0, 400]])!
+        try ParameterFile(parameters: own).write(to: directory + "/streams/lab.json")
+        daemon.signal(SIGHUP)
+        #expect(daemon.waitForLog("reloaded:"), "\(daemon.log)")
+        #expect(daemon.log.contains("1 of 2 streams took a new model: lab (\(directory)/streams/lab.json)"), "\(daemon.log)")
         #expect(daemon.terminate()?.status == 0)
     }
 
@@ -263,12 +286,14 @@ import _TestSupport
         }
         let messages = try client.receive(count: 80) { $0.hasPrefix("gaze.clean.") && !$0.hasSuffix(".probe") }
         func states(_ stream: String) -> [[Double]] {
-            messages.filter { $0.topic == "gaze.clean." + stream }.map { (try? JSONValue.parse(Data($0.payload)).object?["state"]?.numbers) ?? nil ?? [] }
+            messages.filter { $0.topic == "gaze.clean." + stream }.map {
+                (try? JSONValue.parse(Data($0.payload)).object?["state"]?.array?.map { $0.number ?? .nan }) ?? nil ?? []  // null: not known yet
+            }
         }
         let underOwn = try GazeStreamReference.expected(samples: samples, parameters: own).map(\.state)
         let underGlobal = try GazeStreamReference.expected(samples: samples, parameters: Self.model).map(\.state)
         func agree(_ a: [[Double]], _ b: [[Double]]) -> Bool {
-            a.count == b.count && zip(a.joined(), b.joined()).allSatisfy { abs($0 - $1) <= 1e-9 * max(1, abs($1)) }
+            a.count == b.count && zip(a.joined(), b.joined()).allSatisfy { ($0.isNaN && $1.isNaN) || abs($0 - $1) <= 1e-9 * max(1, abs($1)) }
         }
         #expect(agree(states("own"), underOwn) && !agree(states("own"), underGlobal))
         #expect(agree(states("wide"), underGlobal) && agree(states("plain"), underGlobal))

@@ -31,12 +31,15 @@ import _TestSupport
             // Point ExecStart at the built binaries so verification can check them.
             let text = try String(contentsOfFile: packageRoot + "/systemd/" + unit, encoding: .utf8)
                 .replacingOccurrences(of: "/usr/local/bin/", with: buildDirectory + "/")
+                .replacingOccurrences(of: "/usr/local/lib/gazefilter/venv/", with: packageRoot + "/.venv-trackers/")  // the LSL relay's
+                .replacingOccurrences(of: "/usr/local/lib/gazefilter/", with: packageRoot + "/scripts/")
             try text.write(toFile: directory + "/" + unit, atomically: true, encoding: .utf8)
         }
         for unit in units {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: Self.analyzer)
-            process.arguments = ["verify", directory + "/" + unit]
+            // A template is verified as an instance of itself.
+            process.arguments = ["verify", directory + "/" + (unit.hasSuffix("@.service") ? unit.replacingOccurrences(of: "@.service", with: "@test.service") : unit)]
             let pipe = Pipe()
             process.standardError = pipe
             process.standardOutput = pipe

@@ -116,4 +116,54 @@ import _TestSupport
         filter.replaceParameters(RandomModels.make(n: 2, m: 2, seed: 1))
         #expect(!filter.hasStarted && filter.counters.resets == 1)
     }
+
+    /// The diffuse start (the default) publishes nothing as known before the first observation
+    /// (NaN, written as null), and its first estimate's covariance is honest: for H = I, n = 2,
+    /// the estimate is the sample itself with covariance R, not sigma_0.
+    @Test func aDiffuseStartPublishesNothingAsCertainBeforeItsFirstObservation() {
+        var model = ModelParameters(transition: .identity(2), transitionCovariance: Matrix(nestedRows: [[4, 1], [1, 4]])!,
+                                    observation: .identity(2), observationCovariance: Matrix(nestedRows: [[50, 10], [10, 60]])!,
+                                    initialMean: [512, 384], initialCovariance: .diagonal([0.1, 0.1]))
+        var filter = GazeStreamFilter(parameters: model, model: StreamModel())
+        _ = Self.run(&filter, 0, -1, -1)
+        filter.withEstimate { mean, covariance, state in
+            #expect(mean.allSatisfy(\.isNaN) && covariance.allSatisfy(\.isNaN) && state.allSatisfy(\.isNaN))
+        }
+        #expect(!filter.hasStarted && filter.lastWasMasked)
+        _ = Self.run(&filter, 0.004, 900, 500)
+        filter.withEstimate { mean, covariance, state in
+            #expect(zip(Array(mean), [900.0, 500]).allSatisfy { abs($0 - $1) < 1e-9 })
+            #expect(zip(Array(covariance), [50.0, 10, 10, 60]).allSatisfy { abs($0 - $1) < 1e-9 }, "\(Array(covariance))")
+            #expect(state.count == 2 && !state.contains { $0.isNaN })
+        }
+        // Position and velocity: the position is known after one observation, the velocity after two.
+        model = RandomModels.make(n: 4, m: 2, seed: 5)
+        var velocity = GazeStreamFilter(parameters: model, model: StreamModel(plausible: nil))
+        _ = Self.run(&velocity, 0, 5, 6)
+        velocity.withEstimate { mean, covariance, state in
+            #expect(!mean.contains { $0.isNaN } && !covariance.contains { $0.isNaN } && state.allSatisfy(\.isNaN))
+        }
+        _ = Self.run(&velocity, 0.01, 7, 8)
+        velocity.withEstimate { _, _, state in #expect(!state.contains { $0.isNaN }) }
+    }
+
+    /// Ten samples of x = 1e308 are implausible: masked and counted, the stream is not poisoned,
+    /// and it goes on exactly as if they had been lost.
+    @Test func absurdCoordinatesNeverPoisonAStream() {
+        var wild = GazeStreamFilter(parameters: Self.model, model: StreamModel())
+        var lost = GazeStreamFilter(parameters: Self.model, model: StreamModel())
+        for i in 0..<210 {
+            let t = Double(i) / 100, x = 500 + Double(i % 7), y = 300 - Double(i % 5)
+            let absurd = (50..<60).contains(i)
+            _ = Self.run(&wild, t, absurd ? 1e308 : x, y)
+            _ = Self.run(&lost, t, absurd ? -1 : x, y)
+        }
+        #expect(wild.counters.implausible == 10 && wild.counters.masked == 10 && wild.counters.diverged == 0)
+        wild.withEstimate { wildMean, _, wildState in
+            lost.withEstimate { lostMean, _, lostState in
+                #expect(Array(wildMean) == Array(lostMean) && Array(wildState) == Array(lostState))
+                #expect(wildMean.allSatisfy { abs($0) < 1000 })
+            }
+        }
+    }
 }

@@ -185,7 +185,7 @@ import Testing
         var generator = SeededGenerator(seed: 11)
         var encoder = CleanGazeEncoder()
         for round in 0..<2000 {
-            let special: [Double] = [0, -0.0, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 1e-7, 123456789.125]
+            let special: [Double] = [0, -0.0, Double.leastNonzeroMagnitude, Double.leastNormalMagnitude, Double.greatestFiniteMagnitude, 1e-7, 123456789.125]
             func draw() -> Double {
                 generator.next() % 5 == 0 ? special[Int(generator.next() % UInt64(special.count))]
                     : Double(bitPattern: generator.next() & 0x7FEF_FFFF_FFFF_FFFF) * (generator.next() % 2 == 0 ? 1 : -1)

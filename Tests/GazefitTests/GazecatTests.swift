@@ -100,6 +100,50 @@ import _TestSupport
         #expect(Self.lines(output.standardError).count == 1 && output.standardError.contains("--wait must be a positive number of seconds up to 86400"), "\(output.standardError)")
     }
 
+    /// sub on an endpoint where nothing is published: the timeout ends it with one line and exit 1,
+    /// with and without --count; nothing on stdout.
+    @Test func subTimingOutInSilenceSaysSoAndExits1() throws {
+        let directory = makeTemporaryDirectory("gazecat")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let endpoint = "ipc://\(directory)/silent.sock"
+        let silent = try runTool("gazecat", ["sub", "--endpoint", endpoint, "--timeout", "1"])
+        #expect(silent.status == 1 && silent.standardOutput.isEmpty)
+        #expect(Self.lines(silent.standardError) == ["gazecat: sub: no message within 1.0 s on \(endpoint)"], "\(silent.standardError)")
+        let counted = try runTool("gazecat", ["sub", "--endpoint", endpoint, "--timeout", "0.5", "--count", "5"])
+        #expect(counted.status == 1)
+        #expect(Self.lines(counted.standardError) == ["gazecat: sub: no message for 0.5 s on \(endpoint): received 0 of 5"], "\(counted.standardError)")
+    }
+
+    /// A replay longer than the progress interval prints progress lines on stderr and a last one;
+    /// --quiet prints none. Both replays run at once (6 s each) against their own subscriber.
+    @Test func pubShowsProgressOnLongReplaysUnlessQuiet() throws {
+        let directory = makeTemporaryDirectory("gazecat")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/gaze.csv"
+        try ("t,x,y\n" + (0..<60).map { "\(Double($0) / 10),100,200\n" }.joined()).write(toFile: path, atomically: true, encoding: .utf8)
+        var runs: [(quiet: Bool, sub: BackgroundTool, pub: BackgroundTool)] = []
+        for quiet in [false, true] {
+            let endpoint = "ipc://\(directory)/progress-\(quiet).sock"
+            let sub = try BackgroundTool("gazecat", ["sub", "--bind", "--endpoint", endpoint, "--topic", "gaze.raw.", "--count", "60", "--timeout", "30"])
+            let pub = try BackgroundTool("gazecat", ["pub", "--input", path, "--stream", "s", "--endpoint", endpoint, "--wait", "30"]
+                                                    + (quiet ? ["--quiet"] : []))
+            runs.append((quiet, sub, pub))
+        }
+        for run in runs {
+            let pub = run.pub.finish(), sub = run.sub.finish()
+            #expect(pub.status == 0 && sub.status == 0, "\(pub.standardError)\(sub.standardError)")
+            #expect(Self.lines(sub.standardOutput).count == 60)
+            let lines = Self.lines(pub.standardError)
+            if run.quiet {
+                #expect(pub.standardError.isEmpty, "\(pub.standardError)")
+            } else {
+                #expect(lines.count >= 2, "\(pub.standardError)")
+                #expect(lines.dropLast().allSatisfy { $0.hasPrefix("gazecat pub: ") && $0.contains(" of 60 samples sent (") }, "\(pub.standardError)")
+                #expect(lines.last?.hasPrefix("gazecat pub: all 60 samples sent in ") == true, "\(pub.standardError)")
+            }
+        }
+    }
+
     /// pub → sub over ipc://, at the file's own timestamps: every sample arrives, in order,
     /// the lost one as -1, and pub reports nothing undelivered.
     @Test func pubToSubRoundTripArrivesCompleteAndInOrder() throws {

@@ -50,4 +50,21 @@ import Testing
         let timeLabels = panels[1].x
         #expect(timeLabels.first == "0.000" && timeLabels.contains("0.010"), "\(timeLabels)")
     }
+
+    /// An unconverged fit is marked; the curve is per observed sample, with its axis labelled;
+    /// the current parameters' trace is drawn beside the fitted one.
+    @Test func anUnconvergedFitIsMarkedAndBothTracesAreDrawn() {
+        let times = (0..<50).map { Double($0) / 250 }
+        let trace = times.map { (x: 500 + $0, y: 300 - $0) }
+        let other = times.map { (x: 510 + $0, y: 290 - $0) }
+        func figure(converged: Bool) -> String {
+            RefitFigure(title: "t", subtitle: [], logLikelihoods: [-5000, -4000, -3900], observedSamples: 1000, converged: converged,
+                        stretch: .init(times: times, raw: trace.map { Optional($0) }, filtered: trace, smoothed: trace, current: other)).svg
+        }
+        let unconverged = figure(converged: false), converged = figure(converged: true)
+        #expect(unconverged.contains("NOT CONVERGED") && !converged.contains("NOT CONVERGED"))
+        #expect(converged.contains("log-likelihood per observed sample (nats; 1000 samples)"))
+        #expect(Self.tickLabels(converged)[0].y.contains { $0.hasPrefix("-4") || $0.hasPrefix("-5") })  // -5 … -3.9 per sample, not -5000
+        #expect(converged.contains(">current<") && converged.contains(">fitted<") && converged.contains("stroke-dasharray"))
+    }
 }

@@ -97,4 +97,29 @@ import _TestSupport
         #expect(FileManager.default.fileExists(atPath: directory + "/lab.json"), "\(kind): \(output.standardOutput)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/reports").contains { $0.hasSuffix(".json") }, "\(kind)")
     }
+
+    /// The report and the installed metadata speak one vocabulary: every metadata key but the
+    /// fit's own stamp is a report key with the same value, `_current`/`_fitted` for what belongs
+    /// to each parameter set, and counts written as integers.
+    @Test func theReportAndTheMetadataShareOneVocabulary() throws {
+        let layout = try RefitTests.layout()
+        defer { try? FileManager.default.removeItem(atPath: layout.root) }
+        try layout.write(stream: "lab", RefitTests.samples(RefitTests.truth, count: 3000, seed: 1))
+        let output = try runTool("gazefit", layout.arguments(["--reload", "none"]))
+        #expect(output.status == 0, "\(output.standardError)")
+        let report = try #require(try RefitTests.report(output)["lab"])
+        let metadataText = try String(contentsOfFile: layout.params + "/lab.json", encoding: .utf8)
+        let metadata = try #require(try ParameterFile.read(layout.params + "/lab.json").extra["metadata"]?.object)
+        for (key, value) in metadata where !["fitted_at", "window_hours", "fitted"].contains(key) {
+            #expect(report[key] == value, "\(key): \(value) vs \(report[key] as Any)")
+        }
+        #expect(metadata["held_out_loglikelihood_per_sample_current"] != nil && metadata["held_out_loglikelihood_per_sample_fitted"] != nil)
+        for text in [metadataText, output.standardOutput] {
+            #expect(!text.contains("per_sample_before") && !text.contains("per_sample_after"))
+            for key in ["samples", "observed_samples", "sequences", "iterations", "corrupt_lines"] {
+                #expect(text.range(of: "\"\(key)\": ?[0-9]+[,}\n ]", options: .regularExpression) != nil, "\(key) as an integer")
+                #expect(text.range(of: "\"\(key)\": ?[0-9]+\\.0", options: .regularExpression) == nil, "\(key) as a float")
+            }
+        }
+    }
 }

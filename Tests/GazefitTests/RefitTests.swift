@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import CommandLineSupport
+import GazeFilterConfiguration
 import GazeKit
 import GazeRefit
 import LinearDynamics
@@ -115,7 +116,7 @@ import _TestSupport
         #expect(try String(contentsOfFile: layout.reports + "/" + figures[0], encoding: .utf8).contains("<polyline"))
 
         // The daemon reloads; after a pause that restarts the stream, its estimates follow the new model.
-        #expect(daemon.waitForLog("1 of 3 streams changed model"), "\(daemon.log)")
+        #expect(daemon.waitForLog("1 of 3 streams took a new model: lab (\(layout.params)/lab.json)"), "\(daemon.log)")
         let later = Self.samples(Self.truth, count: 200, seed: 3, start: 100)
         for sample in later { try client.publish(stream: "lab", json: "{\"t\": \(sample.t), \"x\": \(sample.x), \"y\": \(sample.y)}") }
         let messages = try client.receive(count: 200) { $0 == "gaze.clean.lab" }.map { try JSONValue.parse(Data($0.payload)).object! }
@@ -373,11 +374,13 @@ import _TestSupport
         try ParameterFile.read(layout.params + "/s.json").parameters.validate()
 
         // A pid no process can have, garbage, no pid file at all: the same.
-        for (content, mention) in [("\(Self.impossiblePid())", "no process"), ("garbage", "does not hold a process id"), (nil, "cannot read")] {
+        for (content, mention) in [("\(Self.impossiblePid())", "no process"), ("garbage", "does not hold a process id"),
+                                  (nil, "cannot read the pid file \(pidFile): no such file")] {
             if let content { try content.write(toFile: pidFile, atomically: true, encoding: .utf8) } else { try FileManager.default.removeItem(atPath: pidFile) }
             let output = try runTool("gazefit", arguments)
             #expect(output.status == 1, "\(mention): \(output.standardError)")
             #expect(try Self.report(output)["s"]?["daemon"]?.string?.contains(mention) == true, "\(output.standardOutput)")
+            #expect(!output.standardOutput.contains("could not be completed"), "Foundation's words: \(output.standardOutput)")
         }
         // Nothing installed, nothing to tell: 0.
         let refused = try runTool("gazefit", layout.arguments(["--reload", "pid-file", "--pid-file", pidFile, "--min-improvement", "1000"]))
@@ -508,10 +511,12 @@ import _TestSupport
 
     @Test func theShippedConfigLoads() throws {
         var options = ParsedOptions(command: "gazefit refit")
-        options.set("config", to: packageRoot + "/config/gazefit.json")
-        options.set("daemon-config", to: packageRoot + "/config/gazefilterd.json")
+        options.set("config", to: packageRoot + "/config/gazefit.json")  // its daemon_config is found beside it
         let configuration = try RefitConfiguration.load(options)
-        #expect(configuration.recordDirectory == "/var/lib/gazefilter/recordings" && configuration.reload == .pidFile)
+        #expect(configuration.daemon.model(for: "example-tobii-60").loss == .notANumber, "the daemon's config was not read")
+        let defaults = DefaultLocations.current
+        #expect(configuration.recordDirectory == defaults.recordDirectory && configuration.reload == .pidFile)
+        #expect(configuration.pidFile == defaults.pidFile && configuration.reportDirectory == defaults.reportDirectory)
         #expect(configuration.fitting == [.transition, .transitionCovariance, .observation, .observationCovariance])
     }
 

@@ -3,12 +3,13 @@ import LinearDynamics
 import Testing
 import _TestSupport
 
-/// Every case in `shared/reference` reproduced through the library, within its README's tolerances.
+/// Every reference case in `Tests/Fixtures/reference` reproduced through the library, within its
+/// README's tolerances.
 @Suite struct ReferenceCaseTests {
     static let cases = ReferenceCase.all()
 
     @Test func casesArePresent() {
-        #expect(Self.cases.count >= 3, "expected the shared reference cases under \(sharedDirectory)/reference")
+        #expect(Self.cases.count >= 3, "expected the reference cases under \(referenceFixturesDirectory) (scripts/make-reference makes them)")
     }
 
     @Test(arguments: cases)

@@ -60,7 +60,12 @@ public enum AtomicFile {
         let name = (path as NSString).lastPathComponent
         let temporary = (directory.isEmpty ? "" : directory + "/") + ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw GazeFileError(path: path, "cannot create \(temporary): \(systemErrorText())") }
+        guard descriptor >= 0 else {
+            // Named by the user's path and its directory, never by the temporary name.
+            let code = errno, folder = directory.isEmpty ? "." : directory
+            if code == ENOENT { throw GazeFileError(path: path, "cannot write: the directory \(folder) does not exist") }
+            throw GazeFileError(path: path, "cannot write a file in \(folder): \(systemErrorText(code))")
+        }
         var failure: String?
         data.withUnsafeBytes { raw in
             var offset = 0

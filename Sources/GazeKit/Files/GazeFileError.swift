@@ -26,4 +26,4 @@ public struct GazeFileError: Error, Equatable, Sendable, CustomStringConvertible
 
 /// The C library's text for the current `errno` ("No space left on device"), for messages
 /// that name a failed system call; read it right after the call, before anything else runs.
-public func systemErrorText() -> String { String(cString: strerror(errno)) }
+public func systemErrorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }

@@ -14,6 +14,9 @@ public struct ObservationFile: Sendable {
     public var observations: ObservationSequence
     /// Rows masked as implausible (finite values outside the model's plausible range).
     public var implausibleRows = 0
+    /// Each row's confidence, when the file has a `confidence` column (a recording of a stream
+    /// that keeps it); NaN where a cell is empty.
+    public var confidences: [Double]?
 
     /// Observations with their times and column names.
     public init(columnNames: [String], times: [Double], observations: ObservationSequence) {
@@ -41,6 +44,7 @@ public struct ObservationFile: Sendable {
         let dimension = names.count - 1 - (hasConfidence ? 1 : 0)
         guard dimension >= 1 else { throw GazeFileError(path: path, line: 1, "header names no observed column after t") }
         var file = ObservationFile(columnNames: Array(names[1...dimension]), times: [], observations: ObservationSequence(dimension: dimension))
+        if hasConfidence { file.confidences = [] }
         var row = [Double](repeating: 0, count: dimension)
         while let line = lines.next() {
             if line.isBlank { continue }
@@ -65,6 +69,7 @@ public struct ObservationFile: Sendable {
             }
             let verdict = model.verdict(row, confidence: confidence)
             file.times.append(time)
+            file.confidences?.append(confidence)
             if verdict == .implausible { file.implausibleRows += 1 }
             if verdict.isMasked { file.observations.appendMasked() } else { file.observations.append(row) }
         }

@@ -4,9 +4,12 @@ import Glibc
 import Foundation
 import Synchronization
 
-/// Appends every raw sample of every stream to `DIR/<stream>/<UTC date>.csv` (header `t,x,y`),
-/// off the sample path: `append` only copies four numbers into a queue under a lock; a writer
-/// thread formats and writes them and flushes at least once per `flushInterval`.
+/// Appends every raw sample of every stream to `DIR/<stream>/<UTC date>.csv` (header `t,x,y`,
+/// or `t,x,y,confidence` for a stream registered to keep its confidence, as a Pupil stream or
+/// one whose loss rule reads confidence must, so the refit can apply the same rule), off the
+/// sample path: `append` only copies five numbers into a queue under a lock; a writer thread
+/// formats and writes them and flushes at least once per `flushInterval`. A file keeps the
+/// layout its header says, even if the stream's registration changed since it was begun.
 ///
 /// A failing disk (full, read-only, removed) is reported through `report` (at most once per
 /// ten seconds) and counted; the samples of a failed write or flush are lost for the
@@ -30,12 +33,13 @@ public final class RecordingWriter: Sendable {
 
     private struct Record {
         var stream: StreamID
-        var time: Double, x: Double, y: Double
+        var time: Double, x: Double, y: Double, confidence: Double
     }
 
     private struct Queue {
         var records: [Record] = []
         var streams: [String] = []
+        var keepsConfidence: [Bool] = []
         var closing = false
         var statistics = Statistics()
     }
@@ -65,19 +69,22 @@ public final class RecordingWriter: Sendable {
         thread.start()
     }
 
-    /// Registers a stream by name (once per stream; the name must be safe as a directory name).
-    public func register(stream name: String) -> StreamID {
+    /// Registers a stream by name (once per stream; the name must be safe as a directory name);
+    /// with `keepsConfidence`, its new files have a confidence column.
+    public func register(stream name: String, keepsConfidence: Bool = false) -> StreamID {
         queue.withLock { queue in
             if let existing = queue.streams.firstIndex(of: name) { return StreamID(existing) }
             queue.streams.append(name)
+            queue.keepsConfidence.append(keepsConfidence)
             return StreamID(queue.streams.count - 1)
         }
     }
 
-    /// Queues one raw sample (masked ones too, exactly as received).
+    /// Queues one raw sample (masked ones too, exactly as received; `confidence` NaN when the
+    /// source gave none).
     @inline(__always)
-    public func append(_ stream: StreamID, time: Double, x: Double, y: Double) {
-        queue.withLock { $0.records.append(Record(stream: stream, time: time, x: x, y: y)) }
+    public func append(_ stream: StreamID, time: Double, x: Double, y: Double, confidence: Double = .nan) {
+        queue.withLock { $0.records.append(Record(stream: stream, time: time, x: x, y: y, confidence: confidence)) }
     }
 
     /// Counters so far.
@@ -105,7 +112,13 @@ public final class RecordingWriter: Sendable {
     private final class OpenFile {
         let handle: UnsafeMutablePointer<FILE>
         let date: String
-        init(handle: UnsafeMutablePointer<FILE>, date: String) { self.handle = handle; self.date = date }
+        /// Whether its lines have a confidence column (its header says so).
+        let withConfidence: Bool
+        init(handle: UnsafeMutablePointer<FILE>, date: String, withConfidence: Bool) {
+            self.handle = handle
+            self.date = date
+            self.withConfidence = withConfidence
+        }
     }
 
     private func writerLoop() {
@@ -113,6 +126,7 @@ public final class RecordingWriter: Sendable {
         batch.reserveCapacity(1 << 16)
         var files: [StreamID: OpenFile] = [:]
         var names: [String] = []
+        var keepsConfidence: [Bool] = []
         var lastReport = 0.0
         var line = [UInt8]()
         line.reserveCapacity(128)
@@ -121,11 +135,11 @@ public final class RecordingWriter: Sendable {
             _ = wake.wait(timeout: .now() + flushInterval)
             let closing = queue.withLock { queue -> Bool in
                 swap(&queue.records, &batch)
-                if names.count != queue.streams.count { names = queue.streams }
+                if names.count != queue.streams.count { (names, keepsConfidence) = (queue.streams, queue.keepsConfidence) }
                 return queue.closing
             }
             if !batch.isEmpty {
-                let (written, failed, failure) = writeBatch(batch, names: names, files: &files, unflushed: &unflushed, line: &line)
+                let (written, failed, failure) = writeBatch(batch, names: names, keepsConfidence: keepsConfidence, files: &files, unflushed: &unflushed, line: &line)
                 batch.removeAll(keepingCapacity: true)
                 queue.withLock { queue in
                     queue.statistics.written += written
@@ -169,7 +183,7 @@ public final class RecordingWriter: Sendable {
     /// stream's remaining samples of this batch fail without retrying. The next batch reopens
     /// the file, and `openFile` ends a cut-short last line first.
     /// - Returns: samples written and failed, and the first failure's description.
-    private func writeBatch(_ batch: [Record], names: [String], files: inout [StreamID: OpenFile],
+    private func writeBatch(_ batch: [Record], names: [String], keepsConfidence: [Bool], files: inout [StreamID: OpenFile],
                             unflushed: inout [StreamID: UInt64], line: inout [UInt8]) -> (written: UInt64, failed: UInt64, failure: String?) {
         let date = UTCCalendar.day()
         var written: UInt64 = 0, failed: UInt64 = 0
@@ -190,13 +204,14 @@ public final class RecordingWriter: Sendable {
                 failed += 1
                 continue
             }
-            guard let file = openFile(record.stream, names: names, date: date, files: &files, failure: &failure) else {
+            guard let file = openFile(record.stream, names: names, keepsConfidence: keepsConfidence, date: date, files: &files,
+                                      failure: &failure) else {
                 failed += 1
                 broken.insert(record.stream)
                 continue
             }
             line.removeAll(keepingCapacity: true)
-            Self.appendCSV(record, to: &line)
+            Self.appendCSV(record, withConfidence: file.withConfidence, to: &line)
             let count = line.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file.handle) }
             if count == line.count {
                 unflushed[record.stream, default: 0] += 1
@@ -220,7 +235,8 @@ public final class RecordingWriter: Sendable {
 
     private func path(_ stream: String, _ date: String) -> String { StreamPaths.recording(stream, date: date, in: directory) }
 
-    private func openFile(_ stream: StreamID, names: [String], date: String, files: inout [StreamID: OpenFile], failure: inout String?) -> OpenFile? {
+    private func openFile(_ stream: StreamID, names: [String], keepsConfidence: [Bool], date: String, files: inout [StreamID: OpenFile],
+                          failure: inout String?) -> OpenFile? {
         if let file = files[stream], file.date == date { return file }
         if let old = files.removeValue(forKey: stream), fclose(old.handle) != 0 {
             // The old day's file was flushed at the end of the last batch; closing it rarely fails.
@@ -238,29 +254,43 @@ public final class RecordingWriter: Sendable {
             return nil
         }
         fseek(handle, 0, SEEK_END)
+        var withConfidence = keepsConfidence[Int(stream)]
         if ftell(handle) == 0 {
-            fputs("t,x,y\n", handle)
-        } else if fseek(handle, -1, SEEK_END) == 0, fgetc(handle) != Int32(UInt8(ascii: "\n")) {
+            fputs(withConfidence ? "t,x,y,confidence\n" : "t,x,y\n", handle)
+        } else {
+            // An existing file keeps the layout its header says.
+            fseek(handle, 0, SEEK_SET)
+            var header = [CChar](repeating: 0, count: 20)
+            withConfidence = fgets(&header, Int32(header.count), handle) != nil
+                && String(decoding: header.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) == "t,x,y,confidence\n"
+            fseek(handle, 0, SEEK_END)
+        }
+        if ftell(handle) > 0, fseek(handle, -1, SEEK_END) == 0, fgetc(handle) != Int32(UInt8(ascii: "\n")) {
             // A line cut short (a crash, a full disk) is ended here, so the next sample is whole.
             fputc(Int32(UInt8(ascii: "\n")), handle)
         }
         // C requires a positioning call between reading (fgetc) and writing on an update
         // stream; "a+" appends wherever the position is, but only after this.
         fseek(handle, 0, SEEK_END)
-        let file = OpenFile(handle: handle, date: date)
+        let file = OpenFile(handle: handle, date: date, withConfidence: withConfidence)
         files[stream] = file
         return file
     }
 
-    /// `t,x,y\n` in shortest round-trip form, formatted straight into `line` (no String made:
-    /// on a 2-core machine this thread shares the CPU with the sample path).
-    private static func appendCSV(_ record: Record, to line: inout [UInt8]) {
+    /// `t,x,y\n` (or `t,x,y,confidence\n`) in shortest round-trip form, NaN as `nan`, formatted
+    /// straight into `line` (no String made: on a 2-core machine this thread shares the CPU with
+    /// the sample path).
+    private static func appendCSV(_ record: Record, withConfidence: Bool, to line: inout [UInt8]) {
         ASCIISink.append(to: &line) { sink in
             record.time.write(to: &sink)
             sink.append(",")
             record.x.write(to: &sink)
             sink.append(",")
             record.y.write(to: &sink)
+            if withConfidence {
+                sink.append(",")
+                record.confidence.write(to: &sink)
+            }
             sink.append("\n")
         }
     }

@@ -1,14 +1,17 @@
 import LinearDynamics
 
-/// One tracker's live filter: its `StreamModel` (loss, plausibility, start, time to steps,
-/// stale and restart) applied around an `OnlineKalmanFilter`. The daemon keeps one per stream
-/// and calls `process` per sample; nothing here allocates per sample (only when a stream
-/// starts or restarts).
+/// One tracker's live filter: its `StreamModel` (loss, plausibility, start rule, time to
+/// steps, stale and restart) applied around an `OnlineKalmanFilter`. The daemon keeps one per
+/// stream and calls `process` per sample; nothing here allocates per sample, restarts included
+/// (storage is made when the stream appears, or when its parameters or start rule change).
 public struct GazeStreamFilter: Sendable {
     /// The model in force for this stream.
     public private(set) var parameters: ModelParameters
-    /// The stream's model beside its parameters (loss rule, rate, restarts, start rule).
-    public var model: StreamModel
+    /// The stream's model beside its parameters (loss rule, rate, restarts, start rule). A new
+    /// start rule takes effect at once: the stream starts afresh under it.
+    public var model: StreamModel {
+        didSet { if model.start != filter.start { replaceFilter() } }
+    }
     /// Counters for statistics.
     public var counters = StreamCounters()
     /// The stream's sample counter: the `seq` of the last published estimate (1 for the first).
@@ -18,24 +21,26 @@ public struct GazeStreamFilter: Sendable {
     /// Whether the last accepted sample was masked (lost, implausible, or not used).
     public private(set) var lastWasMasked = false
 
-    private var filter: OnlineKalmanFilter?
+    private var filter: OnlineKalmanFilter
+    /// Whether an observed sample went through the filter since its last (re)start.
+    private var observedSinceStart = false
     private var lastArrival: Double = 0
-    /// Scratch for the estimate in observation space, allocated once: H·mean (m), H·Σ·Hᵀ (m×m).
+    /// Scratch for the estimate in observation space, allocated once: H·mean (m), H·Σ·Hᵀ (m×m),
+    /// and a state of n unknowns (NaN) published before the state is identified.
     private var estimateMean: [Double]
     private var estimateCovariance: [Double]
-    /// H·mu_0 and H·sigma_0·Hᵀ: what is published before a stream has started.
-    private var priorMean: [Double]
-    private var priorCovariance: [Double]
+    private var unknownState: [Double]
 
     /// A stream that has seen no sample yet.
     /// - Precondition: `parameters` are valid (see `ModelParameters.validate()`).
     public init(parameters: ModelParameters, model: StreamModel) {
         self.parameters = parameters
         self.model = model
+        filter = OnlineKalmanFilter(parameters: parameters, start: model.start)
         let m = parameters.observationDimension
-        estimateMean = [Double](repeating: 0, count: m)
-        estimateCovariance = [Double](repeating: 0, count: m * m)
-        (priorMean, priorCovariance) = Self.prior(parameters)
+        estimateMean = [Double](repeating: .nan, count: m)
+        estimateCovariance = [Double](repeating: .nan, count: m * m)
+        unknownState = [Double](repeating: .nan, count: parameters.stateDimension)
     }
 
     /// What `process` did with a sample.
@@ -70,8 +75,8 @@ public struct GazeStreamFilter: Sendable {
             case .restart:
                 restart()
             case .next(let bridged):
-                if bridged > 0, filter != nil {
-                    for _ in 0..<bridged { filter!.predictOnly() }
+                if bridged > 0, filter.stepCount > 0 {
+                    for _ in 0..<bridged { filter.predictOnly() }
                     counters.bridgedSteps += UInt64(bridged)
                 }
             }
@@ -84,18 +89,14 @@ public struct GazeStreamFilter: Sendable {
         counters.published += 1
         if verdict.isMasked { counters.masked += 1 }
         if verdict == .implausible { counters.implausible += 1 }
-
-        if filter == nil {
-            filter = model.startingFilter(parameters, at: verdict.isMasked ? nil : observation)
-            guard filter != nil else { return .estimate }  // not started: the prior is published
-        }
         do {
-            try filter!.step(observation: verdict.isMasked ? nil : observation)
+            try filter.step(observation: verdict.isMasked ? nil : observation)
+            if !verdict.isMasked { observedSinceStart = true }
         } catch .singularInnovationCovariance {
             counters.singular += 1  // published as the prediction
             lastWasMasked = true
         } catch {  // .nonFiniteState
-            counters.diverged += 1  // nothing sensible to publish: start afresh, publish the prior
+            counters.diverged += 1  // nothing sensible to publish: start afresh (nothing is known)
             restart()
             lastWasMasked = true
         }
@@ -103,32 +104,36 @@ public struct GazeStreamFilter: Sendable {
     }
 
     /// Calls `body` with the last estimate: H·mean (m values), its covariance H·Σ·Hᵀ (m×m,
-    /// row-major) and the full state mean (n values). Before the stream has started (only
-    /// lost samples so far) these are the prior's: H·mu_0, H·sigma_0·Hᵀ and mu_0.
+    /// row-major) and the full state mean (n values). What is not known yet is NaN (published
+    /// as null): under the diffuse start, everything before the stream's first observation, and
+    /// the state until every part of it is identified (for position and velocity, until the
+    /// second observation); under `first-sample`, the start's own mu_0 and sigma_0 before it.
     public mutating func withEstimate<Result>(
         _ body: (_ mean: UnsafeBufferPointer<Double>, _ covariance: UnsafeBufferPointer<Double>, _ state: UnsafeBufferPointer<Double>) throws -> Result
     ) rethrows -> Result {
-        guard let filter else {
-            return try priorMean.withUnsafeBufferPointer { mean in
-                try priorCovariance.withUnsafeBufferPointer { covariance in
-                    try parameters.initialMean.withUnsafeBufferPointer { state in try body(mean, covariance, state) }
+        let known = filter.hasObservationEstimate
+        if known {
+            estimateMean.withUnsafeMutableBufferPointer { mean in
+                estimateCovariance.withUnsafeMutableBufferPointer { covariance in
+                    filter.observationEstimate(mean: mean.baseAddress!, covariance: covariance.baseAddress!)
                 }
             }
-        }
-        estimateMean.withUnsafeMutableBufferPointer { mean in
-            estimateCovariance.withUnsafeMutableBufferPointer { covariance in
-                filter.observationEstimate(mean: mean.baseAddress!, covariance: covariance.baseAddress!)
-            }
+        } else {
+            for i in estimateMean.indices { estimateMean[i] = .nan }
+            for i in estimateCovariance.indices { estimateCovariance[i] = .nan }
         }
         return try estimateMean.withUnsafeBufferPointer { mean in
             try estimateCovariance.withUnsafeBufferPointer { covariance in
-                try filter.withState { state, _ in try body(mean, covariance, state) }
+                guard filter.hasEstimate else {
+                    return try unknownState.withUnsafeBufferPointer { state in try body(mean, covariance, state) }
+                }
+                return try filter.withState { state, _ in try body(mean, covariance, state) }
             }
         }
     }
 
-    /// Whether the stream's filter has started (it has seen an unmasked sample, or starts from mu_0).
-    public var hasStarted: Bool { filter != nil }
+    /// Whether an observed sample has gone through the filter since its last (re)start.
+    public var hasStarted: Bool { observedSinceStart }
 
     /// Switches to new parameters without a restart where the shapes allow it: the filtered
     /// mean and covariance carry over and the next step uses the new model. A change of n or
@@ -136,25 +141,28 @@ public struct GazeStreamFilter: Sendable {
     public mutating func replaceParameters(_ new: ModelParameters) {
         let sameShape = new.stateDimension == parameters.stateDimension && new.observationDimension == parameters.observationDimension
         parameters = new
-        (priorMean, priorCovariance) = Self.prior(new)
-        guard let old = filter else { return }
-        guard sameShape else {
-            estimateMean = [Double](repeating: 0, count: new.observationDimension)
-            estimateCovariance = [Double](repeating: 0, count: new.observationDimension * new.observationDimension)
-            restart()
-            return
+        if sameShape {
+            filter = filter.continuing(with: new)
+        } else {
+            estimateMean = [Double](repeating: .nan, count: new.observationDimension)
+            estimateCovariance = [Double](repeating: .nan, count: new.observationDimension * new.observationDimension)
+            unknownState = [Double](repeating: .nan, count: new.stateDimension)
+            replaceFilter()
         }
-        filter = old.continuing(with: new)
     }
 
-    /// Forgets the state: the next sample starts the stream afresh (the counters and `seq` go on).
+    /// Forgets the state: the next sample starts the stream afresh by its start rule (the
+    /// counters and `seq` go on). Allocates nothing.
     public mutating func restart() {
-        if filter != nil { counters.resets += 1 }
-        filter = nil
+        if filter.stepCount > 0 { counters.resets += 1 }
+        filter.restart()
+        observedSinceStart = false
     }
 
-    private static func prior(_ p: ModelParameters) -> ([Double], [Double]) {
-        let h = p.observation
-        return (h * p.initialMean, (h * p.initialCovariance * h.transposed).elements)
+    /// A new filter for the current parameters and start rule, starting afresh.
+    private mutating func replaceFilter() {
+        if filter.stepCount > 0 { counters.resets += 1 }
+        filter = OnlineKalmanFilter(parameters: parameters, start: model.start)
+        observedSinceStart = false
     }
 }

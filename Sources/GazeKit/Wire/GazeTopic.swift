@@ -37,17 +37,21 @@ public enum GazeTopic {
     public static func validate(name: UnsafeRawBufferPointer) throws(GazeWireError) {
         guard (1...maximumNameLength).contains(name.count) else { throw .streamNameLength(name.count) }
         guard name[0] != UInt8(ascii: ".") else { throw .streamNameCharacter }
-        for byte in name {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "-"):
-                continue
-            default:
-                throw .streamNameCharacter
-            }
-        }
+        for byte in name where !isNameCharacter(byte) { throw .streamNameCharacter }
         let suffix = reservedSuffix.utf8
         if name.count >= suffix.count, name.suffix(suffix.count).elementsEqual(suffix) { throw .streamNameReserved }
+    }
+
+    /// Whether `byte` may appear in a stream name: `[A-Za-z0-9_.:-]`.
+    @inline(__always)
+    public static func isNameCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: ":"), UInt8(ascii: "-"):
+            true
+        default:
+            false
+        }
     }
 
     /// Why `name` is not a valid stream name, or nil when it is.

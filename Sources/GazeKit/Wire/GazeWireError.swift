@@ -18,6 +18,10 @@ public enum GazeWireError: Error, Equatable, Sendable, CustomStringConvertible {
     case payloadTooLarge(Int)
     /// The daemon already serves its maximum number of streams.
     case streamLimitReached(Int)
+    /// A msgpack payload (Pupil) that is truncated, nested too deeply or of the wrong shape.
+    case messagePack(offset: Int, problem: String)
+    /// A Pupil topic the daemon does not read (only `gaze.…` and `surfaces.…` carry gaze).
+    case pupilTopic
 
     public var description: String {
         switch self {
@@ -36,6 +40,8 @@ public enum GazeWireError: Error, Equatable, Sendable, CustomStringConvertible {
         case .numberTooLong: "a number is longer than 64 characters"
         case .payloadTooLarge(let count): "payload of \(count) bytes exceeds \(RawGazeDecoder.maximumPayloadBytes)"
         case .streamLimitReached(let limit): "a new stream would exceed the limit of \(limit) streams (raise --max-streams)"
+        case .messagePack(let offset, let problem): "msgpack error at byte \(offset): \(problem)"
+        case .pupilTopic: "a Pupil topic without gaze (expected gaze.… or surfaces.…)"
         }
     }
 }

@@ -1,0 +1,40 @@
+import GazeKit
+import LinearDynamics
+
+/// Stage 2, fit: multi-sequence EM over the training sequences, from the parameters in force,
+/// with the stream's start rule for every sequence.
+struct FitStage {
+    let configuration: RefitConfiguration
+    let log: @Sendable (String) -> Void
+
+    /// What fitting gave.
+    enum Outcome {
+        /// EM ran; its result (converged or not) is in the result too.
+        case fitted(EMResult)
+        /// EM failed (the reason is in the result); the current parameters stay.
+        case failed
+    }
+
+    /// Fits `training` from `current`, recording the fit in `result`.
+    func run(current: ModelParameters, training: [RecordingScan.Segment], _ result: inout StreamRefit) -> Outcome {
+        let fit: EMResult
+        do {
+            fit = try current.fitEM(to: training.map(\.observations), configuration: EMConfiguration(
+                fitting: configuration.fitting, maximumIterations: configuration.iterations, tolerance: configuration.tolerance,
+                start: result.model.start))
+        } catch {
+            result.decision = .refused
+            result.reason = "the fit failed: \(error)"
+            return .failed
+        }
+        result.fitted = fit.parameters
+        result.logLikelihoods = fit.logLikelihoods
+        result.iterations = fit.iterations
+        result.converged = fit.converged
+        result.emDecreasedAt = fit.decreasedAt
+        if let iteration = fit.decreasedAt {
+            log("\(result.stream): EM iteration \(iteration) lowered the log-likelihood (numerical precision); kept the parameters before it")
+        }
+        return .fitted(fit)
+    }
+}

@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import GazeKit
+import LinearDynamics
+import Testing
+import _TestSupport
+
+/// Lab Streaming Layer in and out on real liblsl (pylsl's): a stand-in tracker's LSL outlet of
+/// raw gaze with NaN for lost samples → `gazefilter-lsl in` → the real daemon →
+/// `gazefilter-lsl out` → an LSL inlet; the estimates equal the batch filter's.
+@Suite(.serialized) struct LSLRelayTests {
+    @Test func rawGazeInCleanedGazeOutEqualsTheBatchFilter() throws {
+        let directory = makeTemporaryDirectory("gfd-lsl")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let model = DaemonIntegrationTests.model
+        try ParameterFile(parameters: model).write(to: directory + "/params.json")
+        let stream = "tobii-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"  // unique on a shared machine's LSL
+
+        var generator = SeededGenerator(seed: 21)
+        let drawn = model.sample(steps: 600, using: &generator).observations
+        var samples: [(t: Double, x: Double, y: Double)] = []
+        var plan: [String] = []
+        for i in 0..<600 {
+            let t = 7200 + Double(i) / 500
+            let lost = (100..<112).contains(i) || i % 23 == 5  // a blink and scattered losses
+            samples.append((t, lost ? -1 : drawn[i]![0], lost ? -1 : drawn[i]![1]))
+            plan.append(lost ? "[\(t), null, null]" : "[\(t), \(drawn[i]![0]), \(drawn[i]![1])]")
+        }
+        try plan.joined(separator: "\n").write(toFile: directory + "/plan.jsonl", atomically: true, encoding: .utf8)
+
+        let daemon = try DaemonProcess(directory: directory, arguments: ["--params", directory + "/params.json", "--reset-after", "30"])
+        let relayOut = try StandInProcess(script: "scripts/gazefilter-lsl",
+                                          arguments: ["out", "--endpoint", daemon.outputEndpoint, "--stream", stream, "--rate", "500"],
+                                          errorPath: directory + "/out.err")
+        #expect(relayOut.line(startingWith: "outlet ") == stream, "\(relayOut.errors)")
+        let relayIn = try StandInProcess(script: "scripts/gazefilter-lsl",
+                                         arguments: ["in", "--stream", stream, "--name", "raw-" + stream, "--x-channel", "gaze_x",
+                                                     "--y-channel", "gaze_y", "--endpoint", daemon.inputEndpoint],
+                                         errorPath: directory + "/in.err")
+        let tracker = try StandInProcess(script: "scripts/standins/lsl_tracker.py",
+                                         arguments: ["--name", "raw-" + stream, "--clean-source-id", "gazefilter." + stream,
+                                                     "--plan", directory + "/plan.jsonl", "--out", directory + "/clean.jsonl"],
+                                         errorPath: directory + "/tracker.err")
+        #expect(tracker.wait(timeout: 120) == 0, "tracker: \(tracker.errors)\nin: \(relayIn.errors)\nout: \(relayOut.errors)")
+
+        let rows = try String(contentsOfFile: directory + "/clean.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONValue.parse(Data($0.utf8)).numbers ?? [] }
+        let expected = try GazeStreamReference.expected(samples: samples, parameters: model)
+        #expect(rows.count == expected.count)
+        for (row, want) in zip(rows, expected) {
+            // [timestamp, x, y, cov_xx, cov_xy, cov_yy, masked]: the tracker's timestamp, H·mean, H·Σ·Hᵀ.
+            let got = Array(row.dropFirst())
+            let wanted = want.estimate + [want.covariance[0], want.covariance[1], want.covariance[3], want.masked ? 1 : 0]
+            let close = got.count == wanted.count && zip(got, wanted).allSatisfy { abs($0 - $1) <= 1e-9 * max(1, abs($1)) }
+            #expect(row.first == want.t && close, "sample \(want.sequence): got \(row), expected t \(want.t) \(wanted)")
+            if !(row.first == want.t && close) { break }
+        }
+        for relay in [relayIn, relayOut] {
+            relay.process.terminate()
+            #expect(relay.wait(timeout: 10) == 0)
+        }
+        #expect(daemon.terminate()?.status == 0)
+    }
+}
