@@ -19,13 +19,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Messages a socket queues before it drops (ZMQ_SNDHWM / ZMQ_RCVHWM); 0 means no limit.
     public var highWaterMark = 100_000
     /// The parameter file every stream starts from.
-    public var parametersPath = "config/params/default.json"
-    /// A directory of per-stream parameter files (`StreamPaths.parameters`) that win where present.
-    public var parametersDirectory: String?
-    /// Where raw samples are recorded for refits; nil records nothing.
-    public var recordDirectory: String?
-    /// A file to write the daemon's pid into (for `gazefit refit` to signal it).
-    public var pidFile: String?
+    /// Default: found from anywhere (`DefaultLocations.parameters`).
+    public var parametersPath = DefaultLocations.current.parameters
+    /// A directory of per-stream parameter files (`StreamPaths.parameters`) that win where present
+    /// (default: `<state>/params`, where the refit installs them).
+    public var parametersDirectory: String? = DefaultLocations.current.parametersDirectory
+    /// Where raw samples are recorded for refits (default `<state>/recordings`); nil records nothing.
+    public var recordDirectory: String? = DefaultLocations.current.recordDirectory
+    /// A file to write the daemon's pid into, for `gazefit refit` to signal it (default `<state>/gazefilterd.pid`).
+    public var pidFile: String? = DefaultLocations.current.pidFile
     /// Seconds between statistics on `gaze.stats` and on stderr.
     public var statisticsInterval = 1.0
     /// Shortest time between two statistics lines logged at info (only lines whose counts changed are logged).
@@ -61,12 +63,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
                 switches: [("output-connect", "connect", "connect the output socket instead of binding it")]),
         Setting("high_water_mark", flag: "high-water-mark", .integer(in: 0...100_000_000), at: \.highWaterMark,
                 help: "messages queued per socket before dropping (0: no limit)"),
-        Setting("params", flag: "params", .text(placeholder: "P.json"), at: \.parametersPath, help: "model parameters every stream starts from"),
+        Setting("params", flag: "params", .text(placeholder: "P.json"), at: \.parametersPath,
+                help: "model parameters every stream starts from; by default the first found of the search in README, \"Where files live\""),
         Setting("params_dir", flag: "params-dir", SettingType.text(placeholder: "DIR").orNone, at: \.parametersDirectory,
-                help: "per-stream parameters DIR/<stream>.json, preferred where present"),
+                help: "per-stream parameters DIR/<stream>.json, preferred where present (the refit installs them here)"),
         Setting("record_dir", flag: "record-dir", SettingType.text(placeholder: "DIR").orNone, at: \.recordDirectory,
-                help: "record every raw sample to DIR/<stream>/<UTC date>.csv"),
-        Setting("pid_file", flag: "pid-file", SettingType.text(placeholder: "FILE").orNone, at: \.pidFile, help: "write the daemon's pid here"),
+                help: "record every raw sample to DIR/<stream>/<UTC date>.csv, for the refit (none: record nothing)",
+                switches: [("no-record", "none", "record nothing (the refit then has nothing to learn from)")]),
+        Setting("pid_file", flag: "pid-file", SettingType.text(placeholder: "FILE").orNone, at: \.pidFile,
+                help: "write the daemon's pid here, for gazefit refit's reload (none: no pid file)"),
         Setting("stats_interval_s", flag: "stats-interval", .number(in: 0.01...86_400, placeholder: "SECONDS"), at: \.statisticsInterval,
                 help: "statistics period on gaze.stats (and on stderr at log level debug)"),
         Setting("stats_log_interval_s", flag: "stats-log-interval", .number(in: 0.01...86_400, placeholder: "SECONDS"), at: \.statisticsLogInterval,

@@ -58,7 +58,11 @@ public enum DaemonCommand {
             return fail(error)
         }
         if let pidFile = configuration.pidFile {
-            do { try AtomicFile.write(text: "\(getpid())\n", to: pidFile) } catch { return fail(error) }
+            do {
+                let directory = (pidFile as NSString).deletingLastPathComponent
+                if !directory.isEmpty { try FileSystem.createDirectory(directory) }
+                try AtomicFile.write(text: "\(getpid())\n", to: pidFile)
+            } catch { return fail(error) }
         }
         defer { if let pidFile = configuration.pidFile { unlink(pidFile) } }
         do {

@@ -133,7 +133,7 @@ public final class GazeFilterService {
         let inputEndpoint = (try? input.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.inputEndpoint
         let outputEndpoint = (try? output.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.outputEndpoint
         let served = configuration.subscriptions == [""] ? "gaze.raw.*" : configuration.subscriptions.map { "gaze.raw.\($0)*" }.joined(separator: ", ")
-        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)")
+        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath), \(recorder != nil ? "recording to \(configuration.recordDirectory ?? "")" : "not recording (--no-record)")")
         for source in pupilSources { logger.info("stream \(source.stream): from Pupil Remote \(source.settings.remote), topic \(source.settings.topic.debugDescription)") }
         notifier.ready(status: "filtering \(inputEndpoint) -> \(outputEndpoint)")
 
@@ -382,15 +382,19 @@ public final class GazeFilterService {
         }
         writer.key("malformed_unattributed"); writer.integer(Int(unattributedMalformed))
         writer.key("rejected_streams"); writer.integer(Int(rejectedStreams))
+        // Always present, so a consumer can tell "not recording" from an old daemon.
+        writer.key("recording")
+        writer.beginObject()
+        writer.key("enabled"); writer.bool(recorder != nil)
+        writer.key("directory")
+        if let directory = configuration.recordDirectory, recorder != nil { writer.string(directory) } else { writer.value(.null) }
         if let recorder {
             let statistics = recorder.statistics
-            writer.key("recording")
-            writer.beginObject()
             writer.key("written"); writer.integer(Int(statistics.written))
             writer.key("failed"); writer.integer(Int(statistics.failed))
             writer.key("pending"); writer.integer(statistics.pending)
-            writer.endObject()
         }
+        writer.endObject()
         writer.endObject()
         do {
             _ = try output.send(GazeTopic.statistics, flags: [.sendMore, .dontWait])
@@ -464,7 +468,7 @@ public final class GazeFilterService {
             }
             streams[index].parameterSource = chosen.source
         }
-        logger.info("reloaded: \(Self.changedModels(changed, of: streams.count)); default parameters \(parameters.globalPath)")
+        logger.info("reloaded: \(Self.changedModels(changed, of: streams.count)); default parameters \(parameters.globalPath), \(recorder != nil ? "recording to \(configuration.recordDirectory ?? "")" : "not recording (--no-record)")")
     }
 
     /// The reload log's account of which streams took a new model and from which file, the

@@ -1,3 +1,4 @@
+import Foundation
 import CommandLineSupport
 import GazeFilterConfiguration
 import GazeKit
@@ -28,7 +29,7 @@ public struct RefitConfiguration: Sendable, Equatable {
     /// The parameters a stream without its own file starts from. Nil: the daemon's `params`.
     public var defaultParametersOverride: String?
     /// Where reports (JSON and SVG) go; nil prints the JSON summary only.
-    public var reportDirectory: String? = "/var/lib/gazefilter/reports"
+    public var reportDirectory: String? = DefaultLocations.current.reportDirectory
     /// Only recordings of the last this many hours, by whole UTC days: the files dated on or after
     /// the UTC date of now − `windowHours` (so 24 means yesterday's and today's files).
     public var windowHours = 24.0
@@ -58,22 +59,21 @@ public struct RefitConfiguration: Sendable, Equatable {
 
     public init() {}
 
-    /// Where recordings, parameters and reports live when neither this config nor the daemon's says.
+    /// Where recordings, parameters and the pid file are when neither this config nor the daemon's
+    /// says: the daemon's own defaults (`DefaultLocations`), so both sides find the same files.
     public enum Fallback {
-        public static let recordDirectory = "/var/lib/gazefilter/recordings"
-        public static let parametersDirectory = "/var/lib/gazefilter/params"
-        public static let defaultParameters = "/etc/gazefilter/params/default.json"
-        public static let pidFile = "/run/gazefilter/gazefilterd.pid"
+        public static var recordDirectory: String { DefaultLocations.current.recordDirectory }
+        public static var parametersDirectory: String { DefaultLocations.current.parametersDirectory }
+        public static var defaultParameters: String { DefaultLocations.current.parameters }
+        public static var pidFile: String { DefaultLocations.current.pidFile }
     }
 
     /// The daemon's recordings: this config's `record_dir`, else the daemon's, else the fallback.
     public var recordDirectory: String { recordDirectoryOverride ?? daemon.recordDirectory ?? Fallback.recordDirectory }
     /// Per-stream parameters: this config's `params_dir`, else the daemon's, else the fallback.
     public var parametersDirectory: String { parametersDirectoryOverride ?? daemon.parametersDirectory ?? Fallback.parametersDirectory }
-    /// The default parameters: this config's `default_params`, else the daemon's `params` (when `daemon_config` is given), else the fallback.
-    public var defaultParameters: String {
-        defaultParametersOverride ?? (daemonConfig != nil ? daemon.parametersPath : Fallback.defaultParameters)
-    }
+    /// The default parameters: this config's `default_params`, else the daemon's `params` (its own default when unset).
+    public var defaultParameters: String { defaultParametersOverride ?? daemon.parametersPath }
     /// The daemon's pid file: this config's `pid_file`, else the daemon's, else the fallback.
     public var pidFile: String { pidFileOverride ?? daemon.pidFile ?? Fallback.pidFile }
     /// A stream's model, as the daemon runs it.
@@ -138,7 +138,15 @@ public struct RefitConfiguration: Sendable, Equatable {
             try settings.apply(file, to: &configuration)
         }
         try settings.apply(options, to: &configuration, command: "gazefit refit")
-        if let daemonConfig = configuration.daemonConfig { configuration.daemon = try DaemonConfiguration.read(file: daemonConfig) }
+        if let daemonConfig = configuration.daemonConfig {
+            // A relative daemon_config in a config file is relative to that file, so that the shipped
+            // pair (config/gazefit.json → gazefilterd.json) works from the checkout and installed alike.
+            var path = daemonConfig
+            if let file = options.value("config"), options.value("daemon-config") == nil, !path.hasPrefix("/") {
+                path = ((file as NSString).deletingLastPathComponent as NSString).appendingPathComponent(path)
+            }
+            configuration.daemon = try DaemonConfiguration.read(file: path)
+        }
         return configuration
     }
 }

@@ -59,7 +59,8 @@ public final class DaemonProcess: @unchecked Sendable {
     /// sockets in `directory` unless given (say, a forwarder's, with `--input-connect`). With
     /// `memoryLimitKiB`, it runs under `ulimit -v` (for tests that feed hostile input).
     public init(directory: String, arguments: [String], environment: [String: String] = [:],
-                inputEndpoint: String? = nil, outputEndpoint: String? = nil, memoryLimitKiB: Int? = nil) throws {
+                inputEndpoint: String? = nil, outputEndpoint: String? = nil, memoryLimitKiB: Int? = nil,
+                workingDirectory: String? = nil) throws {
         self.directory = directory
         self.inputEndpoint = inputEndpoint ?? "ipc://\(directory)/in.sock"
         self.outputEndpoint = outputEndpoint ?? "ipc://\(directory)/out.sock"
@@ -73,7 +74,12 @@ public final class DaemonProcess: @unchecked Sendable {
             process.executableURL = URL(fileURLWithPath: executablePath("gazefilterd"))
             process.arguments = daemonArguments
         }
-        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path].merging(environment) { $1 }) { $1 }
+        // The daemon's default state directory (recordings, pid file) inside the test's directory,
+        // never the user's own ~/.local/state.
+        let defaults = ["NOTIFY_SOCKET": notify.path, "XDG_STATE_HOME": directory + "/state"]
+        process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "STATE_DIRECTORY" }
+            .merging(defaults.merging(environment) { $1 }) { $1 }
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardError = log

@@ -26,7 +26,10 @@ public func runTool(_ name: String, _ arguments: [String], environment: [String:
     process.executableURL = URL(fileURLWithPath: executablePath(name))
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    // The tools' default state directory (recordings, reports, pid file) in a temporary one, never the user's.
+    let defaults = ["XDG_STATE_HOME": NSTemporaryDirectory() + "gazefilter-test-state-\(getpid())"]
+    process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "STATE_DIRECTORY" }
+        .merging(defaults.merging(environment ?? [:]) { $1 }) { $1 }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

@@ -19,7 +19,10 @@ import _TestSupport
 
     @Test func theShippedConfigLoads() throws {
         let configuration = try DaemonConfiguration.read(file: packageRoot + "/config/gazefilterd.json")
-        #expect(configuration.recordDirectory == "/var/lib/gazefilter/recordings")
+        // No paths in the shipped config: the defaults (DefaultLocations) work before and after install.
+        let defaults = DefaultLocations.current
+        #expect(configuration.recordDirectory == defaults.recordDirectory && configuration.parametersDirectory == defaults.parametersDirectory)
+        #expect(configuration.pidFile == defaults.pidFile && configuration.parametersPath == defaults.parameters)
         #expect(configuration.model(for: "example-eyelink-1000").rateHz == 1000)
         #expect(configuration.model(for: "example-eyelink-1000").loss == .sentinel(-32768))
         #expect(configuration.model(for: "example-tobii-60").resetAfterSeconds == 2)

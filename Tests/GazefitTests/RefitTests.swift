@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import CommandLineSupport
+import GazeFilterConfiguration
 import GazeKit
 import GazeRefit
 import LinearDynamics
@@ -510,10 +511,12 @@ import _TestSupport
 
     @Test func theShippedConfigLoads() throws {
         var options = ParsedOptions(command: "gazefit refit")
-        options.set("config", to: packageRoot + "/config/gazefit.json")
-        options.set("daemon-config", to: packageRoot + "/config/gazefilterd.json")
+        options.set("config", to: packageRoot + "/config/gazefit.json")  // its daemon_config is found beside it
         let configuration = try RefitConfiguration.load(options)
-        #expect(configuration.recordDirectory == "/var/lib/gazefilter/recordings" && configuration.reload == .pidFile)
+        #expect(configuration.daemon.model(for: "example-tobii-60").loss == .notANumber, "the daemon's config was not read")
+        let defaults = DefaultLocations.current
+        #expect(configuration.recordDirectory == defaults.recordDirectory && configuration.reload == .pidFile)
+        #expect(configuration.pidFile == defaults.pidFile && configuration.reportDirectory == defaults.reportDirectory)
         #expect(configuration.fitting == [.transition, .transitionCovariance, .observation, .observationCovariance])
     }
 
