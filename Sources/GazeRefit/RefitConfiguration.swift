@@ -122,6 +122,11 @@ public struct RefitConfiguration: Sendable, Equatable {
         Setting("unit", flag: "unit", .text(placeholder: "UNIT"), at: \.unit, help: "the daemon's systemd unit"),
     ], defaults: { RefitConfiguration() })
 
+    /// Settings of earlier versions that now belong elsewhere, with where they went.
+    static let retiredKeys = [
+        "split_gap_s": "sequences split where the daemon restarts a stream, at its reset_after_s (set it in the daemon's config, named by daemon_config)",
+    ]
+
     /// The flags of `gazefit refit`: the job's own, then one per setting.
     public static var options: [OptionSpec] {
         [OptionSpec("config", .value(placeholder: "FILE"), help: "JSON settings (see config/gazefit.json); flags win"),
@@ -134,7 +139,10 @@ public struct RefitConfiguration: Sendable, Equatable {
     public static func load(_ options: ParsedOptions) throws -> RefitConfiguration {
         var configuration = RefitConfiguration()
         if let path = options.value("config") {
-            let file = try SettingsFile(path: path, knownKeys: settings.keys)
+            let file = try SettingsFile(path: path, knownKeys: settings.keys.union(retiredKeys.keys))
+            for key in retiredKeys.keys.sorted() where file.values[key] != nil {
+                throw GazeFileError(path: path, "\"\(key)\" is no longer a refit setting: \(retiredKeys[key]!)")
+            }
             try settings.apply(file, to: &configuration)
         }
         try settings.apply(options, to: &configuration, command: "gazefit refit")

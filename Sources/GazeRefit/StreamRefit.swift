@@ -68,8 +68,8 @@ public struct StreamRefit: Sendable {
     public var parametersPath: String?
     /// Where the SVG figure was written.
     public var figurePath: String?
-    /// Wall time spent on this stream.
-    public var seconds = 0.0
+    /// Wall time spent on this stream, and in EM.
+    public var seconds = 0.0, fitSeconds = 0.0
 
     /// An empty result for `stream` (decision `failed` until something is decided).
     public init(stream: String) { self.stream = stream }
@@ -126,6 +126,7 @@ public struct StreamRefit: Sendable {
         if let heldOutCurrent { fields.append(("held_out_loglikelihood_per_sample_current", .number(heldOutCurrent), nil)) }
         if let heldOutFitted { fields.append(("held_out_loglikelihood_per_sample_fitted", .number(heldOutFitted), nil)) }
         if let figurePath { fields.append(("figure", .string(figurePath), .report)) }
+        fields.append(("fit_seconds", .number((fitSeconds * 1000).rounded() / 1000), .report))
         fields.append(("seconds", .number((seconds * 1000).rounded() / 1000), .report))
         return fields.filter { $0.2 == nil || $0.2 == audience }.map { ($0.0, $0.1) }
     }

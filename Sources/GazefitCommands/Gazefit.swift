@@ -75,9 +75,10 @@ public enum Gazefit {
         options: RefitConfiguration.options,
         notes: """
             Per stream: reads <record_dir>/<stream>/<YYYY-MM-DD>.csv of the window's UTC days, newest first up to
-            max_samples (corrupt lines skipped and counted; other files listed as ignored), splits
-            sequences at files, gaps and clock restarts, fits by multi-sequence EM from the stream's current parameters, holds back
-            the most recent fraction, and installs <params_dir>/<stream>.json atomically (the old one kept as
+            max_samples (corrupt lines skipped and counted; other files listed as ignored), by the stream's model
+            as the daemon runs it (daemon_config: loss rule, plausible range, rate_hz bridging, reset_after_s
+            restarts, start rule); fits by multi-sequence EM from the stream's current parameters, holds back the
+            most recent fraction, and installs <params_dir>/<stream>.json atomically (the old one kept as
             <stream>.prev.json) only when the held-out log-likelihood per sample improves by the margin. Then the
             daemon is told to reload. Prints a JSON report; writes it and an SVG figure per stream to report_dir.
             Exit status: 0 when every stream was judged, 1 when one failed or was locked, 2 for bad settings.

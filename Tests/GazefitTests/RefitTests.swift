@@ -532,7 +532,7 @@ import _TestSupport
                                              (["refit", "--iterations", "1e20"], ["--iterations"])]
         let settings = ["\"window_hours\": -1", "\"window_hours\": 1e300", "\"window_hours\": 87601", "\"max_samples\": 9.3e18",
                         "\"max_samples\": 1e20", "\"max_samples\": 2.5", "\"max_samples\": 0", "\"min_samples\": 1e20",
-                        "\"min_sequence\": 1e20", "\"iterations\": 1e20", "\"iterations\": 0.5", "\"split_gap_s\": 1"]
+                        "\"min_sequence\": 1e20", "\"iterations\": 1e20", "\"iterations\": 0.5", "\"split_gap_s\": 1", "\"loss\": \"negative\""]
         for (index, setting) in settings.enumerated() {
             let path = directory + "/c\(index).json"
             try "{\(setting)}".write(toFile: path, atomically: true, encoding: .utf8)

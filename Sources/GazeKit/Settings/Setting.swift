@@ -30,25 +30,19 @@ public struct Setting<Root>: Sendable {
     public init<Value>(_ key: String, flag: String?, _ type: SettingType<Value>, at path: any WritableKeyPath<Root, Value> & Sendable,
                        help: String, switches: [(flag: String, text: String, help: String)] = [],
                        keyAliases: [String] = [], flagAliases: [String] = []) {
-        self.key = key
-        self.flag = flag
-        self.switches = switches
-        self.keyAliases = keyAliases
-        self.flagAliases = flagAliases
-        self.help = help
-        self.placeholder = type.placeholder
-        self.requirement = type.requirement
-        applyText = { root, text in
-            guard let value = type.fromText(text) else { return false }
-            root[keyPath: path] = value
-            return true
-        }
-        applyJSON = { root, json in
-            guard let value = type.fromJSON(json) else { return false }
-            root[keyPath: path] = value
-            return true
-        }
-        show = { root in type.describe(root[keyPath: path]) }
+        self.init(key: key, flag: flag, switches: switches, keyAliases: keyAliases, flagAliases: flagAliases, help: help,
+                  placeholder: type.placeholder, requirement: type.requirement,
+                  applyText: { root, text in
+                      guard let value = type.fromText(text) else { return false }
+                      root[keyPath: path] = value
+                      return true
+                  },
+                  applyJSON: { root, json in
+                      guard let value = type.fromJSON(json) else { return false }
+                      root[keyPath: path] = value
+                      return true
+                  },
+                  show: { root in type.describe(root[keyPath: path]) })
     }
 
     private init(key: String, flag: String?, switches: [(flag: String, text: String, help: String)], keyAliases: [String],

@@ -18,6 +18,11 @@ struct FitStage {
     /// Fits `training` from `current`, recording the fit in `result`.
     func run(current: ModelParameters, training: [RecordingScan.Segment], _ result: inout StreamRefit) -> Outcome {
         let fit: EMResult
+        let clock = ContinuousClock(), start = clock.now
+        defer {
+            let elapsed = clock.now - start
+            result.fitSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        }
         do {
             fit = try current.fitEM(to: training.map(\.observations), configuration: EMConfiguration(
                 fitting: configuration.fitting, maximumIterations: configuration.iterations, tolerance: configuration.tolerance,

@@ -1,5 +1,5 @@
-/// A JSON object of settings read from a file (the daemon's and the refit's configs), with
-/// typed accessors whose errors name the file and the key: one place for what both configs need.
+/// A JSON object of settings read from a file (the daemon's and the refit's configs), its keys
+/// checked against the known ones; a `SettingsTable` reads the values, naming the file and key.
 public struct SettingsFile: Sendable {
     /// The file's path, for messages.
     public let path: String
@@ -41,44 +41,6 @@ public struct SettingsFile: Sendable {
             result[name] = try SettingsFile(path: path, values: object, context: where_, knownKeys: knownKeys)
         }
         return result
-    }
-
-    /// Whether `key` is present as `null` (meaning "none").
-    public func isNull(_ key: String) -> Bool { values[key] == .null }
-
-    /// A non-empty string, or nil when absent or null.
-    public func string(_ key: String) throws(GazeFileError) -> String? {
-        guard let entry = values[key], entry != .null else { return nil }
-        guard let text = entry.string, !text.isEmpty else { throw error(key, "must be a non-empty string") }
-        return text
-    }
-
-    /// A string that must be one of `choices`, or nil when absent or null.
-    public func choice(_ key: String, _ choices: [String]) throws(GazeFileError) -> String? {
-        guard let text = try string(key) else { return nil }
-        guard choices.contains(text) else { throw error(key, "must be " + choices.map { "\"\($0)\"" }.joined(separator: " or ")) }
-        return text
-    }
-
-    /// A finite number passing `isValid` (described by `requirement`), or nil when absent or null.
-    public func number(_ key: String, requirement: String = "a positive number", where isValid: (Double) -> Bool = { $0 > 0 }) throws(GazeFileError) -> Double? {
-        guard let entry = values[key], entry != .null else { return nil }
-        guard let number = entry.number, number.isFinite, isValid(number) else { throw error(key, "must be \(requirement)") }
-        return number
-    }
-
-    /// A number in `range`, or nil when absent or null.
-    public func number(_ key: String, in range: ClosedRange<Double>) throws(GazeFileError) -> Double? {
-        try number(key, requirement: "a number in \(range.lowerBound)...\(range.upperBound)") { range.contains($0) }
-    }
-
-    /// A whole number in `range`, or nil when absent or null (never trapping on 1e300 or 2.5).
-    public func integer(_ key: String, in range: ClosedRange<Int>) throws(GazeFileError) -> Int? {
-        let requirement = "a whole number in \(range.lowerBound)...\(range.upperBound)"
-        guard let number = try number(key, requirement: requirement, where: {
-            $0.rounded() == $0 && $0 >= Double(range.lowerBound) && $0 <= Double(range.upperBound)
-        }) else { return nil }
-        return Int(number)
     }
 
     private func error(_ key: String, _ problem: String) -> GazeFileError {
