@@ -36,6 +36,17 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var logLevel = LogLevel.info
     /// The most streams served at once; samples of further streams are counted as rejected.
     public var maximumStreams = 1024
+    /// A stream that sent nothing for this long is evicted: its recording file closed, its slot freed.
+    public var evictAfterSeconds = 600.0
+    /// The most recording files open at once (the daemon caps it further to a quarter of RLIMIT_NOFILE).
+    public var maximumOpenRecordings = 256
+    /// The daemon's CURVE certificate (`gazefilterd keygen` output, `NAME.key_secret`): when set,
+    /// both sockets are CURVE servers and only clients whose public key is allowed get in or out.
+    public var curveSecretKey: String?
+    /// A directory of allowed clients' public certificates (`*.key`), re-read on SIGHUP.
+    public var curveAllowedKeys: String?
+    /// Whether binding a non-loopback address without CURVE is allowed (with a warning).
+    public var allowInsecureRemote = false
     /// The model of every stream not listed in `streamOverrides`.
     public var streamDefaults = StreamModel()
     /// Per-stream models by stream name (the file's `streams`), each starting from the defaults.
@@ -52,6 +63,29 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// The model of one stream.
     public func model(for stream: String) -> StreamModel { streamOverrides[stream] ?? streamDefaults }
+
+    /// The bound endpoints that anyone on the network could reach: bound (not connected)
+    /// tcp/ws/pgm endpoints whose host is not loopback (`*`, `0.0.0.0`, an interface, a
+    /// routable address). Empty when CURVE is on: then every client must hold an allowed key.
+    public var insecureRemoteEndpoints: [String] {
+        guard curveSecretKey == nil else { return [] }
+        return [(inputEndpoint, inputMode), (outputEndpoint, outputMode)].compactMap { endpoint, mode in
+            mode == .bind && !Self.isLocal(endpoint) ? endpoint : nil
+        }
+    }
+
+    /// Whether only this machine can reach `endpoint`: ipc:// and inproc://, or a tcp host of
+    /// 127.x.x.x, ::1, localhost or the loopback interface `lo`.
+    static func isLocal(_ endpoint: String) -> Bool {
+        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return true }
+        guard endpoint.hasPrefix("tcp://") else { return false }
+        var host = Substring(endpoint.dropFirst(6))
+        if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
+        if let semicolon = host.lastIndex(of: ";") { host = host[host.index(after: semicolon)...] }  // source;destination
+        host = host.trimmingPrefix("[")
+        if host.hasSuffix("]") { host = host.dropLast() }
+        return host.hasPrefix("127.") || host == "::1" || host == "localhost" || host == "lo"
+    }
 
     /// Every setting, in `--help` order: each one entry (key, flag, range, help).
     public static let settings = SettingsTable<DaemonConfiguration>([
@@ -81,6 +115,17 @@ public struct DaemonConfiguration: Sendable, Equatable {
         Setting("max_streams", flag: "max-streams", .integer(in: 1...1_000_000), at: \.maximumStreams, help: "most streams served at once"),
         Setting("subscribe", flag: "subscribe", .prefixes, at: \.subscriptions,
                 help: "serve only streams whose names start with one of these comma-separated prefixes (all: an empty prefix)"),
+        Setting("evict_after_s", flag: "evict-after", .number(in: 0.1...604_800, placeholder: "SECONDS"), at: \.evictAfterSeconds,
+                help: "a stream silent this long is evicted: its recording file closed, its slot freed"),
+        Setting("max_open_recordings", flag: "max-open-recordings", .integer(in: 1...65_536), at: \.maximumOpenRecordings,
+                help: "most recording files open at once (least recently written closed first; at most a quarter of the descriptor limit)"),
+        Setting("curve_secret_key", flag: "curve-secret-key", SettingType.text(placeholder: "FILE").orNone, at: \.curveSecretKey,
+                help: "CURVE on both sockets with this certificate (gazefilterd keygen's NAME.key_secret, mode 0600)"),
+        Setting("curve_allowed_keys", flag: "curve-allowed-keys", SettingType.text(placeholder: "DIR").orNone, at: \.curveAllowedKeys,
+                help: "allowed clients' public certificates, DIR/*.key, re-read on SIGHUP"),
+        Setting("allow_insecure_remote", flag: nil, .boolean, at: \.allowInsecureRemote,
+                help: "allow binding a non-loopback address without CURVE (logged as a warning)",
+                switches: [("allow-insecure-remote", "true", "allow binding a non-loopback address without CURVE (logged as a warning)")]),
     ] + StreamModel.settings.lifted(to: \DaemonConfiguration.streamDefaults, defaults: { DaemonConfiguration() }).settings,
         defaults: { DaemonConfiguration() })
 

@@ -27,9 +27,11 @@ public enum DaemonCommand {
             closes the sockets and exits 0. Wire format: docs/PROTOCOL.md.
             """)
 
-    /// Runs the daemon with `arguments` (without the program name). Call `SignalWaiter.blockSignals()` first.
+    /// Runs the daemon with `arguments` (without the program name), or `gazefilterd keygen`.
+    /// Call `SignalWaiter.blockSignals()` first.
     public static func run(_ arguments: [String]) -> Int32 {
         StandardStream.ignoreBrokenPipes()  // a closed stderr must not kill the daemon
+        if arguments.first == "keygen" { return KeygenCommand.run(Array(arguments.dropFirst())) }
         let environment = ProcessInfo.processInfo.environment
         let options: ParsedOptions
         do {
@@ -44,16 +46,31 @@ public enum DaemonCommand {
         let configuration: DaemonConfiguration
         do { configuration = try DaemonConfiguration.load(options) } catch { return fail(error) }
 
+        let insecure = configuration.insecureRemoteEndpoints
+        if !insecure.isEmpty && !configuration.allowInsecureRemote {
+            return fail(UsageError(command: "gazefilterd",
+                "refusing to bind \(insecure.joined(separator: " and ")) without CURVE: anyone who can reach it could inject or read gaze; "
+                + "set curve_secret_key (see gazefilterd keygen), bind a loopback address, or set allow_insecure_remote"))
+        }
         let control = ServiceControl()
         let logger = Logger(program: "gazefilterd", level: configuration.logLevel, environment: environment)
+        if !insecure.isEmpty {
+            logger.warning("allow_insecure_remote: \(insecure.joined(separator: " and ")) bound without CURVE: anyone who can reach it can inject or read gaze")
+        }
         SignalWaiter.start(control: control) { signal in
             logger.info(signal == SIGHUP ? "SIGHUP: reloading" : "signal \(signal): shutting down")
+        }
+        let descriptors = DescriptorLimit.raise()
+        let openRecordings = min(configuration.maximumOpenRecordings, max(1, descriptors / 4))
+        if openRecordings < configuration.maximumOpenRecordings && configuration.recordDirectory != nil {
+            logger.warning("descriptor limit \(descriptors): at most \(openRecordings) recording files open at once (max_open_recordings \(configuration.maximumOpenRecordings))")
         }
         let service: GazeFilterService
         do {
             service = try GazeFilterService(
                 configuration: configuration, reloadConfiguration: { try DaemonConfiguration.load(options) },
-                control: control, logger: logger, notifier: SystemdNotifier(environment: environment))
+                control: control, logger: logger, notifier: SystemdNotifier(environment: environment),
+                maximumOpenRecordings: openRecordings)
         } catch {
             return fail(error)
         }

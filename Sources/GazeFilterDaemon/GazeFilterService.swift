@@ -16,17 +16,24 @@ import ZeroMQ
 /// storage made when a stream first appears.
 public final class GazeFilterService {
     private var configuration: DaemonConfiguration
-    private let reloadConfiguration: () throws -> DaemonConfiguration
     private let control: ServiceControl
     private var logger: Logger
     private let notifier: SystemdNotifier
 
     private var parameters: ParameterSource
+    /// Reads configuration, parameter files and allowed keys for reloads, off the sample path.
+    private let loader: ParameterLoader
     private var table: StreamTable
-    private var streams: [ServedStream] = []
+    /// The streams by table index; nil where a stream was evicted (the index is reused).
+    private var streams: [ServedStream?] = []
     /// Streams fed by a Pupil Capture/Service, each with its own connection.
     private var pupilSources: [PupilSource] = []
     private var recorder: RecordingWriter?
+    /// The daemon's CURVE key pair and allowed keys, when `curve_secret_key` is set.
+    private let curveKeyPair: CurveKeyFile?
+    private var allowedKeys: Set<[UInt8]> = []
+    private var authenticator: CurveAuthenticator?
+    private var reportedRefusals: UInt64 = 0
     /// Estimates encoded and not yet sent. The first `immediateSends` messages of each drain
     /// of the input go out at once (light load: no added latency); past that the daemon is
     /// behind, and estimates are sent 64 at a time, so libzmq wakes its I/O thread once per
@@ -51,43 +58,43 @@ public final class GazeFilterService {
     private let scratch = ZMQMessage()
     private var unattributedMalformed: UInt64 = 0
     private var rejectedStreams: UInt64 = 0
-    /// Log rate limits: at most one line a second for malformed messages, and one for
-    /// samples of streams over the limit (each kind is seen even when the other floods).
-    private var malformedReports = ReportLimiter(), rejectedReports = ReportLimiter()
-
-    /// Lets one log line a second through and counts the ones it holds back.
-    struct ReportLimiter {
-        private var heldBack: UInt64 = 0
-        private var last = -Double.infinity
-
-        /// Whether to log now, and how many were held back since the last line.
-        mutating func admit(now: Double) -> UInt64? {
-            guard now - last >= 1 else { heldBack += 1; return nil }
-            defer { heldBack = 0; last = now }
-            return heldBack
-        }
-    }
+    private var evictedStreams: UInt64 = 0
     private let startTime = monotonicSeconds()
     /// The last statistics summary logged at info, and when the next may be: an idle daemon logs
     /// nothing, a busy one a line per `statisticsLogInterval` at most.
     private var loggedSummary = "", nextSummaryLog = -Double.infinity
     private var loadedReloadGeneration = 0
+    private var reloadPending = false
 
-    /// A service for `configuration`; `reloadConfiguration` re-reads config and flags on SIGHUP.
-    /// - Throws: `GazeFileError` when the parameters cannot be loaded, or the recording
-    ///   directory cannot be made.
-    public init(configuration: DaemonConfiguration, reloadConfiguration: @escaping () throws -> DaemonConfiguration,
-                control: ServiceControl, logger: Logger, notifier: SystemdNotifier) throws {
+    /// A service for `configuration`; `reloadConfiguration` re-reads config and flags on SIGHUP
+    /// (on the loader's thread). `maximumOpenRecordings` is the recorder's bound on open files,
+    /// which the caller derives from the descriptor limit.
+    /// - Throws: `GazeFileError` when the parameters or the CURVE certificate cannot be loaded,
+    ///   or the recording directory cannot be made.
+    public init(configuration: DaemonConfiguration, reloadConfiguration: @escaping @Sendable () throws -> DaemonConfiguration,
+                control: ServiceControl, logger: Logger, notifier: SystemdNotifier, maximumOpenRecordings: Int? = nil) throws {
         self.configuration = configuration
-        self.reloadConfiguration = reloadConfiguration
         self.control = control
         self.logger = logger
         self.notifier = notifier
-        parameters = try ParameterSource(path: configuration.parametersPath, directory: configuration.parametersDirectory)
+        parameters = try ParameterSource(path: configuration.parametersPath, directory: configuration.parametersDirectory,
+                                         maximumStreamFiles: configuration.maximumStreams)
+        loader = ParameterLoader(parameters: parameters, configuration: configuration, reloadConfiguration: reloadConfiguration)
         table = StreamTable(capacity: min(configuration.maximumStreams, 4096))
+        curveKeyPair = try configuration.curveSecretKey.map { path throws(GazeFileError) in try CurveAuthenticator.readKeyPair(path) }
+        if curveKeyPair != nil {
+            if let directory = configuration.curveAllowedKeys {
+                let (keys, problems) = CurveAuthenticator.readAllowed(directory)
+                allowedKeys = keys
+                for problem in problems { logger.error("allowed keys: \(problem)", kind: "allowed keys") }
+            }
+            if allowedKeys.isEmpty { logger.warning("CURVE is on and no client key is allowed (curve_allowed_keys): every client will be refused") }
+        }
         if let directory = configuration.recordDirectory {
             let log = logger
-            recorder = try RecordingWriter(directory: directory) { message in log.error(message) }
+            recorder = try RecordingWriter(directory: directory, maximumOpenFiles: maximumOpenRecordings ?? configuration.maximumOpenRecordings) { message in
+                log.error(message)
+            }
         }
         streams.reserveCapacity(min(configuration.maximumStreams, 4096))
     }
@@ -108,8 +115,15 @@ public final class GazeFilterService {
             input.close()
             output.close()
             for source in pupilSources { source.close() }
-            recorder?.close()
+            recorder?.close(within: 0.3)  // SIGTERM is honoured within a second, whatever the backlog
         }
+        if let curveKeyPair {
+            let authenticator = try CurveAuthenticator(context: context, keyPair: curveKeyPair, allowed: allowedKeys)
+            try authenticator.secure(input, domain: "input")
+            try authenticator.secure(output, domain: "output")
+            self.authenticator = authenticator
+        }
+        defer { authenticator?.close() }
         let highWaterMark = Int32(clamping: configuration.highWaterMark)
         try input.setReceiveHighWaterMark(highWaterMark)
         try output.setSendHighWaterMark(highWaterMark)
@@ -133,13 +147,18 @@ public final class GazeFilterService {
         let inputEndpoint = (try? input.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.inputEndpoint
         let outputEndpoint = (try? output.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.outputEndpoint
         let served = configuration.subscriptions == [""] ? "gaze.raw.*" : configuration.subscriptions.map { "gaze.raw.\($0)*" }.joined(separator: ", ")
-        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath), \(recorder != nil ? "recording to \(configuration.recordDirectory ?? "")" : "not recording (--no-record)")")
+        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath), "
+                    + (recorder != nil ? "recording to \(configuration.recordDirectory ?? "")" : "not recording (--no-record)")
+                    + (authenticator.map { ", CURVE server key \($0.publicKey), \(allowedKeys.count) client keys allowed" } ?? ""))
         for source in pupilSources { logger.info("stream \(source.stream): from Pupil Remote \(source.settings.remote), topic \(source.settings.topic.debugDescription)") }
         notifier.ready(status: "filtering \(inputEndpoint) -> \(outputEndpoint)")
 
         let topic = ZMQMessage(), payload = ZMQMessage()
-        let poller = try ZMQPoller([(input, .readable)] + pupilSources.map { ($0.subscriber, .readable) })
+        // The input first, then each Pupil source, then the authenticator's handler and monitors.
+        let poller = try ZMQPoller([(input, .readable)] + pupilSources.map { ($0.subscriber, .readable) }
+                                   + (authenticator?.pollSockets.map { ($0, ZMQ.PollEvents.readable) } ?? []))
         var nextStatistics = monotonicSeconds() + configuration.statisticsInterval
+        var nextEviction = monotonicSeconds() + 1
         let watchdogPeriod = notifier.watchdogInterval.map { $0 / 2 }
         var nextWatchdog = monotonicSeconds()
 
@@ -163,7 +182,7 @@ public final class GazeFilterService {
                     }
                     if frames != 2 || !hasPayload {
                         unattributedMalformed += 1
-                        report(topic: topic, "malformed message: \(GazeWireError.wrongFrameCount(frames))", limiter: &malformedReports)
+                        report(topic: topic, "malformed message: \(GazeWireError.wrongFrameCount(frames))", kind: "malformed")
                         continue
                     }
                     handle(topic: topic, payload: payload, output: output)
@@ -174,6 +193,7 @@ public final class GazeFilterService {
             for (index, source) in pupilSources.enumerated() where poller.events(at: index + 1).contains(.readable) {
                 try drain(source, topic: topic, payload: payload, output: output)
             }
+            if let authenticator { try serveAuthentication(authenticator) }
             let now = monotonicSeconds()
             for source in pupilSources { source.maintain(now: now) { logger.info($0) } }
             if let watchdogPeriod, now >= nextWatchdog {
@@ -184,14 +204,21 @@ public final class GazeFilterService {
                 publishStatistics(output: output, now: now)
                 nextStatistics = now + configuration.statisticsInterval
             }
+            if now >= nextEviction {
+                evictIdleStreams(now: now)
+                nextEviction = now + min(1, configuration.evictAfterSeconds / 4)
+            }
             let generation = control.reloadGeneration.load(ordering: .acquiring)
             if generation != loadedReloadGeneration {
                 loadedReloadGeneration = generation
-                reload()
+                if !reloadPending { notifier.reloading() }
+                reloadPending = true
+                loader.request()  // read on the loader's thread; applied below when ready
             }
+            if let reading = loader.take() { apply(reading) }
         }
         notifier.stopping()
-        logger.info("stopping: \(streams.count) streams, \(streams.reduce(0) { $0 + $1.filter.counters.published }) estimates published")
+        logger.info("stopping: \(table.count) streams, \(streams.reduce(0) { $0 + ($1?.filter.counters.published ?? 0) }) estimates published")
     }
 
     // MARK: The sample path
@@ -205,26 +232,26 @@ public final class GazeFilterService {
                 try GazeTopic.validate(name: name)
                 // A stream is made by its first well-formed sample: junk never takes a slot.
                 _ = try payload.withUnsafeBytes { (payload) throws(GazeWireError) in try RawGazeDecoder.decode(payload) }
-                guard streams.count < configuration.maximumStreams else { throw .streamLimitReached(configuration.maximumStreams) }
+                guard table.count < configuration.maximumStreams else { throw .streamLimitReached(configuration.maximumStreams) }
                 return register(name)
             }
         } catch .streamLimitReached(let limit) {
             rejectedStreams += 1
-            report(topic: topic, "sample rejected: \(GazeWireError.streamLimitReached(limit))", limiter: &rejectedReports)
+            report(topic: topic, "sample rejected: \(GazeWireError.streamLimitReached(limit))", kind: "rejected")
             return
         } catch {
             unattributedMalformed += 1
-            report(topic: topic, "malformed message: \(error)", limiter: &malformedReports)
+            report(topic: topic, "malformed message: \(error)", kind: "malformed")
             return
         }
         do {
             let recorder = self.recorder, slot = outbox.count
             let outcome = try payload.withUnsafeBytes { (bytes) throws(GazeWireError) -> GazeStreamFilter.Outcome in
-                try streams[index].handle(payload: bytes, recorder: recorder, encoder: &outbox.encoders[slot])
+                try streams[index]!.handle(payload: bytes, recorder: recorder, encoder: &outbox.encoders[slot])
             }
             guard outcome == .estimate else { return }
         } catch {
-            report(topic: topic, "malformed message: \(error)", limiter: &malformedReports)  // counted by the stream
+            report(topic: topic, "malformed message: \(error)", kind: "malformed")  // counted by the stream
             return
         }
         outbox.streams[outbox.count] = index
@@ -253,7 +280,7 @@ public final class GazeFilterService {
             }
             guard frames == 2 else {
                 unattributedMalformed += 1
-                report(topic: topic, "malformed Pupil message on stream \(source.stream): a topic without a payload", limiter: &malformedReports)
+                report(topic: topic, "malformed Pupil message on stream \(source.stream): a topic without a payload", kind: "malformed")
                 continue
             }
             let index: Int
@@ -263,9 +290,9 @@ public final class GazeFilterService {
                 index = known
                 source.streamIndex = known
             } else {
-                guard streams.count < configuration.maximumStreams else {
+                guard table.count < configuration.maximumStreams else {
                     rejectedStreams += 1
-                    report(topic: topic, "sample rejected: \(GazeWireError.streamLimitReached(configuration.maximumStreams))", limiter: &rejectedReports)
+                    report(topic: topic, "sample rejected: \(GazeWireError.streamLimitReached(configuration.maximumStreams))", kind: "rejected")
                     continue
                 }
                 index = Array(source.stream.utf8).withUnsafeBytes { register($0) }
@@ -278,8 +305,8 @@ public final class GazeFilterService {
                     }
                 }
             } catch {
-                streams[index].filter.counters.malformed += 1
-                report(topic: topic, "malformed Pupil message on stream \(source.stream): \(error)", limiter: &malformedReports)
+                streams[index]?.filter.counters.malformed += 1
+                report(topic: topic, "malformed Pupil message on stream \(source.stream): \(error)", kind: "malformed")
             }
             if handled <= Self.immediateSends { sendOutbox(output) }
         }
@@ -289,7 +316,7 @@ public final class GazeFilterService {
     /// Filters one decoded sample of stream `index` and queues its estimate.
     private func deliver(_ index: Int, _ sample: RawGazeSample, output: ZMQSocket) {
         let slot = outbox.count
-        guard streams[index].handle(sample: sample, recorder: recorder, encoder: &outbox.encoders[slot]) == .estimate else { return }
+        guard streams[index]!.handle(sample: sample, recorder: recorder, encoder: &outbox.encoders[slot]) == .estimate else { return }
         outbox.streams[slot] = index
         outbox.count += 1
         if outbox.isFull { sendOutbox(output) }
@@ -299,10 +326,10 @@ public final class GazeFilterService {
     private func sendOutbox(_ output: ZMQSocket) {
         for slot in 0..<outbox.count {
             do {
-                try output.send(streams[outbox.streams[slot]].cleanTopic, flags: [.sendMore, .dontWait])
+                try output.send(streams[outbox.streams[slot]]!.cleanTopic, flags: [.sendMore, .dontWait])
                 try output.send(outbox.encoders[slot].bytes, flags: .dontWait)
             } catch {
-                logger.error("cannot publish on \(configuration.outputEndpoint): \(error)")
+                logger.error("cannot publish on \(configuration.outputEndpoint): \(error)", kind: "publish")
             }
         }
         outbox.count = 0
@@ -313,23 +340,48 @@ public final class GazeFilterService {
         let index = table.insert(name)
         let text = String(decoding: name, as: UTF8.self)
         let chosen = parameters.parameters(for: text)
-        if let error = chosen.error { logger.error("stream \(text): \(error); using \(chosen.source)") }
+        if let error = chosen.error { logger.error("stream \(text): \(error); using \(chosen.source)", kind: "stream parameters") }
         // A stream whose loss rule reads confidence, or whose source sends it, records it too.
         let keepsConfidence = configuration.model(for: text).loss.needsConfidence || configuration.pupilSources[text] != nil
         let recorderID = recorder?.register(stream: text, keepsConfidence: keepsConfidence) ?? -1
-        streams.append(ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, model: configuration.model(for: text)),
-                                    parameterSource: chosen.source, recorderID: recorderID))
-        logger.info("new stream \(text) (parameters \(chosen.source))")
+        let stream = ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, model: configuration.model(for: text)),
+                                  parameterSource: chosen.source, recorderID: recorderID)
+        if index < streams.count { streams[index] = stream } else { streams.append(stream) }
+        logger.info("new stream \(text) (parameters \(chosen.source))", kind: "new stream")
         return index
     }
 
-    /// Logs a message that was not filtered (malformed, or of a stream over the limit), at
-    /// most one line per second: the counters say how many there were.
-    /// The text is built only for the lines that are logged, so a flood of junk costs no formatting.
-    private func report(topic: ZMQMessage, _ problem: @autoclosure () -> String, limiter: inout ReportLimiter) {
-        guard let heldBack = limiter.admit(now: monotonicSeconds()) else { return }
-        let topicText = topic.withUnsafeBytes { EscapedText.quoted($0, limit: 80) }
-        logger.warning("topic \(topicText): \(problem())" + (heldBack > 0 ? " (\(heldBack) more like it since the last report)" : ""))
+    /// Logs a message that was not filtered (malformed, or of a stream over the limit),
+    /// rate-limited per `kind` (the counters say how many there were). The text is built only
+    /// for the lines that are logged, so a flood of junk costs no formatting.
+    private func report(topic: ZMQMessage, _ problem: @autoclosure () -> String, kind: StaticString) {
+        logger.warning("topic \(topic.withUnsafeBytes { EscapedText.quoted($0, limit: 80) }): \(problem())", kind: kind)
+    }
+
+    /// Answers queued ZAP requests and counts failed handshakes (never waits), logging refusals
+    /// (rate-limited: the counters in `gaze.stats` say how many).
+    private func serveAuthentication(_ authenticator: CurveAuthenticator) throws(ZMQError) {
+        try authenticator.serve()
+        if authenticator.counters.refusedKeys > reportedRefusals, let refused = authenticator.lastRefused {
+            reportedRefusals = authenticator.counters.refusedKeys
+            logger.warning("CURVE: refused a client key not allowed on the \(refused.domain): \(refused.key)", kind: "refused key")
+        }
+    }
+
+    /// Evicts streams silent for `evict_after_s`: closes their recording file and frees their
+    /// slot (a later sample of the same name makes it a new stream, appending to its file).
+    private func evictIdleStreams(now: Double) {
+        let limit = UInt64(configuration.evictAfterSeconds * 1e9)
+        let clock = monotonicNanoseconds()
+        for index in streams.indices {
+            guard let stream = streams[index], clock &- stream.lastArrival > limit else { continue }
+            if stream.recorderID >= 0 { recorder?.release(stream.recorderID) }
+            table.remove(index)
+            streams[index] = nil
+            for source in pupilSources where source.streamIndex == index { source.streamIndex = nil }
+            evictedStreams += 1
+            logger.info("stream \(stream.name) evicted after \(configuration.evictAfterSeconds) s without a sample", kind: "evicted")
+        }
     }
 
     // MARK: Statistics
@@ -341,7 +393,7 @@ public final class GazeFilterService {
         writer.key("streams")
         writer.beginObject()
         var totals = StreamCounters()
-        for stream in streams {
+        for case let stream? in streams {
             let c = stream.filter.counters
             writer.key(stream.name)
             writer.beginObject()
@@ -382,6 +434,18 @@ public final class GazeFilterService {
         }
         writer.key("malformed_unattributed"); writer.integer(Int(unattributedMalformed))
         writer.key("rejected_streams"); writer.integer(Int(rejectedStreams))
+        writer.key("evicted_streams"); writer.integer(Int(evictedStreams))
+        if let authenticator {
+            let counters = authenticator.counters
+            writer.key("security")
+            writer.beginObject()
+            writer.key("curve"); writer.value(.bool(true))
+            writer.key("allowed_keys"); writer.integer(authenticator.allowed.count)
+            writer.key("accepted"); writer.integer(Int(counters.accepted))
+            writer.key("refused_keys"); writer.integer(Int(counters.refusedKeys))
+            writer.key("failed_handshakes"); writer.integer(Int(counters.failedHandshakes))
+            writer.endObject()
+        }
         // Always present, so a consumer can tell "not recording" from an old daemon.
         writer.key("recording")
         writer.beginObject()
@@ -393,6 +457,7 @@ public final class GazeFilterService {
             writer.key("written"); writer.integer(Int(statistics.written))
             writer.key("failed"); writer.integer(Int(statistics.failed))
             writer.key("pending"); writer.integer(statistics.pending)
+            writer.key("open_files"); writer.integer(statistics.openFiles)
         }
         writer.endObject()
         writer.endObject()
@@ -402,7 +467,7 @@ public final class GazeFilterService {
         } catch {
             logger.error("cannot publish statistics: \(error)")
         }
-        let summary = "\(streams.count) streams, received \(totals.received), published \(totals.published), masked \(totals.masked), dropped \(totals.dropped), malformed \(totals.malformed + unattributedMalformed)"
+        let summary = "\(table.count) streams, received \(totals.received), published \(totals.published), masked \(totals.masked), dropped \(totals.dropped), malformed \(totals.malformed + unattributedMalformed)"
         if logger.level <= .debug {
             logger.debug("stats: " + summary)
         } else if summary != loggedSummary && now >= nextSummaryLog {
@@ -411,7 +476,7 @@ public final class GazeFilterService {
             nextSummaryLog = now + configuration.statisticsLogInterval
         }
         if logger.level <= .debug {
-            for stream in streams {
+            for case let stream? in streams {
                 let c = stream.filter.counters
                 logger.debug("stream \(stream.name): received \(c.received) published \(c.published) masked \(c.masked) dropped \(c.dropped) malformed \(c.malformed) bridged \(c.bridgedSteps) resets \(c.resets)")
             }
@@ -420,25 +485,32 @@ public final class GazeFilterService {
 
     // MARK: Reload
 
-    /// SIGHUP: re-reads the configuration and every parameter file. A file that fails
-    /// validation is reported and what was in force stays in force.
-    private func reload() {
-        notifier.reloading()
-        defer { notifier.ready(status: "reloaded") }
-        var next = configuration
-        do { next = try reloadConfiguration() } catch {
-            logger.error("reload: configuration not reloaded: \(error)")
+    /// Applies a reading the loader finished (SIGHUP): the configuration, every parameter
+    /// file and the allowed CURVE keys. A file that failed validation is reported and what was
+    /// in force stays in force. Only in-memory work here: the files were read on the loader's thread.
+    private func apply(_ reading: ParameterLoader.Reading) {
+        defer {
+            reloadPending = false
+            notifier.ready(status: "reloaded")
+        }
+        var next = reading.configuration
+        if let failure = reading.configurationFailure {
+            logger.error("reload: configuration not reloaded: \(failure)")
+            next = configuration
         }
         if next.inputEndpoint != configuration.inputEndpoint || next.outputEndpoint != configuration.outputEndpoint
             || next.inputMode != configuration.inputMode || next.outputMode != configuration.outputMode
-            || next.recordDirectory != configuration.recordDirectory || next.highWaterMark != configuration.highWaterMark {
-            logger.warning("reload: endpoint, high-water-mark and recording changes take effect at the next restart")
+            || next.recordDirectory != configuration.recordDirectory || next.highWaterMark != configuration.highWaterMark
+            || next.maximumOpenRecordings != configuration.maximumOpenRecordings || next.curveSecretKey != configuration.curveSecretKey {
+            logger.warning("reload: endpoint, high-water-mark, recording and CURVE key changes take effect at the next restart")
             next.inputEndpoint = configuration.inputEndpoint
             next.outputEndpoint = configuration.outputEndpoint
             next.inputMode = configuration.inputMode
             next.outputMode = configuration.outputMode
             next.recordDirectory = configuration.recordDirectory
             next.highWaterMark = configuration.highWaterMark
+            next.maximumOpenRecordings = configuration.maximumOpenRecordings
+            next.curveSecretKey = configuration.curveSecretKey
         }
         if next.subscriptions != configuration.subscriptions || next.pupilSources != configuration.pupilSources {
             logger.warning("reload: subscription and Pupil source changes take effect at the next restart")
@@ -447,28 +519,33 @@ public final class GazeFilterService {
         }
         configuration = next
         logger.level = next.logLevel
-        parameters.directory = next.parametersDirectory
-        do {
-            try parameters.reloadGlobal(path: next.parametersPath)
-        } catch {
-            logger.error("reload: \(error); keeping the parameters in force")
+        if let failure = reading.globalFailure {
+            logger.error("reload: \(failure); keeping the parameters in force")
+        }
+        parameters = reading.parameters
+        if let (keys, problems) = reading.allowedKeys, curveKeyPair != nil {
+            for problem in problems { logger.error("reload: allowed keys: \(problem)", kind: "allowed keys") }
+            if keys != allowedKeys { logger.info("reload: \(keys.count) client keys allowed (were \(allowedKeys.count))") }
+            allowedKeys = keys
+            authenticator?.replaceAllowed(keys)
         }
         var changed: [String] = []
         for index in streams.indices {
-            let name = streams[index].name
-            var chosen = parameters.parameters(for: name)
+            guard var stream = streams[index] else { continue }
+            var chosen = parameters.parameters(for: stream.name)
             if let error = chosen.error {
-                logger.error("reload: stream \(name): \(error); keeping the parameters in force")
-                chosen = (streams[index].filter.parameters, streams[index].parameterSource, nil)
+                logger.error("reload: stream \(stream.name): \(error); keeping the parameters in force", kind: "reload stream")
+                chosen = (stream.filter.parameters, stream.parameterSource, nil)
             }
-            streams[index].filter.model = configuration.model(for: name)
-            if chosen.parameters != streams[index].filter.parameters {
-                streams[index].filter.replaceParameters(chosen.parameters)
-                changed.append("\(name) (\(chosen.source))")
+            stream.filter.model = configuration.model(for: stream.name)
+            if chosen.parameters != stream.filter.parameters {
+                stream.filter.replaceParameters(chosen.parameters)
+                changed.append("\(stream.name) (\(chosen.source))")
             }
-            streams[index].parameterSource = chosen.source
+            stream.parameterSource = chosen.source
+            streams[index] = stream
         }
-        logger.info("reloaded: \(Self.changedModels(changed, of: streams.count)); default parameters \(parameters.globalPath), \(recorder != nil ? "recording to \(configuration.recordDirectory ?? "")" : "not recording (--no-record)")")
+        logger.info("reloaded: \(Self.changedModels(changed, of: table.count)); default parameters \(parameters.globalPath), \(recorder != nil ? "recording to \(configuration.recordDirectory ?? "")" : "not recording (--no-record)")")
     }
 
     /// The reload log's account of which streams took a new model and from which file, the

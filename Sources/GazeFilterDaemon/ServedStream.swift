@@ -21,6 +21,8 @@ public struct ServedStream: Sendable {
     public var parameterSource: String
     /// The stream's slot in the recorder (-1 without one).
     public let recorderID: RecordingWriter.StreamID
+    /// When the stream's last sample arrived (monotonic nanoseconds), for idle eviction.
+    public private(set) var lastArrival: UInt64 = monotonicNanoseconds()
 
     /// A stream that has seen no sample yet.
     public init(name: String, filter: GazeStreamFilter, parameterSource: String, recorderID: RecordingWriter.StreamID) {
@@ -52,6 +54,7 @@ public struct ServedStream: Sendable {
                                 encoder: inout CleanGazeEncoder) -> GazeStreamFilter.Outcome {
         recorder?.append(recorderID, time: sample.t, x: sample.x, y: sample.y, confidence: sample.confidence)
         let start = monotonicNanoseconds()
+        lastArrival = start
         let outcome = withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { observation in
             observation[0] = sample.x
             observation[1] = sample.y
@@ -68,14 +71,4 @@ public struct ServedStream: Sendable {
         }
         return outcome
     }
-}
-
-/// Monotonic clock in seconds.
-func monotonicSeconds() -> Double { Double(monotonicNanoseconds()) * 1e-9 }
-
-/// Monotonic clock in nanoseconds.
-@inline(__always) func monotonicNanoseconds() -> UInt64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
 }

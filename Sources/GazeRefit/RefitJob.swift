@@ -18,6 +18,8 @@ public struct RefitJob: Sendable {
     /// there. Set by `gazefit refit` from the environment variable `GAZEFIT_TEST_STOP_BEFORE`
     /// (`backup-rename` or `params-rename`); nil in normal use.
     public var stopBefore: InstallStep?
+    /// The file-name base of this run's report and figures, claimed by `run` (see `ReportStage.claimBase`).
+    var reportBase: String?
 
     /// A job over `configuration`; `dryRun` fits and reports only; `log` receives progress lines.
     public init(configuration: RefitConfiguration, dryRun: Bool, stopBefore: InstallStep? = nil, log: @escaping @Sendable (String) -> Void) {
@@ -32,7 +34,7 @@ public struct RefitJob: Sendable {
     var gate: GateStage { GateStage(configuration: configuration) }
     var install: InstallStage { InstallStage(configuration: configuration, stopBefore: stopBefore, log: log) }
     var notify: NotifyStage { NotifyStage(configuration: configuration) }
-    var report: ReportStage { ReportStage(configuration: configuration, dryRun: dryRun, log: log) }
+    var report: ReportStage { ReportStage(configuration: configuration, dryRun: dryRun, log: log, base: reportBase) }
 
     /// The streams with recordings (their directory names), sorted.
     public func recordedStreams() throws(GazeFileError) -> [String] {
@@ -97,6 +99,12 @@ public struct RefitJob: Sendable {
     /// told of any install, 1 otherwise (a failed or locked stream, or a reload that failed).
     public func run(streams requested: [String]?) -> (report: String, results: [StreamRefit], status: Int32) {
         let stamp = UTCCalendar.timestamp()
+        var job = self
+        job.reportBase = report.claimBase(ReportStage.fileStamp(stamp))
+        return job.run(streams: requested, stamp: stamp)
+    }
+
+    private func run(streams requested: [String]?, stamp: String) -> (report: String, results: [StreamRefit], status: Int32) {
         var results: [StreamRefit] = []
         var listingError: String?
         var streams: [String] = []

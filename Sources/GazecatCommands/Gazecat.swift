@@ -24,6 +24,7 @@ public enum Gazecat {
             OptionSpec("pupil-topic", .value(placeholder: "TOPIC"), help: "--as pupil: gaze.… (a gaze datum per row) or surfaces.<name> (a surface event per row) (default gaze.3d.01.)"),
             OptionSpec("width-px", .value(placeholder: "PIXELS"), help: "--as pupil: pixels that normalised x spans (default 1920)"),
             OptionSpec("height-px", .value(placeholder: "PIXELS"), help: "--as pupil: pixels that normalised y spans, flipped (default 1080)"),
+            curveServerKeyOption, curveKeyOption,
         ],
         notes: """
             Waits until a subscriber (the daemon) has subscribed, so no sample is lost to the ZeroMQ slow-joiner race.
@@ -42,6 +43,7 @@ public enum Gazecat {
             OptionSpec("bind", help: "bind the endpoint instead of connecting to it"),
             OptionSpec("count", .value(placeholder: "N"), help: "exit after N messages"),
             OptionSpec("timeout", .value(placeholder: "SECONDS"), help: "give up after this long without a message (see exit status)"),
+            curveServerKeyOption, curveKeyOption,
         ],
         notes: """
             Exit status: 0 after --count messages, or (without --count) when --timeout passes in silence after at least
@@ -52,6 +54,26 @@ public enum Gazecat {
             (no line break, no byte-order mark, no trailing comma); otherwise, and always for the topic and the extra
             frames, a JSON string, with invalid UTF-8 bytes replaced by U+FFFD. A message of one frame has "message": null.
             """)
+    /// The CURVE client flags of both commands.
+    static let curveServerKeyOption = OptionSpec(
+        "curve-server-key", .value(placeholder: "FILE"), help: "connect with CURVE to the daemon whose public certificate this is (its NAME.key); needs --curve-key")
+    static let curveKeyOption = OptionSpec(
+        "curve-key", .value(placeholder: "FILE"), help: "this client's certificate with its secret key (gazefilterd keygen's NAME.key_secret)")
+
+    /// Makes `socket` a CURVE client when `--curve-server-key` and `--curve-key` are given.
+    /// - Throws: `UsageError` when only one is given; `GazeFileError` for an unreadable certificate.
+    static func applyCurve(_ options: ParsedOptions, to socket: ZMQSocket, command: String) throws {
+        let server = options.value("curve-server-key"), own = options.value("curve-key")
+        guard server != nil || own != nil else { return }
+        guard let server, let own else { throw UsageError(command: command, "--curve-server-key and --curve-key go together") }
+        let serverKey = try CurveKeyFile.read(server).publicKey
+        let pair = try CurveKeyFile.read(own)
+        guard let secretKey = pair.secretKey else {
+            throw GazeFileError(path: own, "has no secret-key: give this client's NAME.key_secret")
+        }
+        try socket.makeCurveClient(serverKey: serverKey, publicKey: pair.publicKey, secretKey: secretKey)
+    }
+
     /// The command table.
     public static let group = CommandGroup(
         name: "gazecat", summary: "Replay gaze files as live ZeroMQ streams and print what gazefilterd publishes.",
@@ -97,6 +119,7 @@ public enum Gazecat {
             let socket = socket!
             try socket.setSendHighWaterMark(0)
             try socket.setLinger(milliseconds: lingerMilliseconds)
+            try applyCurve(options, to: socket, command: "gazecat pub")
             if options.flag("bind") { try socket.bind(endpoint) } else { try socket.connect(endpoint) }
             // Wait for a subscription covering our topic (XPUB hands subscriptions to us).
             try socket.setReceiveTimeout(milliseconds: max(1, Int32(wait * 1000)))
@@ -226,6 +249,7 @@ public enum Gazecat {
         try socket.setReceiveHighWaterMark(0)
         try socket.subscribe(options.value("topic") ?? "gaze.clean.")
         let endpoint = options.value("endpoint") ?? "tcp://127.0.0.1:5556"
+        try applyCurve(options, to: socket, command: "gazecat sub")
         if options.flag("bind") { try socket.bind(endpoint) } else { try socket.connect(endpoint) }
         if let timeout { try socket.setReceiveTimeout(milliseconds: Int32(min(timeout * 1000, 2e9))) }
         var received = 0

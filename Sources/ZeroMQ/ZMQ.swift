@@ -46,6 +46,36 @@ public enum ZMQ {
         func text(_ key: [CChar]) -> String { String(decoding: key.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self) }
         return (text(publicKey), text(secretKey))
     }
+
+    /// The public key belonging to a Z85 secret key (`zmq_curve_public`); nil when `secretKey`
+    /// is not 40 Z85 characters.
+    public static func curvePublicKey(secretKey: String) -> String? {
+        guard z85Decode(secretKey)?.count == 32 else { return nil }
+        var publicKey = [CChar](repeating: 0, count: 41)
+        guard publicKey.withUnsafeMutableBufferPointer({ Calls.curvePublic($0.baseAddress!, secretKey) }) == 0 else { return nil }
+        return String(decoding: publicKey.prefix(40).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Z85 text of `bytes` (`zmq_z85_encode`; the count must be a multiple of 4).
+    public static func z85Encode(_ bytes: [UInt8]) -> String? {
+        guard bytes.count % 4 == 0 else { return nil }
+        var text = [CChar](repeating: 0, count: bytes.count * 5 / 4 + 1)
+        let done = bytes.withUnsafeBufferPointer { data in
+            text.withUnsafeMutableBufferPointer { Calls.z85Encode($0.baseAddress!, data.baseAddress!, data.count) != nil }
+        }
+        return done ? String(decoding: text.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
+    }
+
+    /// The bytes of Z85 `text` (`zmq_z85_decode`); nil unless `text` is Z85 of a length that is
+    /// a multiple of 5 (a CURVE key: 40 characters, 32 bytes).
+    public static func z85Decode(_ text: String) -> [UInt8]? {
+        let characters = Array(text.utf8)
+        let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#".utf8)
+        guard !characters.isEmpty, characters.count % 5 == 0, characters.allSatisfy({ alphabet.contains($0) }) else { return nil }
+        var bytes = [UInt8](repeating: 0, count: characters.count * 4 / 5)
+        let done = bytes.withUnsafeMutableBufferPointer { Calls.z85Decode($0.baseAddress!, text) != nil }
+        return done ? bytes : nil
+    }
 }
 
 /// A reusable poll set (`zmq_poll`): the items are built once, so a loop that polls on every

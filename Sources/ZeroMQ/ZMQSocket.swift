@@ -189,6 +189,16 @@ public final class ZMQSocket {
         try setOption(ZMQ_CURVE_SECRETKEY, bytes: Array(secretKey.utf8))
     }
 
+    /// Sets the ZAP domain (ZMQ_ZAP_DOMAIN) named in this socket's authentication requests.
+    public func setZAPDomain(_ domain: String) throws(ZMQError) { try setOption(ZMQ_ZAP_DOMAIN, bytes: Array(domain.utf8)) }
+
+    /// Publishes this socket's connection events on a PAIR endpoint (`zmq_socket_monitor`,
+    /// e.g. `inproc://monitor.input`); read them with `ZMQMonitorEvent.receive`.
+    public func monitor(_ endpoint: String, events: ZMQMonitorEvent.Kind) throws(ZMQError) {
+        let s = try socket("zmq_socket_monitor")
+        _ = try checked("zmq_socket_monitor") { Calls.socketMonitor(s, endpoint, events.rawValue) }
+    }
+
     // MARK: Sending
 
     /// Sends one frame (`zmq_send`; libzmq copies the bytes).

@@ -57,9 +57,11 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Starts the daemon with `arguments` and waits for READY=1. Its endpoints are ipc://
     /// sockets in `directory` unless given (say, a forwarder's, with `--input-connect`). With
-    /// `memoryLimitKiB`, it runs under `ulimit -v` (for tests that feed hostile input).
+    /// `memoryLimitKiB`, it runs under `ulimit -v`; `limits` are further `ulimit` arguments
+    /// (`["-n 256"]`); a shell sets them and becomes the daemon (same pid). For tests that feed
+    /// hostile input or leave the daemon few descriptors.
     public init(directory: String, arguments: [String], environment: [String: String] = [:],
-                inputEndpoint: String? = nil, outputEndpoint: String? = nil, memoryLimitKiB: Int? = nil,
+                inputEndpoint: String? = nil, outputEndpoint: String? = nil, memoryLimitKiB: Int? = nil, limits: [String] = [],
                 workingDirectory: String? = nil) throws {
         self.directory = directory
         self.inputEndpoint = inputEndpoint ?? "ipc://\(directory)/in.sock"
@@ -67,12 +69,14 @@ public final class DaemonProcess: @unchecked Sendable {
         logPath = directory + "/daemon.log"
         notify = NotifyListener(path: directory + "/notify.sock")
         let daemonArguments = ["--input", self.inputEndpoint, "--output", self.outputEndpoint] + arguments
-        if let memoryLimitKiB {  // the shell sets the limit and becomes the daemon (same pid)
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -v \(memoryLimitKiB) && exec \"$0\" \"$@\"", executablePath("gazefilterd")] + daemonArguments
-        } else {
+        let limits = limits + (memoryLimitKiB.map { ["-v \($0)"] } ?? [])
+        if limits.isEmpty {
             process.executableURL = URL(fileURLWithPath: executablePath("gazefilterd"))
             process.arguments = daemonArguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            let script = limits.map { "ulimit \($0) && " }.joined() + "exec \"$0\" \"$@\""
+            process.arguments = ["-c", script, executablePath("gazefilterd")] + daemonArguments
         }
         // The daemon's default state directory (recordings, pid file) inside the test's directory,
         // never the user's own ~/.local/state.
@@ -133,11 +137,13 @@ public final class GazeTestClient {
     /// Connects to a daemon and makes sure both directions are live: the daemon has
     /// subscribed to our publisher, and our subscription has reached its publisher
     /// (probed with samples on stream `probe`, whose estimates are consumed here).
-    public init(daemon: DaemonProcess, topic: String = "gaze.") throws {
+    /// `curve` makes both sockets CURVE clients of a daemon with that server key.
+    public init(daemon: DaemonProcess, topic: String = "gaze.", curve: CurveClientKeys? = nil) throws {
         context = try ZMQContext()
         publisher = try ZMQSocket(context, type: .extendedPublisher)
         try publisher.setSendHighWaterMark(0)
         try publisher.setLinger(milliseconds: 2000)
+        try curve?.apply(to: publisher)
         try publisher.connect(daemon.inputEndpoint)
         try publisher.setReceiveTimeout(milliseconds: 10_000)
         guard let subscription = try publisher.receiveMultipart(), subscription.first?.first == 1 else {
@@ -145,6 +151,7 @@ public final class GazeTestClient {
         }
         subscriber = try ZMQSocket(context, type: .subscriber)
         try subscriber.setReceiveHighWaterMark(0)
+        try curve?.apply(to: subscriber)
         try subscriber.subscribe(topic)
         try subscriber.connect(daemon.outputEndpoint)
         try subscriber.setReceiveTimeout(milliseconds: 50)
@@ -180,5 +187,23 @@ public final class GazeTestClient {
             if filter(topic) { result.append((topic, frames.count > 1 ? frames[1] : [])) }
         }
         return result
+    }
+}
+
+/// A CURVE client's keys for a test socket: the server's public key and the client's pair (Z85).
+public struct CurveClientKeys: Sendable {
+    public let serverKey: String
+    public let publicKey: String
+    public let secretKey: String
+
+    public init(serverKey: String, publicKey: String, secretKey: String) {
+        self.serverKey = serverKey
+        self.publicKey = publicKey
+        self.secretKey = secretKey
+    }
+
+    /// Makes `socket` a CURVE client with these keys (before it connects).
+    public func apply(to socket: ZMQSocket) throws {
+        try socket.makeCurveClient(serverKey: serverKey, publicKey: publicKey, secretKey: secretKey)
     }
 }

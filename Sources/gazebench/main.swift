@@ -42,6 +42,19 @@ case "load":
     } catch {
         print("gazebench: \(error)")
     }
+case "soak":
+    do {
+        var settings = SoakBenchmark.Settings(input: option("input")!, output: option("output")!, pid: Int32(option("pid")!)!)
+        if let value = option("minutes").flatMap(Int.init) { settings.minutes = value }
+        if let value = option("streams").flatMap(Int.init) { settings.streams = value }
+        if let value = option("rate").flatMap(Double.init) { settings.rate = value }
+        if let value = option("reload-every").flatMap(Double.init) { settings.reloadEvery = value }
+        if let value = option("refit-every").flatMap(Double.init) { settings.refitEvery = value }
+        settings.refitCommand = option("refit-command")
+        try SoakBenchmark.run(settings)
+    } catch {
+        print("gazebench: \(error)")
+    }
 default:
     print("""
         usage: gazebench core [--params P.json] [--em-steps N] [--em-iterations K] [--data-dir DIR]
@@ -50,5 +63,7 @@ default:
                gazebench forwarder --input E --output E
                gazebench load --input E --output E [--streams 8] [--rate HZ --seconds S | --total N] [--pid P] [--prefix NAME]
                               [--pupil-remote tcp://127.0.0.1:PORT]   (play Pupil Capture: streams bench<i> on topics gaze.bench<i>.)
+               gazebench soak --input E --output E --pid P [--minutes 30] [--streams 8] [--rate 1000] [--reload-every 60]
+                              [--refit-every 600] [--refit-command CMD]
         """)
 }

@@ -95,7 +95,10 @@ import _TestSupport
     }
 
     @Test func extremeRatesNeverTrapAndBoundTheWorkPerSample() {
-        var filter = GazeStreamFilter(parameters: Self.model, model: StreamModel(rateHz: 100_000, resetAfterSeconds: 86_400, start: .firstSample))
+        var model = StreamModel(rateHz: 100_000, resetAfterSeconds: 86_400, start: .firstSample)
+        #expect(model.maximumBridgedSteps == 1_000)  // the default max_bridged_steps
+        model.bridgeLimit = 100_000
+        var filter = GazeStreamFilter(parameters: Self.model, model: model)
         #expect(filter.model.maximumBridgedSteps == 100_000)
         _ = Self.run(&filter, 0, 5, 6)
         _ = Self.run(&filter, 0.5, 5, 6)  // 49,999 missing steps: bridged

@@ -57,7 +57,7 @@ import _TestSupport
         #expect(StreamClock.advance(from: 0, to: 1.5, model: rated) == .next(bridged: 374))
         #expect(rated.maximumBridgedSteps == 500)
         let capped = StreamModel(rateHz: 100_000, resetAfterSeconds: 86_400)
-        #expect(capped.maximumBridgedSteps == 100_000)
+        #expect(capped.maximumBridgedSteps == 1_000)  // max_bridged_steps
         #expect(StreamClock.advance(from: 0, to: 2, model: capped) == .restart(.gapBeyondBridging))
     }
 

@@ -104,17 +104,3 @@ public enum AtomicFile {
     }
 
 }
-
-/// Reads a whole file, naming the path on failure.
-public func readFile(_ path: String) throws(GazeFileError) -> Data {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw GazeFileError(path: path, "no such file") }
-    guard !isDirectory.boolValue else { throw GazeFileError(path: path, "is a directory, not a file") }
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-        throw GazeFileError(path: path, "cannot open: \(systemErrorText())")
-    }
-    defer { try? handle.close() }
-    do { return try handle.readToEnd() ?? Data() } catch {
-        throw GazeFileError(path: path, "cannot read: \(FileSystem.describe(error))")
-    }
-}

@@ -16,10 +16,21 @@ public struct ParameterFile: Sendable {
         self.extra = extra
     }
 
-    /// Reads and validates a parameter file.
-    /// - Throws: `GazeFileError` naming the file and the problem (missing key, shape, invalid value).
+    /// The largest parameter file read: a model at the dimension limits with every number at
+    /// full precision and a refit's metadata is far smaller (about 30 KiB).
+    public static let sizeLimit = 1 << 20
+    /// The largest state size n accepted. A filter step costs about n³ operations; at n = 16
+    /// a step takes a few microseconds here, so a stream at 2 kHz stays within its budget beside
+    /// others, while n = 500 (0.4 s a step) would stall the daemon.
+    public static let maximumStateDimension = 16
+    /// The largest observation size m accepted (gaze is 2; both eyes 4).
+    public static let maximumObservationDimension = 8
+
+    /// Reads and validates a parameter file (a regular file of at most `sizeLimit` bytes).
+    /// - Throws: `GazeFileError` naming the file and the problem (not a regular file, too large,
+    ///   missing key, shape, dimension over the limit, invalid value).
     public static func read(_ path: String) throws(GazeFileError) -> ParameterFile {
-        try decode(readFile(path), path: path)
+        try decode(readFile(path, limit: sizeLimit, what: "parameter file"), path: path)
     }
 
     /// Parses and validates parameter JSON; `path` names the source in errors.
@@ -44,6 +55,12 @@ public struct ParameterFile: Sendable {
             throw GazeFileError(path: path, "\"mu_0\" must be an array of numbers")
         }
         let initialCovariance = try matrix("sigma_0")
+        guard transition.rows <= maximumStateDimension else {
+            throw GazeFileError(path: path, "\"D\" is \(transition.rows)×\(transition.columns): the state size n is limited to \(maximumStateDimension)")
+        }
+        guard observation.rows <= maximumObservationDimension else {
+            throw GazeFileError(path: path, "\"H\" has \(observation.rows) rows: the observation size m is limited to \(maximumObservationDimension)")
+        }
         let parameters = ModelParameters(
             transition: transition, transitionCovariance: transitionCovariance, observation: observation,
             observationCovariance: observationCovariance, initialMean: initialMean, initialCovariance: initialCovariance)

@@ -125,9 +125,11 @@ public enum RecordingReader {
     /// Reads one file in chunks, line by line, into `ring`. Returns false (and records why)
     /// when the file cannot be opened or read.
     static func readFile(_ path: String, model: StreamModel, into ring: inout SampleRing, scan: inout RecordingScan) -> Bool {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else {
-            scan.unreadableFiles.append("\(path): \(systemErrorText())")
+        // Regular files only: a FIFO or a device under a recording's name is refused at once
+        // (opened without blocking), never read or waited on.
+        let descriptor: Int32
+        do { descriptor = try BoundedFile.open(path, kinds: .regular) } catch {
+            scan.unreadableFiles.append(error.description)
             return false
         }
         defer { close(descriptor) }

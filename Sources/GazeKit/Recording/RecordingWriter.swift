@@ -8,58 +8,81 @@ import Synchronization
 /// or `t,x,y,confidence` for a stream registered to keep its confidence, as a Pupil stream or
 /// one whose loss rule reads confidence must, so the refit can apply the same rule), off the
 /// sample path: `append` only copies five numbers into a queue under a lock; a writer thread
-/// formats and writes them and flushes at least once per `flushInterval`. A file keeps the
-/// layout its header says, even if the stream's registration changed since it was begun.
+/// formats them and writes each stream's lines of a batch with one `write`, at least once per
+/// `flushInterval`. A file keeps the layout its header says, even if the stream's registration
+/// changed since it was begun.
 ///
-/// A failing disk (full, read-only, removed) is reported through `report` (at most once per
-/// ten seconds) and counted; the samples of a failed write or flush are lost for the
-/// recording, the file is reopened for the next batch, and the filter goes on. Failures to
-/// flush, sync or close at `close()` are always reported.
+/// Bounds: at most `maximumOpenFiles` files are open at once (the least recently written
+/// quarter is closed to open others), so descriptors never run out however many streams there are;
+/// `release` closes a stream's file and frees its slot for another stream, so the slots stay
+/// bounded by the streams alive at once, not by every name ever seen.
+///
+/// Integrity: each file holds whole lines only (`RecordingFile`): a write that fails midway is
+/// truncated back to the last whole line, and a cut line left by a kill is dropped when the
+/// file is next opened. A failing disk (full, read-only, removed) is reported through `report`
+/// (at most once per ten seconds) and counted; the samples of a failed write are lost for the
+/// recording, the file is reopened for the next batch, and the filter goes on.
 public final class RecordingWriter: Sendable {
     /// Identifies a registered stream cheaply on the sample path.
     public typealias StreamID = Int32
 
     /// What the recorder has done, for statistics.
     public struct Statistics: Sendable, Equatable {
-        /// Samples handed to the operating system: written and flushed without error.
+        /// Samples written to the operating system without error.
         public var written: UInt64 = 0
-        /// Samples that could not be written or flushed (disk errors). A flush that failed
-        /// midway may have put some of them in the file (the last possibly cut short): this
-        /// counts what is not known to be recorded.
+        /// Samples that could not be written (disk errors); none of them is in a file.
         public var failed: UInt64 = 0
         /// Samples waiting in the queue at the last look.
         public var pending: Int = 0
+        /// Files open at the last batch.
+        public var openFiles: Int = 0
     }
 
     private struct Record {
+        /// The stream; a negative value `-1 - id` releases stream `id` (its file is closed and
+        /// its slot freed) instead of carrying a sample.
         var stream: StreamID
         var time: Double, x: Double, y: Double, confidence: Double
     }
 
     private struct Queue {
         var records: [Record] = []
-        var streams: [String] = []
+        /// Each slot's stream name; nil once released and closed (free for reuse).
+        var streams: [String?] = []
+        /// The slot of each registered name.
+        var slots: [String: StreamID] = [:]
+        /// Whether each slot's new files get a confidence column.
         var keepsConfidence: [Bool] = []
+        /// Slots whose release the writer has finished, ready for reuse.
+        var free: [StreamID] = []
+        var namesVersion = 0
         var closing = false
+        /// When closing: the monotonic time by which the writer stops, written or not.
+        var deadline = Double.infinity
         var statistics = Statistics()
     }
 
     /// The recordings' root directory.
     public let directory: String
+    /// The most files open at once.
+    public let maximumOpenFiles: Int
     private let flushInterval: Double
     private let queue: Mutex<Queue>
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let report: @Sendable (String) -> Void
 
-    /// Starts a recorder under `directory` (created if missing).
+    /// Starts a recorder under `directory` (created if missing), keeping at most
+    /// `maximumOpenFiles` files open.
     /// - Throws: `GazeFileError` when the directory cannot be created.
-    public init(directory: String, flushInterval: Double = 0.25, report: @escaping @Sendable (String) -> Void) throws(GazeFileError) {
+    public init(directory: String, flushInterval: Double = 0.25, maximumOpenFiles: Int = 256,
+                report: @escaping @Sendable (String) -> Void) throws(GazeFileError) {
         do { try FileSystem.createDirectory(directory) } catch {
             throw GazeFileError(path: directory, "cannot create the recording directory: \(error)")
         }
         self.directory = directory
         self.flushInterval = flushInterval
+        self.maximumOpenFiles = max(1, maximumOpenFiles)
         self.report = report
         var initial = Queue()
         initial.records.reserveCapacity(1 << 16)
@@ -69,15 +92,32 @@ public final class RecordingWriter: Sendable {
         thread.start()
     }
 
-    /// Registers a stream by name (once per stream; the name must be safe as a directory name);
-    /// with `keepsConfidence`, its new files have a confidence column.
+    /// Registers a stream by name (the name must be safe as a directory name); a name already
+    /// registered and not released gets its slot back. With `keepsConfidence`, its new files
+    /// have a confidence column.
     public func register(stream name: String, keepsConfidence: Bool = false) -> StreamID {
         queue.withLock { queue in
-            if let existing = queue.streams.firstIndex(of: name) { return StreamID(existing) }
-            queue.streams.append(name)
-            queue.keepsConfidence.append(keepsConfidence)
-            return StreamID(queue.streams.count - 1)
+            if let existing = queue.slots[name] { return existing }
+            queue.namesVersion += 1
+            let slot: StreamID
+            if let reused = queue.free.popLast() {
+                slot = reused
+                queue.streams[Int(slot)] = name
+                queue.keepsConfidence[Int(slot)] = keepsConfidence
+            } else {
+                slot = StreamID(queue.streams.count)
+                queue.streams.append(name)
+                queue.keepsConfidence.append(keepsConfidence)
+            }
+            queue.slots[name] = slot
+            return slot
         }
+    }
+
+    /// Ends a stream's recording for now: its queued samples are written, its file closed, and
+    /// its slot freed once that is done. Registering the name again later appends to its file.
+    public func release(_ stream: StreamID) {
+        queue.withLock { $0.records.append(Record(stream: -1 - stream, time: 0, x: 0, y: 0, confidence: 0)) }
     }
 
     /// Queues one raw sample (masked ones too, exactly as received; `confidence` NaN when the
@@ -96,10 +136,17 @@ public final class RecordingWriter: Sendable {
         }
     }
 
-    /// Writes everything queued, flushes, closes the files and stops the thread. Idempotent.
-    public func close() {
+    /// Writes everything queued, closes the files and stops the thread. Idempotent.
+    ///
+    /// Stopping is bounded by `within` seconds whatever the backlog (a disk slow to create
+    /// thousands of new files must not hold SIGTERM past its second): what is not written by
+    /// then is counted as failed and reported, never half-written.
+    public func close(within seconds: Double = .infinity) {
         let alreadyClosing = queue.withLock { queue -> Bool in
-            defer { queue.closing = true }
+            defer {
+                queue.closing = true
+                queue.deadline = monotonicSeconds() + seconds
+            }
             return queue.closing
         }
         guard !alreadyClosing else { return }
@@ -109,44 +156,53 @@ public final class RecordingWriter: Sendable {
 
     // MARK: Writer thread
 
-    private final class OpenFile {
-        let handle: UnsafeMutablePointer<FILE>
-        let date: String
-        /// Whether its lines have a confidence column (its header says so).
-        let withConfidence: Bool
-        init(handle: UnsafeMutablePointer<FILE>, date: String, withConfidence: Bool) {
-            self.handle = handle
-            self.date = date
-            self.withConfidence = withConfidence
-        }
+    /// The writer thread's own state.
+    private struct Files {
+        var open: [StreamID: RecordingFile] = [:]
+        var names: [String?] = []
+        var keepsConfidence: [Bool] = []
+        var namesVersion = -1
+        var clock: UInt64 = 0
+        /// Each stream's samples of the current batch, arrays kept between batches.
+        var pending: [StreamID: [Record]] = [:]
+        /// The lines of one stream being written, reused.
+        var line: [UInt8] = []
+        var order: [StreamID] = []
     }
 
     private func writerLoop() {
         var batch: [Record] = []
         batch.reserveCapacity(1 << 16)
-        var files: [StreamID: OpenFile] = [:]
-        var names: [String] = []
-        var keepsConfidence: [Bool] = []
-        var lastReport = 0.0
-        var line = [UInt8]()
-        line.reserveCapacity(128)
-        var unflushed: [StreamID: UInt64] = [:]
+        var files = Files()
+        var lastReport = -Double.infinity
         while true {
             _ = wake.wait(timeout: .now() + flushInterval)
-            let closing = queue.withLock { queue -> Bool in
+            let (closing, deadline) = queue.withLock { queue -> (Bool, Double) in
                 swap(&queue.records, &batch)
-                if names.count != queue.streams.count { (names, keepsConfidence) = (queue.streams, queue.keepsConfidence) }
-                return queue.closing
+                if files.namesVersion != queue.namesVersion {
+                    files.names = queue.streams
+                    files.keepsConfidence = queue.keepsConfidence
+                    files.namesVersion = queue.namesVersion
+                }
+                return (queue.closing, queue.deadline)
             }
             if !batch.isEmpty {
-                let (written, failed, failure) = writeBatch(batch, names: names, keepsConfidence: keepsConfidence, files: &files, unflushed: &unflushed, line: &line)
+                let (written, failed, failure, released) = writeBatch(batch, files: &files, deadline: deadline)
                 batch.removeAll(keepingCapacity: true)
+                let openFiles = files.open.count
                 queue.withLock { queue in
                     queue.statistics.written += written
                     queue.statistics.failed += failed
+                    queue.statistics.openFiles = openFiles
+                    for slot in released where queue.streams.indices.contains(Int(slot)) {
+                        if let name = queue.streams[Int(slot)] { queue.slots[name] = nil }
+                        queue.streams[Int(slot)] = nil
+                        queue.free.append(slot)
+                        queue.namesVersion += 1
+                    }
                 }
                 if let failure {
-                    let now = Date().timeIntervalSince1970
+                    let now = monotonicSeconds()
                     if now - lastReport >= 10 {
                         report("recording: \(failure) (samples not recorded so far: \(statistics.failed))")
                         lastReport = now
@@ -154,18 +210,25 @@ public final class RecordingWriter: Sendable {
                 }
             }
             if closing {
-                let empty = queue.withLock { $0.records.isEmpty }
+                let (empty, late) = queue.withLock { queue -> (Bool, Bool) in
+                    let late = monotonicSeconds() > queue.deadline
+                    if late {
+                        queue.statistics.failed += UInt64(queue.records.count)
+                        queue.records.removeAll()
+                    }
+                    return (queue.records.isEmpty, late)
+                }
+                if late { report("recording: stopped before everything was written (samples not recorded: \(statistics.failed))") }
                 if empty { break }
             }
         }
-        // Every batch was flushed already; what remains is making it durable and closing.
+        // Everything was written already; what remains is closing. No fsync: the lines are in
+        // the kernel's cache, which outlives the process, and syncing thousands of files (or
+        // the file system) could take longer than the second a stop may take.
         // Failures here are always reported (the process is about to stop).
         var failures: [String] = []
-        for (stream, file) in files {
-            let filePath = path(names[Int(stream)], file.date)
-            if fflush(file.handle) != 0 { failures.append("cannot flush \(filePath): \(systemErrorText())") }
-            if fsync(fileno(file.handle)) != 0 { failures.append("cannot sync \(filePath) to disk: \(systemErrorText())") }
-            if fclose(file.handle) != 0 { failures.append("cannot close \(filePath): \(systemErrorText())") }
+        for (stream, file) in files.open where !file.close() {
+            failures.append("cannot close \(path(files.names[Int(stream)] ?? "?", file.date)): \(systemErrorText())")
         }
         if !failures.isEmpty {
             report("recording: at shutdown: \(failures.joined(separator: "; ")) (samples not recorded: \(statistics.failed))")
@@ -173,107 +236,91 @@ public final class RecordingWriter: Sendable {
         finished.signal()
     }
 
-    /// Writes one batch and flushes every file it touched.
-    ///
-    /// A file's samples count as written only once its `fflush` succeeded: stdio buffers
-    /// `fwrite`, so a full disk usually shows only at the flush. When a write or a flush of a
-    /// file fails, all of that file's samples of this batch not yet flushed count as failed
-    /// (glibc discards the buffer of a failed flush, so none reaches the file later; the
-    /// kernel may have taken a part, ending in a cut-short line), the file is closed and dropped, and the
-    /// stream's remaining samples of this batch fail without retrying. The next batch reopens
-    /// the file, and `openFile` ends a cut-short last line first.
-    /// - Returns: samples written and failed, and the first failure's description.
-    private func writeBatch(_ batch: [Record], names: [String], keepsConfidence: [Bool], files: inout [StreamID: OpenFile],
-                            unflushed: inout [StreamID: UInt64], line: inout [UInt8]) -> (written: UInt64, failed: UInt64, failure: String?) {
+    /// Groups one batch by stream, then formats each stream's samples in its file's layout and
+    /// writes them with one `write`.
+    /// - Returns: samples written and failed, the first failure's description, and the slots
+    ///   released in this batch (their files closed).
+    private func writeBatch(_ batch: [Record], files: inout Files, deadline: Double) -> (written: UInt64, failed: UInt64, failure: String?, released: [StreamID]) {
         let date = UTCCalendar.day()
         var written: UInt64 = 0, failed: UInt64 = 0
         var failure: String?
-        unflushed.removeAll(keepingCapacity: true)
-        var broken = Set<StreamID>()
-        /// Closes and forgets a failed file, counting its unflushed samples as failed.
-        func abandon(_ stream: StreamID) {
-            failed += unflushed.removeValue(forKey: stream) ?? 0
-            broken.insert(stream)
-            if let file = files.removeValue(forKey: stream) {
-                clearerr(file.handle)
-                fclose(file.handle)
+        var released: [StreamID] = []
+        files.order.removeAll(keepingCapacity: true)
+        /// Writes out what is gathered for `stream`.
+        func flush(_ stream: StreamID) {
+            guard let records = files.pending[stream], !records.isEmpty else { return }
+            let count = UInt64(records.count)
+            files.pending[stream]?.removeAll(keepingCapacity: true)
+            guard let name = files.names.indices.contains(Int(stream)) ? files.names[Int(stream)] : nil,
+                  deadline == .infinity || monotonicSeconds() < deadline else {
+                failed += count
+                return
+            }
+            do {
+                var file = try openFile(stream, name: name, date: date, files: &files)
+                files.line.removeAll(keepingCapacity: true)
+                for record in records { Self.appendCSV(record, withConfidence: file.withConfidence, to: &files.line) }  // the file's own layout
+                var bytes = files.line[...]
+                if file.append(&bytes) {
+                    written += count
+                    files.open[stream] = file
+                } else {
+                    failure = failure ?? "cannot write \(path(name, date)): \(systemErrorText())"
+                    failed += count
+                    _ = file.close()  // reopened (and checked) for the next batch
+                    files.open[stream] = nil
+                }
+            } catch {
+                failure = failure ?? error.description
+                failed += count
             }
         }
         for record in batch {
-            guard !broken.contains(record.stream) else {
-                failed += 1
+            if record.stream < 0 {  // a release
+                let stream = -1 - record.stream
+                flush(stream)
+                if let file = files.open.removeValue(forKey: stream), !file.close() {
+                    failure = failure ?? "cannot close \(path(files.names[Int(stream)] ?? "?", file.date)): \(systemErrorText())"
+                }
+                files.pending[stream] = nil
+                released.append(stream)
                 continue
             }
-            guard let file = openFile(record.stream, names: names, keepsConfidence: keepsConfidence, date: date, files: &files,
-                                      failure: &failure) else {
-                failed += 1
-                broken.insert(record.stream)
-                continue
-            }
-            line.removeAll(keepingCapacity: true)
-            Self.appendCSV(record, withConfidence: file.withConfidence, to: &line)
-            let count = line.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file.handle) }
-            if count == line.count {
-                unflushed[record.stream, default: 0] += 1
-            } else {
-                failure = failure ?? "cannot write \(path(names[Int(record.stream)], date)): \(systemErrorText())"
-                failed += 1
-                abandon(record.stream)
-            }
+            if files.pending[record.stream]?.isEmpty ?? true { files.order.append(record.stream) }
+            files.pending[record.stream, default: []].append(record)
         }
-        for (stream, count) in unflushed {
-            guard let file = files[stream] else { continue }
-            if fflush(file.handle) == 0 {
-                written += count
-            } else {
-                failure = failure ?? "cannot flush \(path(names[Int(stream)], file.date)): \(systemErrorText())"
-                abandon(stream)
-            }
-        }
-        return (written, failed, failure)
+        for stream in files.order { flush(stream) }
+        return (written, failed, failure, released)
     }
 
     private func path(_ stream: String, _ date: String) -> String { StreamPaths.recording(stream, date: date, in: directory) }
 
-    private func openFile(_ stream: StreamID, names: [String], keepsConfidence: [Bool], date: String, files: inout [StreamID: OpenFile],
-                          failure: inout String?) -> OpenFile? {
-        if let file = files[stream], file.date == date { return file }
-        if let old = files.removeValue(forKey: stream), fclose(old.handle) != 0 {
-            // The old day's file was flushed at the end of the last batch; closing it rarely fails.
-            failure = failure ?? "cannot close \(path(names[Int(stream)], old.date)): \(systemErrorText())"
+    /// The stream's open file for `date`, opening it (and closing the least recently used file
+    /// when `maximumOpenFiles` are open, or the stream's file of an earlier day).
+    private func openFile(_ stream: StreamID, name: String, date: String, files: inout Files) throws(GazeFileError) -> RecordingFile {
+        files.clock += 1
+        if var file = files.open[stream] {
+            if file.date == date {
+                file.lastUse = files.clock
+                return file
+            }
+            files.open[stream] = nil
+            _ = file.close()  // the old day's lines are all written
         }
-        let name = names[Int(stream)]
-        let folder = StreamPaths.recordings(name, in: directory)
-        do { try FileSystem.createDirectory(folder) } catch {
-            failure = failure ?? "\(error)"
-            return nil
+        if files.open.count >= maximumOpenFiles {
+            // Close the least recently written quarter at once: one sort per many opens, so a
+            // flood of streams costs O(log n) per open rather than a scan of every open file.
+            let oldest = files.open.sorted { $0.value.lastUse < $1.value.lastUse }.prefix(max(1, maximumOpenFiles / 4))
+            for (stream, file) in oldest {
+                files.open[stream] = nil
+                _ = file.close()
+            }
         }
-        let filePath = path(name, date)
-        guard let handle = fopen(filePath, "a+") else {
-            failure = failure ?? "cannot open \(filePath): \(systemErrorText())"
-            return nil
-        }
-        fseek(handle, 0, SEEK_END)
-        var withConfidence = keepsConfidence[Int(stream)]
-        if ftell(handle) == 0 {
-            fputs(withConfidence ? "t,x,y,confidence\n" : "t,x,y\n", handle)
-        } else {
-            // An existing file keeps the layout its header says.
-            fseek(handle, 0, SEEK_SET)
-            var header = [CChar](repeating: 0, count: 20)
-            withConfidence = fgets(&header, Int32(header.count), handle) != nil
-                && String(decoding: header.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) == "t,x,y,confidence\n"
-            fseek(handle, 0, SEEK_END)
-        }
-        if ftell(handle) > 0, fseek(handle, -1, SEEK_END) == 0, fgetc(handle) != Int32(UInt8(ascii: "\n")) {
-            // A line cut short (a crash, a full disk) is ended here, so the next sample is whole.
-            fputc(Int32(UInt8(ascii: "\n")), handle)
-        }
-        // C requires a positioning call between reading (fgetc) and writing on an update
-        // stream; "a+" appends wherever the position is, but only after this.
-        fseek(handle, 0, SEEK_END)
-        let file = OpenFile(handle: handle, date: date, withConfidence: withConfidence)
-        files[stream] = file
+        try FileSystem.createDirectory(StreamPaths.recordings(name, in: directory))
+        let index = Int(stream)
+        var file = try RecordingFile(path: path(name, date), date: date,
+                                     withConfidence: files.keepsConfidence.indices.contains(index) && files.keepsConfidence[index])
+        file.lastUse = files.clock
         return file
     }
 
@@ -295,3 +342,4 @@ public final class RecordingWriter: Sendable {
         }
     }
 }
+

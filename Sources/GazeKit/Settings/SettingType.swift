@@ -74,6 +74,16 @@ extension SettingType where Value == String {
     }
 }
 
+extension SettingType where Value == Bool {
+    /// true or false: JSON booleans in a file, `true`/`false` as a flag's text (usually set by a
+    /// switch flag such as `--allow-insecure-remote`).
+    public static var boolean: SettingType {
+        SettingType(placeholder: "BOOL", requirement: "true or false",
+                    fromText: { $0 == "true" ? true : $0 == "false" ? false : nil }, fromJSON: { $0.bool },
+                    describe: { $0 ? "true" : "false" })
+    }
+}
+
 extension SettingType where Value: Equatable {
     /// One of a fixed set of names (an enum's raw values), in the same spelling in flags and files.
     public static func choice(_ choices: [(name: String, value: Value)], placeholder: String = "NAME") -> SettingType {

@@ -8,11 +8,14 @@ public struct SettingsFile: Sendable {
     /// Where these settings sit in the file (`""` at the top, `"streams"."lab1"` nested), for messages.
     public let context: String
 
+    /// The largest settings file read (a config of thousands of streams is far smaller).
+    public static let sizeLimit = 1 << 20
+
     /// Reads a settings file whose keys must all be in `knownKeys`.
     /// - Throws: `GazeFileError` for a missing or unreadable file, bad JSON, a non-object, an unknown key.
     public init(path: String, knownKeys: Set<String>) throws(GazeFileError) {
         let value: JSONValue
-        do { value = try JSONValue.parse(try readFile(path)) } catch let error as GazeFileError { throw error } catch let error as JSONSyntaxError {
+        do { value = try JSONValue.parse(try readFile(path, limit: Self.sizeLimit, what: "settings file")) } catch let error as GazeFileError { throw error } catch let error as JSONSyntaxError {
             throw GazeFileError(path: path, line: error.line, "not valid JSON: \(error.problem)")
         } catch {
             throw GazeFileError(path: path, "\(error)")

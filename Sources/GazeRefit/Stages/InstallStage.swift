@@ -36,7 +36,7 @@ struct InstallStage {
         let path = StreamPaths.parameters(stream, in: directory)
         do {
             if FileManager.default.fileExists(atPath: path) {
-                try install(try readFile(path), at: StreamPaths.previousParameters(stream, in: directory), step: .backupRename)
+                try install(try readFile(path, limit: ParameterFile.sizeLimit, what: "parameter file"), at: StreamPaths.previousParameters(stream, in: directory), step: .backupRename)
             }
             var file = ParameterFile(parameters: parameters)
             file.extra["metadata"] = .object(Dictionary(uniqueKeysWithValues: result.fields(for: .metadata).map { ($0.key, $0.value) }

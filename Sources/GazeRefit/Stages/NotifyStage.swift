@@ -28,7 +28,7 @@ struct NotifyStage {
         case .pidFile:
             let path = configuration.pidFile
             let text: String
-            do { text = String(decoding: try readFile(path), as: UTF8.self) } catch {
+            do { text = String(decoding: try readFile(path, limit: 4096, what: "pid file"), as: UTF8.self) } catch {
                 return Outcome(message: "not signalled: cannot read the pid file \(error) (is gazefilterd running with this pid_file?)", told: false)
             }
             let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)

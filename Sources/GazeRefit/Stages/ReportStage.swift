@@ -11,6 +11,29 @@ struct ReportStage {
     let configuration: RefitConfiguration
     let dryRun: Bool
     let log: @Sendable (String) -> Void
+    /// The run's file-name base (`claimBase`); nil: the stamp's.
+    var base: String? = nil
+
+    /// The file-name base of this run's files.
+    func fileBase(_ stamp: String) -> String { base ?? Self.fileStamp(stamp) }
+
+    /// Claims a report name no other run has: `<stamp>.json`, else `<stamp>.2.json`,
+    /// `<stamp>.3.json` …, each tried with an exclusive create, so two runs in the same second
+    /// (or at once) never write the same report; the figures follow the name. Nil without a
+    /// report directory or when none can be created (writing the report then says why).
+    func claimBase(_ stamp: String) -> String? {
+        guard let directory = configuration.reportDirectory, (try? FileSystem.createDirectory(directory)) != nil else { return nil }
+        for number in 1...1000 {
+            let candidate = number == 1 ? stamp : "\(stamp).\(number)"
+            let descriptor = open("\(directory)/\(candidate).json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if descriptor >= 0 {
+                close(descriptor)
+                return candidate
+            }
+            guard errno == EEXIST else { return nil }
+        }
+        return nil
+    }
 
     /// The report's text for a whole run.
     func report(stamp: String, results: [StreamRefit], listingError: String?, daemon: NotifyStage.Outcome?) -> String {
@@ -35,12 +58,12 @@ struct ReportStage {
         return writer.text + "\n"
     }
 
-    /// Writes the report into `report_dir` (if any) as `<stamp>.json`.
+    /// Writes the report into `report_dir` (if any) as `<stamp>.json` (or the name claimed for the run).
     func write(_ report: String, stamp: String) {
         guard let directory = configuration.reportDirectory else { return }
         do {
             try FileSystem.createDirectory(directory)
-            try AtomicFile.write(text: report, to: "\(directory)/\(Self.fileStamp(stamp)).json")
+            try AtomicFile.write(text: report, to: "\(directory)/\(fileBase(stamp)).json")
         } catch {
             log("cannot write the report: \(FileSystem.describe(error))")
         }
@@ -77,7 +100,7 @@ struct ReportStage {
                        result.reason,
                        "gaze below: the first \(count) samples of the held-out data; fitted parameters filtered and smoothed, current parameters filtered (dashed)"],
             logLikelihoods: result.logLikelihoods, observedSamples: result.trainingObserved, converged: result.converged, stretch: stretch)
-        let path = "\(directory)/\(Self.fileStamp(stamp))-\(result.stream).svg"
+        let path = "\(directory)/\(fileBase(stamp))-\(result.stream).svg"
         do {
             try FileSystem.createDirectory(directory)
             try AtomicFile.write(text: figure.svg, to: path)
@@ -107,14 +130,17 @@ struct ReportStage {
         }
     }
 
-    /// Whether `name` is a report this job writes: `<YYYYMMDDTHHMMSSZ>.json` or `<YYYYMMDDTHHMMSSZ>-<stream>.svg`.
+    /// Whether `name` is a report this job writes: `<YYYYMMDDTHHMMSSZ>[.<n>].json` or `<YYYYMMDDTHHMMSSZ>[.<n>]-<stream>.svg`.
     static func isReportName(_ name: String) -> Bool {
         let stamp = name.prefix(16)
         let digits = stamp.enumerated().allSatisfy { index, character in
             index == 8 ? character == "T" : index == 15 ? character == "Z" : character.isASCII && character.isNumber
         }
         guard stamp.count == 16, digits else { return false }
-        let rest = name.dropFirst(16)
+        var rest = name.dropFirst(16)
+        if rest.hasPrefix("."), let end = rest.dropFirst().firstIndex(where: { !$0.isASCII || !$0.isNumber }), end > rest.index(after: rest.startIndex) {
+            rest = rest[end...]  // the run's number within its second: `.2`
+        }
         if rest == ".json" { return true }
         guard rest.hasPrefix("-"), rest.hasSuffix(".svg") else { return false }
         return GazeTopic.isValid(name: String(rest.dropFirst().dropLast(4)))

@@ -57,6 +57,14 @@ enum Calls {
     static func curveKeyPair(_ publicKey: UnsafeMutablePointer<CChar>, _ secretKey: UnsafeMutablePointer<CChar>) -> Int32 {
         zmq_curve_keypair(publicKey, secretKey)
     }
+    static func curvePublic(_ publicKey: UnsafeMutablePointer<CChar>, _ secretKey: String) -> Int32 { zmq_curve_public(publicKey, secretKey) }
+    static func z85Encode(_ destination: UnsafeMutablePointer<CChar>, _ data: UnsafePointer<UInt8>, _ size: Int) -> UnsafeMutablePointer<CChar>? {
+        zmq_z85_encode(destination, data, size)
+    }
+    static func z85Decode(_ destination: UnsafeMutablePointer<UInt8>, _ text: String) -> UnsafeMutablePointer<UInt8>? { zmq_z85_decode(destination, text) }
+    static func socketMonitor(_ socket: UnsafeMutableRawPointer, _ endpoint: String, _ events: Int32) -> Int32 {
+        zmq_socket_monitor(socket, endpoint, events)
+    }
     static func lastError() -> Int32 { zmq_errno() }
     static func errorMessage(_ code: Int32) -> String { String(cString: zmq_strerror(code)) }
 }
