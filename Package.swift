@@ -17,6 +17,8 @@ let package = Package(
     ],
     targets: [
         // Pure numerical core: model parameters, online and batch filter, smoother, EM, sampling.
+        // Optimised in debug builds too: the tests fit models by EM to convergence, which
+        // unoptimised generic kernels make tens of times slower.
         .target(name: "LinearDynamics", swiftSettings: strict + [.unsafeFlags(["-O"])]),
 
         // libzmq through pkg-config, and a small safe Swift layer over it.

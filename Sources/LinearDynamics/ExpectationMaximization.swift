@@ -1,4 +1,4 @@
-/// Which parameters an EM fit re-estimates: the six of MODEL.md and the offsets b and d.
+/// Which of the six parameters an EM fit re-estimates.
 public struct FittedParameters: OptionSet, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: Int
     public init(rawValue: Int) { self.rawValue = rawValue }
@@ -15,19 +15,14 @@ public struct FittedParameters: OptionSet, Hashable, Sendable, CustomStringConve
     public static let initialMean = FittedParameters(rawValue: 1 << 4)
     /// sigma_0, the initial covariance.
     public static let initialCovariance = FittedParameters(rawValue: 1 << 5)
-    /// b, the transition offset (fitted as one constant vector).
-    public static let transitionOffset = FittedParameters(rawValue: 1 << 6)
-    /// d, the observation offset.
-    public static let observationOffset = FittedParameters(rawValue: 1 << 7)
-    /// The six of MODEL.md's EM section (not the offsets).
+    /// All six.
     public static let all: FittedParameters = [.transition, .transitionCovariance, .observation,
                                                .observationCovariance, .initialMean, .initialCovariance]
 
-    /// The MODEL.md names, in the order EM updates them (pykalman's).
+    /// The MODEL.md names, in the order EM updates them.
     public static let names: [(name: String, member: FittedParameters)] = [
         ("H", .observation), ("R", .observationCovariance), ("D", .transition),
         ("Q", .transitionCovariance), ("mu_0", .initialMean), ("sigma_0", .initialCovariance),
-        ("b", .transitionOffset), ("d", .observationOffset),
     ]
 
     /// Parses a comma-separated list of names such as `D,Q,H,R`; nil names the unknown one.
@@ -37,16 +32,16 @@ public struct FittedParameters: OptionSet, Hashable, Sendable, CustomStringConve
             let name = raw.trimmingSpaces
             guard let entry = Self.names.first(where: { $0.name == name }) else {
                 throw ParameterError(name.isEmpty ? "(empty)" : name,
-                                     "is not a parameter name (expected some of D, Q, H, R, mu_0, sigma_0, b, d)")
+                                     "is not a parameter name (expected some of D, Q, H, R, mu_0, sigma_0)")
             }
             result.insert(entry.member)
         }
         self = result
     }
 
-    /// The names of the members, in MODEL.md's order (D, Q, H, R, mu_0, sigma_0, b, d).
+    /// The names of the members, in MODEL.md's order (D, Q, H, R, mu_0, sigma_0).
     public var memberNames: [String] {
-        ["D", "Q", "H", "R", "mu_0", "sigma_0", "b", "d"].filter { name in contains(Self.names.first { $0.name == name }!.member) }
+        ["D", "Q", "H", "R", "mu_0", "sigma_0"].filter { name in contains(Self.names.first { $0.name == name }!.member) }
     }
 
     public var description: String { memberNames.joined(separator: ",") }
@@ -58,35 +53,66 @@ extension Substring {
     }
 }
 
+/// How EM moves from one parameter set to the next.
+public enum EMAcceleration: String, Sendable, Equatable, CaseIterable {
+    /// One plain EM update per iteration (pykalman's `em`; reproduces its per-iteration numbers).
+    case none
+    /// SQUAREM (Varadhan & Roland 2008, scheme S3): two EM updates give a direction and a step
+    /// length; the extrapolated point is kept only when its parameters are valid and it does not
+    /// lower the log-likelihood, otherwise the step is shortened back to the plain EM point.
+    case squarem
+}
+
 /// How an EM fit runs and when it stops.
 public struct EMConfiguration: Sendable {
     /// The parameters to re-estimate; the others stay as given.
     public var fitting: FittedParameters
     /// The most iterations to run.
     public var maximumIterations: Int
-    /// Stop early once an iteration improves the log-likelihood by less than this; nil runs
-    /// every iteration.
+    /// Stop early once an iteration improves the log-likelihood by less than this (in nats, in
+    /// total); nil runs every iteration unless `tolerancePerSample` stops it.
     public var tolerance: Double?
+    /// Stop, converged, once the log-likelihood per observed sample is within this of its maximum
+    /// by the rule of MODEL.md ("EM", stopping): the last gain per observed sample and the gain
+    /// still to come, extrapolated from the last two gains, are both below it. 1e-7 nats/sample
+    /// is a good value. nil: no such rule.
+    public var tolerancePerSample: Double?
     /// How each sequence's state starts (MODEL.md, "Start rule"). With `.diffuse`, mu_0 and
     /// sigma_0 play no part and cannot be fitted; with `.firstSample`, mu_0 cannot.
     public var start: StartRule
+    /// Plain EM or SQUAREM.
+    public var acceleration: EMAcceleration
+    /// Threads for the E-step (sequences run concurrently); nil uses every core.
+    public var workers: Int?
+    /// Whether the E-step reuses settled covariances and gains (exact to about 1e-12; see
+    /// MODEL.md "EM"); false computes every step in full.
+    public var reuseSteadyState: Bool
 
-    /// A configuration fitting `fitting` for at most `maximumIterations`, optionally to `tolerance`.
-    public init(fitting: FittedParameters, maximumIterations: Int, tolerance: Double? = nil, start: StartRule = .parameters) {
+    /// A configuration fitting `fitting` for at most `maximumIterations`, optionally to a tolerance.
+    public init(fitting: FittedParameters, maximumIterations: Int, tolerance: Double? = nil, tolerancePerSample: Double? = nil,
+                start: StartRule = .parameters, acceleration: EMAcceleration = .none, workers: Int? = nil, reuseSteadyState: Bool = true) {
         self.fitting = fitting
         self.maximumIterations = maximumIterations
         self.tolerance = tolerance
+        self.tolerancePerSample = tolerancePerSample
         self.start = start
+        self.acceleration = acceleration
+        self.workers = workers
+        self.reuseSteadyState = reuseSteadyState
     }
 
     /// Why this configuration cannot run, or nil.
     public var problem: String? {
+        if let tolerance = tolerancePerSample, !(tolerance > 0 && tolerance.isFinite) {
+            return "the tolerance per sample must be a positive number, not \(tolerance)"
+        }
+        if let workers, workers < 1 { return "the number of workers must be at least 1, not \(workers)" }
         switch start {
         case .diffuse where !fitting.isDisjoint(with: [.initialMean, .initialCovariance]):
-            "mu_0 and sigma_0 cannot be fitted with the diffuse start rule (it assumes nothing about the first state); fit D, Q, H, R only, or use the params start rule"
+            return "mu_0 and sigma_0 cannot be fitted with the diffuse start rule (it assumes nothing about the first state); fit D, Q, H, R only, or use the params start rule"
         case .firstSample where fitting.contains(.initialMean):
-            "mu_0 cannot be fitted with the first-sample start rule (each sequence starts at its first observed sample); leave mu_0 out, or use the params start rule"
-        default: nil
+            return "mu_0 cannot be fitted with the first-sample start rule (each sequence starts at its first observed sample); leave mu_0 out, or use the params start rule"
+        default: return nil
         }
     }
 }
@@ -99,7 +125,7 @@ public struct EMResult: Equatable, Sendable {
     public var logLikelihoods: [Double]
     /// Iterations run.
     public var iterations: Int { logLikelihoods.count - 1 }
-    /// Whether the fit stopped because an iteration improved by less than the tolerance.
+    /// Whether the fit stopped because the stopping rule (`tolerancePerSample`, or `tolerance`) was met.
     public var converged: Bool
     /// The iteration whose update lowered the log-likelihood beyond rounding (a loss of
     /// precision, e.g. with huge coordinates), if any: the fit stopped there and kept the
@@ -108,6 +134,16 @@ public struct EMResult: Equatable, Sendable {
     /// With the diffuse start rule, how many sequences were left out of the fit because their
     /// state is never identified (too few observed steps, e.g. one sample of a state with velocity).
     public var unidentifiedSequences = 0
+    /// Observed steps in the sequences fitted (the "per sample" of the stopping rule).
+    public var observedSteps = 0
+    /// E-steps run (filter and smoother over all sequences): one per plain iteration, about two
+    /// per SQUAREM iteration.
+    public var evaluations = 0
+    /// SQUAREM iterations whose extrapolated point was refused (invalid, or lower) and shortened.
+    public var fallbacks = 0
+
+    /// The last log-likelihood per observed sample.
+    public var logLikelihoodPerSample: Double { logLikelihoods.last! / Double(max(observedSteps, 1)) }
 }
 
 /// Why an EM fit stopped without a result.
@@ -139,11 +175,12 @@ public enum EMError: Error, Equatable, Sendable, CustomStringConvertible {
 extension ModelParameters {
     /// Fits parameters by expectation–maximisation over one or several sequences (MODEL.md).
     ///
-    /// Each iteration smooths every sequence with the current parameters, then re-estimates
+    /// Each EM update smooths every sequence with the current parameters, then re-estimates
     /// the chosen parameters in MODEL.md's order (H, R, D, Q, mu_0, sigma_0), each with the
     /// newest values of those before it. Sums run over all sequences; a sequence boundary is
     /// not a transition. A parameter with nothing to learn from (H and R with no observed
-    /// step, D and Q with no transition) keeps its value.
+    /// step, D and Q with no transition) keeps its value. The log-likelihood never decreases
+    /// from one iteration to the next (plain and accelerated alike).
     /// - Parameter progress: called after each iteration kept, with its number and log-likelihood
     ///   (not for an iteration that lowered the likelihood: the fit stops before it, see `decreasedAt`).
     public func fitEM(
@@ -151,63 +188,35 @@ extension ModelParameters {
         progress: (_ iteration: Int, _ logLikelihood: Double) -> Void = { _, _ in }
     ) throws(EMError) -> EMResult {
         if let problem = configuration.problem { throw .configuration(problem) }
+        // The M-step does not have the offsets b, d nor partly observed steps yet: models with
+        // offsets are refused, and a partly observed step counts as masked (as before).
+        guard hasNoOffsets else {
+            throw .configuration("EM does not fit models with offsets b or d yet (MODEL.md, \"Offsets\"); fit a model without them")
+        }
+        let whole = sequences.map { $0.partialCount > 0 ? $0.maskingPartialSteps() : $0 }
         // Empty sequences carry nothing (not even a first state); errors name the given index.
         // Unless the state starts at mu_0, a sequence starts at its first observed step: the
         // masked steps before it carry nothing about the parameters.
-        let firstSteps = sequences.map { sequence in
+        let firstSteps = whole.map { sequence in
             configuration.start == .parameters ? 0 : (sequence.mask.firstIndex(of: false) ?? sequence.count)
         }
-        if transitionOffsets != nil, let index = sequences.indices.first(where: { firstSteps[$0] > 0 && firstSteps[$0] < sequences[$0].count }) {
-            throw .configuration("sequence \(index + 1) starts with masked steps, which the \(configuration.start.rawValue) start rule leaves out, and per-step transition offsets cannot follow that shift; use the params start rule")
-        }
-        var given = sequences.indices.filter { firstSteps[$0] < sequences[$0].count }
+        var given = whole.indices.filter { firstSteps[$0] < whole[$0].count }
         // A diffuse start that the data never identify has no finite moments: such a sequence is
         // left out (counted in the result), judged once under the starting parameters.
-        let identifiable = given.filter { configuration.start != .diffuse || identifies(sequences[$0]) }
+        let identifiable = given.filter { configuration.start != .diffuse || identifies(whole[$0]) }
         let unidentified = given.count - identifiable.count
         given = identifiable
-        let sequences = given.map { firstSteps[$0] == 0 ? sequences[$0] : sequences[$0].slice(firstSteps[$0]..<sequences[$0].count) }
+        let sequences = given.map { firstSteps[$0] == 0 ? whole[$0] : whole[$0].slice(firstSteps[$0]..<whole[$0].count) }
         guard !sequences.isEmpty else { throw EMError.noData }
         do {
-            var result = try fitEMNonEmpty(sequences, configuration: configuration, progress: progress)
+            var run = EMRun(sequences: sequences, configuration: configuration, shift: StatisticsShift(sequences, observation: observation))
+            var result = try configuration.acceleration == .none
+                ? run.plain(from: self, progress: progress) : run.squarem(from: self, progress: progress)
             result.unidentifiedSequences = unidentified
             return result
         } catch .filter(let iteration, let index, let error) {
             throw .filter(iteration: iteration, sequence: given[index], error)
         }
-    }
-
-    private func fitEMNonEmpty(
-        _ sequences: [ObservationSequence], configuration: EMConfiguration,
-        progress: (_ iteration: Int, _ logLikelihood: Double) -> Void
-    ) throws(EMError) -> EMResult {
-        var current = self
-        var smoothed = try current.smoothAll(sequences, start: configuration.start, iteration: 0)
-        var logLikelihoods = [smoothed.reduce(0) { $0 + $1.filter.logLikelihood }]
-        var converged = false
-        for iteration in stride(from: 1, through: configuration.maximumIterations, by: 1) {
-            let before = current
-            current = current.maximized(over: sequences, smoothed: smoothed, fitting: configuration.fitting)
-            do { try current.validate() } catch { throw .invalidUpdate(iteration: iteration, error) }
-            let logLikelihood: Double
-            if iteration == configuration.maximumIterations {
-                logLikelihood = try current.totalLogLikelihood(sequences, start: configuration.start, iteration: iteration)
-            } else {
-                smoothed = try current.smoothAll(sequences, start: configuration.start, iteration: iteration)
-                logLikelihood = smoothed.reduce(0) { $0 + $1.filter.logLikelihood }
-            }
-            let improvement = logLikelihood - logLikelihoods[logLikelihoods.count - 1]
-            if improvement < -Self.decreaseTolerance * max(1, abs(logLikelihoods[logLikelihoods.count - 1])) {
-                return EMResult(parameters: before, logLikelihoods: logLikelihoods, converged: false, decreasedAt: iteration)
-            }
-            progress(iteration, logLikelihood)
-            logLikelihoods.append(logLikelihood)
-            if let tolerance = configuration.tolerance, improvement < tolerance {
-                converged = true
-                break
-            }
-        }
-        return EMResult(parameters: current, logLikelihoods: logLikelihoods, converged: converged)
     }
 
     /// Whether a diffuse start is identified somewhere in this sequence (stops at the first step that is).
@@ -222,372 +231,201 @@ extension ModelParameters {
 
     /// A fall of the log-likelihood larger than this, relative to its size, is not rounding.
     static let decreaseTolerance = 1e-9
-
-    private func smoothAll(_ sequences: [ObservationSequence], start: StartRule, iteration: Int) throws(EMError) -> [SmootherResult] {
-        var results: [SmootherResult] = []
-        results.reserveCapacity(sequences.count)
-        for (index, sequence) in sequences.enumerated() {
-            do { results.append(try smooth(sequence, start: start)) } catch { throw .filter(iteration: iteration, sequence: index, error) }
-        }
-        return results
-    }
-
-    private func totalLogLikelihood(_ sequences: [ObservationSequence], start: StartRule, iteration: Int) throws(EMError) -> Double {
-        var total = 0.0
-        for (index, sequence) in sequences.enumerated() {
-            do { total += try logLikelihood(of: sequence, start: start) } catch { throw .filter(iteration: iteration, sequence: index, error) }
-        }
-        return total
-    }
-
-    /// The M-step: new values for the fitted parameters, the others unchanged, in pykalman's
-    /// order H, R, D, Q, mu_0, sigma_0, b, d (MODEL.md, "EM", "Offsets", "Missing components").
-    func maximized(over sequences: [ObservationSequence], smoothed: [SmootherResult], fitting: FittedParameters) -> ModelParameters {
-        var next = self
-        var statistics = SufficientStatistics(n: stateDimension, m: observationDimension)
-        // E[y_t | data] and the covariances of the missing components, under these parameters.
-        let expected = fitting.isDisjoint(with: [.observation, .observationCovariance, .observationOffset]) ? nil
-            : ExpectedObservations(sequences, smoothed, parameters: self)
-        if fitting.contains(.observation), let expected {
-            statistics.accumulateObservationMoments(expected, smoothed, offset: observationOffset)
-            if statistics.observedSteps > 0 {
-                next.observation = statistics.observationCross * SymmetricEigen(statistics.observedStateMoment).pseudoInverse
-            }
-        }
-        if fitting.contains(.observationCovariance), let expected {
-            if let covariance = statistics.observationResidualCovariance(expected, smoothed, observation: next.observation,
-                                                                         offset: observationOffset) {
-                next.observationCovariance = covariance
-            }
-        }
-        if fitting.contains(.transition) {
-            statistics.accumulateTransitionMoments(smoothed, offsets: self)
-            if statistics.transitions > 0 {
-                next.transition = statistics.transitionCross * SymmetricEigen(statistics.previousStateMoment).pseudoInverse
-            }
-        }
-        if fitting.contains(.transitionCovariance) {
-            if let covariance = statistics.transitionResidualCovariance(smoothed, transition: next.transition, offsets: self) {
-                next.transitionCovariance = covariance
-            }
-        }
-        if fitting.contains(.transitionOffset), let offset = statistics.transitionOffset(smoothed, transition: next.transition) {
-            next.transitionOffset = offset
-            next.transitionOffsets = nil
-        }
-        if fitting.contains(.observationOffset), let expected,
-           let offset = statistics.observationOffset(expected, smoothed, observation: next.observation) {
-            next.observationOffset = offset
-        }
-        let n = stateDimension, k = Double(smoothed.count)
-        if fitting.contains(.initialMean) {
-            var mean = [Double](repeating: 0, count: n)
-            for result in smoothed { for i in 0..<n { mean[i] += result.smoothed.means[i] } }
-            next.initialMean = mean.map { $0 / k }
-        }
-        if fitting.contains(.initialCovariance) {
-            var covariance = Matrix(rows: n, columns: n)
-            for result in smoothed {
-                let first = result.smoothed.mean(at: 0), firstCovariance = result.smoothed.covariance(at: 0)
-                // The course's rule starts each sequence at its own first sample, not at mu_0.
-                let start = result.filter.start == .firstSample ? result.filter.predicted.mean(at: 0) : next.initialMean
-                for i in 0..<n {
-                    for j in 0..<n {
-                        covariance[i, j] += firstCovariance[i, j]
-                            + (first[i] - start[i]) * (first[j] - start[j])
-                    }
-                }
-            }
-            next.initialCovariance = ((1 / k) * covariance).symmetrized
-        }
-        return next
-    }
 }
 
-/// Sums over all sequences that the M-step turns into new parameters.
-struct SufficientStatistics {
-    let n: Int, m: Int
-    /// Σ_{t∈O} m_t mu_s_tᵀ (m×n) and Σ_{t∈O} P_t (n×n), over observed steps.
-    var observationCross: Matrix, observedStateMoment: Matrix
+/// One EM fit in progress: the sequences, the E-step's storage, and the two ways of iterating.
+struct EMRun {
+    let sequences: [ObservationSequence]
+    let configuration: EMConfiguration
+    let shift: StatisticsShift
+    let workers: Int
+    var statistics: [Double] = []
+    var evaluations = 0
     var observedSteps = 0
-    /// Σ_{t≥1} (V_{t,t-1} + mu_s_t mu_s_{t-1}ᵀ) and Σ_{t≥1} P_{t-1}.
-    var transitionCross: Matrix, previousStateMoment: Matrix
-    var transitions = 0
 
-    init(n: Int, m: Int) {
-        self.n = n
-        self.m = m
-        observationCross = Matrix(rows: m, columns: n)
-        observedStateMoment = Matrix(rows: n, columns: n)
-        transitionCross = Matrix(rows: n, columns: n)
-        previousStateMoment = Matrix(rows: n, columns: n)
+    init(sequences: [ObservationSequence], configuration: EMConfiguration, shift: StatisticsShift) {
+        self.sequences = sequences
+        self.configuration = configuration
+        self.shift = shift
+        workers = configuration.workers ?? processorCount()
     }
 
-    /// Σ_{t∈O} (y^_t − d) mu_s_tᵀ + L_t Σ_s_t and Σ_{t∈O} P_t, over steps with an observed component.
-    mutating func accumulateObservationMoments(_ expected: ExpectedObservations, _ smoothed: [SmootherResult], offset d: [Double]) {
-        let n = self.n, m = self.m
-        var cross = expected.stateCrossCovariance.elements, moment = observedStateMoment.elements, observed = 0
-        for (values, result) in zip(expected.values, smoothed) {
-            values.withUnsafeBufferPointer { y in
-            result.smoothed.means.withUnsafeBufferPointer { mu in
-            result.smoothed.covariances.withUnsafeBufferPointer { sigma in
-                for t in 0..<result.smoothed.count where !y[t * m].isNaN {
-                    observed += 1
-                    for i in 0..<m { for j in 0..<n { cross[i * n + j] += (y[t * m + i] - d[i]) * mu[t * n + j] } }
-                    for i in 0..<n {
-                        for j in 0..<n { moment[i * n + j] += sigma[t * n * n + i * n + j] + mu[t * n + i] * mu[t * n + j] }
-                    }
-                }
-            }}}
+    /// An E-step at `parameters`, then the M-step: the data's log-likelihood there and the EM update.
+    mutating func evaluate(_ parameters: ModelParameters, iteration: Int) throws(EMError) -> (logLikelihood: Double, next: ModelParameters) {
+        let layout = SufficientStatistics.Layout(n: parameters.stateDimension, m: parameters.observationDimension)
+        let step = ExpectationStep(parameters: parameters, start: configuration.start, layout: layout, shift: shift,
+                                   reuseSteadyState: configuration.reuseSteadyState)
+        if statistics.count != sequences.count * layout.count {
+            statistics = [Double](repeating: 0, count: sequences.count * layout.count)
         }
-        observationCross.elements = cross
-        observedStateMoment.elements = moment
-        observedSteps = observed
-    }
-
-    /// 1/|O| Σ_{t∈O} [(y^_t − H mu_s_t − d)(…)ᵀ + Cov(y_t − H s_t | data)], nil with no observed
-    /// step; the covariance is H Σ_s_t Hᵀ for a whole step, and adds the missing components'
-    /// Cov(y | data) − Cov(y, s | data) Hᵀ − H Cov(s, y | data) for a partial one.
-    func observationResidualCovariance(_ expected: ExpectedObservations, _ smoothed: [SmootherResult], observation h: Matrix,
-                                       offset d: [Double]) -> Matrix? {
-        let n = self.n, m = self.m
-        var residualSum = [Double](repeating: 0, count: m * m)
-        var covarianceSum = [Double](repeating: 0, count: n * n)
-        var observed = 0
-        var residual = [Double](repeating: 0, count: m)
-        for (values, result) in zip(expected.values, smoothed) {
-            values.withUnsafeBufferPointer { y in
-            result.smoothed.means.withUnsafeBufferPointer { mu in
-            result.smoothed.covariances.withUnsafeBufferPointer { sigma in
-            h.elements.withUnsafeBufferPointer { h in
-                for t in 0..<result.smoothed.count where !y[t * m].isNaN {
-                    observed += 1
-                    for i in 0..<m {
-                        var predicted = d[i]
-                        for j in 0..<n { predicted += h[i * n + j] * mu[t * n + j] }
-                        residual[i] = y[t * m + i] - predicted
-                    }
-                    for i in 0..<m { for j in 0..<m { residualSum[i * m + j] += residual[i] * residual[j] } }
-                    for i in 0..<(n * n) { covarianceSum[i] += sigma[t * n * n + i] }
-                }
-            }}}}
+        evaluations += 1
+        let failure = statistics.withUnsafeMutableBufferPointer { step.run(sequences, workers: workers, into: $0) }
+        if let (sequence, error) = failure { throw .filter(iteration: iteration, sequence: sequence, error) }
+        // Summed in sequence order: the same bits whatever the threads did.
+        var logLikelihood = 0.0, observed = 0.0
+        for s in 0..<sequences.count {
+            logLikelihood += statistics[s * layout.count + layout.logLikelihood]
+            observed += statistics[s * layout.count + layout.observedSteps]
         }
-        guard observed > 0 else { return nil }
-        let sigmaSum = Matrix(rows: n, columns: n, elements: covarianceSum)
-        let cross = expected.stateCrossCovariance * h.transposed
-        let total = Matrix(rows: m, columns: m, elements: residualSum) + h * sigmaSum * h.transposed
-            + expected.covariance - cross - cross.transposed
-        return ((1 / Double(observed)) * total).symmetrized
-    }
-
-    /// d = 1/|O| Σ_{t∈O} (y^_t − H mu_s_t), nil with no observed step.
-    func observationOffset(_ expected: ExpectedObservations, _ smoothed: [SmootherResult], observation h: Matrix) -> [Double]? {
-        let n = self.n, m = self.m
-        var sum = [Double](repeating: 0, count: m), observed = 0
-        for (values, result) in zip(expected.values, smoothed) {
-            values.withUnsafeBufferPointer { y in
-            result.smoothed.means.withUnsafeBufferPointer { mu in
-            h.elements.withUnsafeBufferPointer { h in
-                for t in 0..<result.smoothed.count where !y[t * m].isNaN {
-                    observed += 1
-                    for i in 0..<m {
-                        var value = y[t * m + i]
-                        for j in 0..<n { value -= h[i * n + j] * mu[t * n + j] }
-                        sum[i] += value
-                    }
-                }
-            }}}
+        observedSteps = Int(observed)
+        let next = statistics.withUnsafeBufferPointer { blocks in
+            parameters.maximized(blocks: blocks.baseAddress!, sequences: sequences.count, layout: layout,
+                                 shift: shift, fitting: configuration.fitting, start: configuration.start)
         }
-        return observed > 0 ? sum.map { $0 / Double(observed) } : nil
+        return (logLikelihood, next)
     }
 
-    /// Σ_{t≥1} (V_{t,t-1} + (mu_s_t − b_{t-1}) mu_s_{t-1}ᵀ) and Σ_{t≥1} P_{t-1}, with the offsets of `offsets`.
-    mutating func accumulateTransitionMoments(_ smoothed: [SmootherResult], offsets: ModelParameters) {
-        let n = self.n, size = n * n
-        var cross = transitionCross.elements, moment = previousStateMoment.elements, count = 0
-        let (rows, stride) = offsets.transitionOffsetRows
-        for result in smoothed where result.smoothed.count > 1 {
-            result.smoothed.means.withUnsafeBufferPointer { mu in
-            result.smoothed.covariances.withUnsafeBufferPointer { sigma in
-            result.lagOneCovariances.withUnsafeBufferPointer { v in
-            rows.withUnsafeBufferPointer { b in
-                for t in 1..<result.smoothed.count {
-                    count += 1
-                    for i in 0..<n {
-                        let next = mu[t * n + i] - b[(t - 1) * stride + i]
-                        for j in 0..<n {
-                            cross[i * n + j] += v[t * size + i * n + j] + next * mu[(t - 1) * n + j]
-                            moment[i * n + j] += sigma[(t - 1) * size + i * n + j] + mu[(t - 1) * n + i] * mu[(t - 1) * n + j]
+    /// The stopping rule; `gains` are the improvements of the iterations so far.
+    func converged(_ gains: [Double]) -> Bool {
+        guard let gain = gains.last else { return false }
+        if let tolerance = configuration.tolerance, gain < tolerance { return true }
+        guard let perSample = configuration.tolerancePerSample else { return false }
+        let samples = Double(max(observedSteps, 1))
+        if gain <= 0 || gain / samples < 1e-3 * perSample { return true }  // no progress left within rounding
+        guard gain / samples < perSample, gains.count >= 2 else { return false }
+        let previous = gains[gains.count - 2]
+        guard previous > 0 else { return false }
+        let ratio = gain / previous
+        guard ratio < 1 else { return false }
+        return gain * ratio / (1 - ratio) / samples < perSample
+    }
+
+    func result(_ parameters: ModelParameters, _ logLikelihoods: [Double], converged: Bool, decreasedAt: Int? = nil, fallbacks: Int = 0) -> EMResult {
+        EMResult(parameters: parameters, logLikelihoods: logLikelihoods, converged: converged, decreasedAt: decreasedAt,
+                 observedSteps: observedSteps, evaluations: evaluations, fallbacks: fallbacks)
+    }
+
+    /// Plain EM: one update per iteration.
+    mutating func plain(from start: ModelParameters, progress: (Int, Double) -> Void) throws(EMError) -> EMResult {
+        var current = start
+        var (logLikelihood, next) = try evaluate(current, iteration: 0)
+        var logLikelihoods = [logLikelihood], gains: [Double] = []
+        for iteration in stride(from: 1, through: configuration.maximumIterations, by: 1) {
+            do { try next.validate() } catch { throw .invalidUpdate(iteration: iteration, error) }
+            let (newLogLikelihood, following) = try evaluate(next, iteration: iteration)
+            let gain = newLogLikelihood - logLikelihood
+            if gain < -ModelParameters.decreaseTolerance * max(1, abs(logLikelihood)) {
+                return result(current, logLikelihoods, converged: false, decreasedAt: iteration)
+            }
+            (current, logLikelihood, next) = (next, newLogLikelihood, following)
+            progress(iteration, logLikelihood)
+            logLikelihoods.append(logLikelihood)
+            gains.append(gain)
+            if converged(gains) { return result(current, logLikelihoods, converged: true) }
+        }
+        return result(current, logLikelihoods, converged: false)
+    }
+
+    /// SQUAREM (scheme S3) with a monotone safeguard: θ1 = M(θ0), θ2 = M(θ1), r = θ1 − θ0,
+    /// v = θ2 − 2θ1 + θ0, α = −‖r‖/‖v‖ (at most −1, at least −`stepMaximum`), θ' = θ0 − 2αr + α²v.
+    /// θ' is kept when its parameters are valid, its filter runs and its log-likelihood is not
+    /// below θ0's; otherwise α moves halfway to −1 (θ' = θ2, a plain double EM step) and is tried again.
+    mutating func squarem(from start: ModelParameters, progress: (Int, Double) -> Void) throws(EMError) -> EMResult {
+        let fitting = configuration.fitting
+        var current = start
+        var (logLikelihood, update) = try evaluate(current, iteration: 0)
+        var logLikelihoods = [logLikelihood], gains: [Double] = []
+        var stepMaximum = 1.0, fallbacks = 0
+        for iteration in stride(from: 1, through: configuration.maximumIterations, by: 1) {
+            let first = update
+            do { try first.validate() } catch { throw .invalidUpdate(iteration: iteration, error) }
+            let (firstLogLikelihood, second) = try evaluate(first, iteration: iteration)
+            if firstLogLikelihood - logLikelihood < -ModelParameters.decreaseTolerance * max(1, abs(logLikelihood)) {
+                return result(current, logLikelihoods, converged: false, decreasedAt: iteration, fallbacks: fallbacks)
+            }
+            let theta0 = current.vector(fitting), theta1 = first.vector(fitting), theta2 = second.vector(fitting)
+            let r = zip(theta1, theta0).map(-)
+            let v = (0..<r.count).map { theta2[$0] - 2 * theta1[$0] + theta0[$0] }
+            let rr = r.reduce(0) { $0 + $1 * $1 }, vv = v.reduce(0) { $0 + $1 * $1 }
+            var alpha = vv > 0 ? -(rr / vv).squareRoot() : -1
+            alpha = min(-1, max(alpha, -stepMaximum))
+            if !alpha.isFinite { alpha = -1 }
+            var accepted: (ModelParameters, Double, ModelParameters)?
+            var shortened = false
+            for attempt in 0..<4 {
+                if attempt == 3 { alpha = -1 }
+                let candidate: ModelParameters
+                if alpha == -1 {
+                    candidate = second
+                } else {
+                    candidate = current.replacing(fitting, with: (0..<r.count).map { theta0[$0] - 2 * alpha * r[$0] + alpha * alpha * v[$0] })
+                }
+                if alpha != -1 || attempt > 0 || true {
+                    if (try? candidate.validate()) != nil {
+                        if let (candidateLogLikelihood, candidateUpdate) = try? evaluate(candidate, iteration: iteration),
+                           candidateLogLikelihood.isFinite,
+                           candidateLogLikelihood >= logLikelihood - ModelParameters.decreaseTolerance * max(1, abs(logLikelihood)) || alpha == -1 {
+                            accepted = (candidate, candidateLogLikelihood, candidateUpdate)
+                            break
                         }
+                    } else if alpha == -1 {
+                        // The plain double step is invalid: keep the single one.
+                        accepted = (first, firstLogLikelihood, second)
+                        break
                     }
                 }
-            }}}}
+                shortened = true
+                alpha = (alpha - 1) / 2
+                if alpha > -1.01 { alpha = -1 }
+            }
+            if shortened { fallbacks += 1 }
+            if alpha == -stepMaximum && !shortened { stepMaximum *= 4 }
+            guard let (next, nextLogLikelihood, nextUpdate) = accepted else {
+                accepted = nil
+                return result(current, logLikelihoods, converged: false, fallbacks: fallbacks)
+            }
+            if nextLogLikelihood < logLikelihood - ModelParameters.decreaseTolerance * max(1, abs(logLikelihood)) {
+                return result(current, logLikelihoods, converged: false, decreasedAt: iteration, fallbacks: fallbacks)
+            }
+            gains.append(nextLogLikelihood - logLikelihood)
+            (current, logLikelihood, update) = (next, nextLogLikelihood, nextUpdate)
+            progress(iteration, logLikelihood)
+            logLikelihoods.append(logLikelihood)
+            if converged(gains) { return result(current, logLikelihoods, converged: true, fallbacks: fallbacks) }
         }
-        transitionCross.elements = cross
-        previousStateMoment.elements = moment
-        transitions = count
-    }
-
-    /// 1/Σ(T_k-1) Σ_t [e eᵀ + D Σ_s_t Dᵀ + Σ_s_{t+1} - V_{t+1,t} Dᵀ - D V_{t+1,t}ᵀ] with
-    /// e = mu_s_{t+1} − D mu_s_t − b_t (the offsets of `offsets`), nil with no transition.
-    func transitionResidualCovariance(_ smoothed: [SmootherResult], transition d: Matrix, offsets: ModelParameters) -> Matrix? {
-        let n = self.n, size = n * n
-        var residualSum = [Double](repeating: 0, count: size)
-        var previousSum = [Double](repeating: 0, count: size)   // Σ Σ_s_t over t = 0..T-2
-        var nextSum = [Double](repeating: 0, count: size)       // Σ Σ_s_{t+1}
-        var lagSum = [Double](repeating: 0, count: size)        // Σ V_{t+1,t}
-        var residual = [Double](repeating: 0, count: n)
-        var count = 0
-        let (rows, stride) = offsets.transitionOffsetRows
-        for result in smoothed where result.smoothed.count > 1 {
-            result.smoothed.means.withUnsafeBufferPointer { mu in
-            result.smoothed.covariances.withUnsafeBufferPointer { sigma in
-            result.lagOneCovariances.withUnsafeBufferPointer { v in
-            d.elements.withUnsafeBufferPointer { d in
-            rows.withUnsafeBufferPointer { b in
-                for t in 0..<(result.smoothed.count - 1) {
-                    count += 1
-                    for i in 0..<n {
-                        var predicted = b[t * stride + i]
-                        for j in 0..<n { predicted += d[i * n + j] * mu[t * n + j] }
-                        residual[i] = mu[(t + 1) * n + i] - predicted
-                    }
-                    for i in 0..<n { for j in 0..<n { residualSum[i * n + j] += residual[i] * residual[j] } }
-                    for i in 0..<size {
-                        previousSum[i] += sigma[t * size + i]
-                        nextSum[i] += sigma[(t + 1) * size + i]
-                        lagSum[i] += v[(t + 1) * size + i]
-                    }
-                }
-            }}}}}
-        }
-        guard count > 0 else { return nil }
-        let lag = Matrix(rows: n, columns: n, elements: lagSum) * d.transposed
-        let total = Matrix(rows: n, columns: n, elements: residualSum)
-            + d * Matrix(rows: n, columns: n, elements: previousSum) * d.transposed
-            + Matrix(rows: n, columns: n, elements: nextSum) - lag - lag.transposed
-        return ((1 / Double(count)) * total).symmetrized
-    }
-}
-
-extension SufficientStatistics {
-    /// b = 1/Σ(T_k-1) Σ_{t≥1} (mu_s_t − D mu_s_{t-1}), nil with no transition.
-    func transitionOffset(_ smoothed: [SmootherResult], transition d: Matrix) -> [Double]? {
-        let n = self.n
-        var sum = [Double](repeating: 0, count: n), count = 0
-        for result in smoothed where result.smoothed.count > 1 {
-            result.smoothed.means.withUnsafeBufferPointer { mu in
-            d.elements.withUnsafeBufferPointer { d in
-                for t in 1..<result.smoothed.count {
-                    count += 1
-                    for i in 0..<n {
-                        var value = mu[t * n + i]
-                        for j in 0..<n { value -= d[i * n + j] * mu[(t - 1) * n + j] }
-                        sum[i] += value
-                    }
-                }
-            }}
-        }
-        return count > 0 ? sum.map { $0 / Double(count) } : nil
+        return result(current, logLikelihoods, converged: false, fallbacks: fallbacks)
     }
 }
 
 extension ModelParameters {
-    /// The transition offsets as rows b_t = rows[t·stride ..< t·stride + n]: the per-step rows
-    /// (stride n), or b for every step (stride 0). For loops that must not copy per step.
-    var transitionOffsetRows: (rows: [Double], stride: Int) {
-        if let transitionOffsets { return (transitionOffsets.elements, stateDimension) }
-        return (transitionOffset, 0)
+    /// The fitted parameters' entries as one vector (D, Q, H, R, mu_0, sigma_0 order), for SQUAREM.
+    func vector(_ fitting: FittedParameters) -> [Double] {
+        var result: [Double] = []
+        if fitting.contains(.transition) { result += transition.elements }
+        if fitting.contains(.transitionCovariance) { result += transitionCovariance.elements }
+        if fitting.contains(.observation) { result += observation.elements }
+        if fitting.contains(.observationCovariance) { result += observationCovariance.elements }
+        if fitting.contains(.initialMean) { result += initialMean }
+        if fitting.contains(.initialCovariance) { result += initialCovariance.elements }
+        return result
+    }
+
+    /// These parameters with the fitted ones read back from `vector` (covariances symmetrised).
+    func replacing(_ fitting: FittedParameters, with vector: [Double]) -> ModelParameters {
+        var next = self, offset = 0
+        func take(_ count: Int) -> [Double] { defer { offset += count }; return Array(vector[offset..<(offset + count)]) }
+        func matrix(_ like: Matrix) -> Matrix { Matrix(rows: like.rows, columns: like.columns, elements: take(like.elements.count)) }
+        if fitting.contains(.transition) { next.transition = matrix(transition) }
+        if fitting.contains(.transitionCovariance) { next.transitionCovariance = matrix(transitionCovariance).symmetrized }
+        if fitting.contains(.observation) { next.observation = matrix(observation) }
+        if fitting.contains(.observationCovariance) { next.observationCovariance = matrix(observationCovariance).symmetrized }
+        if fitting.contains(.initialMean) { next.initialMean = take(initialMean.count) }
+        if fitting.contains(.initialCovariance) { next.initialCovariance = matrix(initialCovariance).symmetrized }
+        return next
     }
 }
 
-/// The observations as EM's M-step needs them (MODEL.md, "Missing components"): for every step
-/// with an observed component, y^_t = E[y_t | data] (a masked step's row stays NaN), and the sums
-/// over partly observed steps of Cov(y_t, s_t | data) = L_t Σ_s_t and of
-/// Cov(y_t | data) = L_t Σ_s_t L_tᵀ + U_t C_t U_tᵀ, all under the E-step's parameters.
-struct ExpectedObservations {
-    /// Per sequence, T×m: y^_t (the observations themselves unless partly observed).
-    var values: [[Double]]
-    /// Σ_t L_t Σ_s_t (m×n) and Σ_t Cov(y_t | data) (m×m) over partly observed steps.
-    var stateCrossCovariance: Matrix, covariance: Matrix
-
-    init(_ sequences: [ObservationSequence], _ smoothed: [SmootherResult], parameters p: ModelParameters) {
-        let n = p.stateDimension, m = p.observationDimension, size = n * n
-        var expected = sequences.map(\.values)
-        var crossSum = [Double](repeating: 0, count: m * n), covarianceSum = [Double](repeating: 0, count: m * m)
-        // Per pattern of missing components (a bit per component): the missing and observed
-        // indices, K = R_uo R_oo⁻¹ (|u|×|o|), G = H_u − K H_o (|u|×n) and C = R_uu − K R_ou.
-        var patterns: [[UInt64]: Pattern] = [:]
-        var bits = [UInt64](repeating: 0, count: (m + 63) / 64)
-        var predicted = [Double](repeating: 0, count: m), cross = [Double](repeating: 0, count: m * n)
-        for (index, (sequence, result)) in zip(sequences, smoothed).enumerated() where sequence.partialCount > 0 {
-            sequence.values.withUnsafeBufferPointer { y in
-            result.smoothed.means.withUnsafeBufferPointer { mu in
-            result.smoothed.covariances.withUnsafeBufferPointer { sigma in
-                for t in 0..<sequence.count where !sequence.mask[t] {
-                    for word in bits.indices { bits[word] = 0 }
-                    var partial = false
-                    for i in 0..<m where y[t * m + i].isNaN { bits[i / 64] |= 1 << UInt64(i % 64); partial = true }
-                    guard partial else { continue }
-                    let pattern = patterns[bits] ?? Pattern(bits: bits, parameters: p)
-                    patterns[bits] = pattern
-                    let u = pattern.missing.count, o = pattern.observed.count
-                    for i in 0..<m {
-                        var sum = p.observationOffset[i]
-                        for j in 0..<n { sum += p.observation[i, j] * mu[t * n + j] }
-                        predicted[i] = sum
-                    }
-                    // y^_u = H_u mu + d_u + K (y_o − H_o mu − d_o)
-                    for (row, i) in pattern.missing.enumerated() {
-                        var value = predicted[i]
-                        for (column, j) in pattern.observed.enumerated() { value += pattern.k[row * o + column] * (y[t * m + j] - predicted[j]) }
-                        expected[index][t * m + i] = value
-                    }
-                    // Cov(y_u, s) = G Σ_s, and Cov(y_u) = G Σ_s Gᵀ + C.
-                    for row in 0..<u {
-                        for j in 0..<n {
-                            var sum = 0.0
-                            for a in 0..<n { sum += pattern.g[row * n + a] * sigma[t * size + a * n + j] }
-                            cross[row * n + j] = sum
-                        }
-                    }
-                    for (row, i) in pattern.missing.enumerated() {
-                        for j in 0..<n { crossSum[i * n + j] += cross[row * n + j] }
-                        for (column, j) in pattern.missing.enumerated() {
-                            var sum = pattern.c[row * u + column]
-                            for a in 0..<n { sum += cross[row * n + a] * pattern.g[column * n + a] }
-                            covarianceSum[i * m + j] += sum
-                        }
-                    }
-                }
-            }}}
-        }
-        values = expected
-        stateCrossCovariance = Matrix(rows: m, columns: n, elements: crossSum)
-        covariance = Matrix(rows: m, columns: m, elements: covarianceSum).symmetrized
-    }
-
-    /// What one pattern of missing components needs, from the E-step's H and R.
-    struct Pattern {
-        let missing: [Int], observed: [Int]
-        /// K = R_uo R_oo⁻¹, G = H_u − K H_o, C = R_uu − K R_ou, row-major.
-        let k: [Double], g: [Double], c: [Double]
-
-        init(bits: [UInt64], parameters p: ModelParameters) {
-            let m = p.observationDimension, n = p.stateDimension
-            func isMissing(_ i: Int) -> Bool { bits[i / 64] & (1 << UInt64(i % 64)) != 0 }
-            missing = (0..<m).filter(isMissing)
-            observed = (0..<m).filter { !isMissing($0) }
-            func block(_ rows: [Int], _ columns: [Int]) -> Matrix {
-                Matrix(rows: rows.count, columns: columns.count, elements: rows.flatMap { i in columns.map { p.observationCovariance[i, $0] } })
-            }
-            func hRows(_ rows: [Int]) -> Matrix {
-                Matrix(rows: rows.count, columns: n, elements: rows.flatMap { i in (0..<n).map { p.observation[i, $0] } })
-            }
-            let k = block(missing, observed) * SymmetricEigen(block(observed, observed)).pseudoInverse
-            self.k = k.elements
-            g = (hRows(missing) - k * hRows(observed)).elements
-            c = (block(missing, missing) - k * block(observed, missing)).symmetrized.elements
-        }
-    }
+/// The number of processors online (at least 1).
+func processorCount() -> Int {
+    #if canImport(Glibc)
+    return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    #else
+    return max(1, Int(sysconf(_SC_NPROCESSORS_ONLN)))
+    #endif
 }
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif

@@ -683,6 +683,17 @@ public struct OnlineKalmanFilter: Sendable {
         }
     }
 
+    /// Puts the filter in its ordinary phase at this mean and covariance (EM's E-step hands the
+    /// state back after a stretch it stepped itself).
+    mutating func setRegularState(mean: UnsafePointer<Double>, covariance: UnsafePointer<Double>) {
+        let n = stateDimension, layout = self.layout
+        storage.withUnsafeMutableBufferPointer { buffer in
+            (buffer.baseAddress! + layout.mean).update(from: mean, count: n)
+            (buffer.baseAddress! + layout.covariance).update(from: covariance, count: n * n)
+        }
+        phase = .regular
+    }
+
     /// Whether the filter is still waiting for the first observed sample (the course's rule).
     var isAwaitingSample: Bool { phase == .awaitingSample }
 

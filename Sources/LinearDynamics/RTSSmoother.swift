@@ -104,6 +104,15 @@ extension ModelParameters {
         }
     }
 
+    /// mu_s_t, Σ_s_t and V_{t+1,t} at an unidentified diffuse step from its filtered a_t, P*_t,
+    /// P∞_t and the smoothed moments of step t+1 (see `diffuseBackwardStep`), with the constant b.
+    func diffuseBackwardMoments(filteredMean: [Double], finite: Matrix, infinite: Matrix, nextMean: [Double], nextCovariance: Matrix)
+        -> (mean: [Double], covariance: Matrix, lag: Matrix) {
+        let link = diffuseSmootherLink(filteredMean: filteredMean, infinite: infinite, finite: finite, transitionOffset: transitionOffset)
+        let mean = zip(link.shift, link.gain * nextMean).map(+)
+        return (mean, (link.covariance + link.gain * nextCovariance * link.gain.transposed).symmetrized, nextCovariance * link.gain.transposed)
+    }
+
     /// The information-form step of a diffuse-start step t as an affine map of the next step's
     /// smoothed moments: mu_s_t = shift + J_t mu_s_{t+1} and Σ_s_t = C + J_t Σ_s_{t+1} J_tᵀ, with
     /// shift = C Λ_t a_t − J_t b_t (MODEL.md, "Start rule"). Shared by the batch smoother and the

@@ -13,6 +13,10 @@ case "core":
         let parameters = try ParameterFile.read(option("params") ?? "config/params/default.json").parameters
         CoreBenchmarks.run(parameters: parameters, emSteps: Int(option("em-steps") ?? "") ?? 20_000,
                            emIterations: Int(option("em-iterations") ?? "") ?? 10, dataDirectory: option("data-dir"))
+        if let samples = option("em-hour-samples").flatMap(Int.init) {
+            EMBenchmarks.run(samples: samples, tolerancePerSample: Double(option("em-tolerance") ?? "") ?? 1e-7,
+                             maximumIterations: Int(option("em-max-iterations") ?? "") ?? 2000)
+        }
     } catch {
         print("gazebench: \(error)")
     }
@@ -58,6 +62,7 @@ case "soak":
 default:
     print("""
         usage: gazebench core [--params P.json] [--em-steps N] [--em-iterations K] [--data-dir DIR]
+                              [--em-hour-samples N [--em-tolerance NATS_PER_SAMPLE] [--em-max-iterations K]]
                gazebench recording --output FILE [--samples N] [--rate HZ]
                gazebench allocations [--samples N] [--control] [--source json|pupil]   (under LD_PRELOAD=libc_malloc_debug.so.0 MALLOC_TRACE=FILE)
                gazebench forwarder --input E --output E

@@ -1,0 +1,174 @@
+/// What the M-step needs from the E-step, summed over the steps of one sequence or of many:
+/// the smoothed moments in a frame shifted by a constant (c in the state, c_y in the
+/// observations; MODEL.md "EM"), so that sums over long recordings far from the origin keep
+/// their precision, and each sequence's first state for mu_0 and sigma_0.
+///
+/// Stored flat in caller storage at `SufficientStatistics.Layout` offsets, so that the
+/// per-sequence statistics of a whole E-step are one buffer, summed in sequence order.
+struct SufficientStatistics {
+    /// Offsets into one sequence's block of statistics.
+    struct Layout: Sendable {
+        let n: Int, m: Int
+        /// Counts: observed steps, transitions; the sequence's log-likelihood.
+        let observedSteps, transitions, logLikelihood: Int
+        /// Over observed steps: Σ ỹỹᵀ (m×m), Σ ỹ x̃ᵀ (m×n), Σ (Σ_s + x̃x̃ᵀ) (n×n), Σ ỹ (m), Σ x̃ (n).
+        let observationSquares, observationCross, observedStateSquares, observationSum, observedStateSum: Int
+        /// Over all steps: Σ (Σ_s + x̃x̃ᵀ), and that term at the first and last step; Σ (V_{t+1,t} + x̃_{t+1} x̃_tᵀ);
+        /// Σ x̃ over all steps, and x̃ at the first and last step.
+        let stateSquares, firstStateSquares, lastStateSquares, lagCross, stateSum, firstState, lastState: Int
+        /// The first step's smoothed mean and covariance, unshifted, and the mean it started from.
+        let firstMean, firstCovariance, startMean: Int
+        let count: Int
+
+        init(n: Int, m: Int) {
+            self.n = n
+            self.m = m
+            var next = 0
+            func take(_ size: Int) -> Int { defer { next += size }; return next }
+            observedSteps = take(1); transitions = take(1); logLikelihood = take(1)
+            observationSquares = take(m * m); observationCross = take(m * n); observedStateSquares = take(n * n)
+            observationSum = take(m); observedStateSum = take(n)
+            stateSquares = take(n * n); firstStateSquares = take(n * n); lastStateSquares = take(n * n); lagCross = take(n * n)
+            stateSum = take(n); firstState = take(n); lastState = take(n)
+            firstMean = take(n); firstCovariance = take(n * n); startMean = take(n)
+            count = next
+        }
+
+    }
+}
+
+/// The shifts of EM's sums, one per sequence: c_k in state space, c_y,k in observation space
+/// (MODEL.md "EM"). Within a trial the gaze wanders tens of pixels; across trials, the whole
+/// screen: sums taken about each trial's own centre keep the M-step's differences exact to
+/// about 1e-12 where sums about the origin (or one centre) lose four to six more digits.
+struct StatisticsShift: Sendable {
+    var states: [[Double]]
+    var observations: [[Double]]
+
+    /// c_y,k = the sequence's mean observed value (zero with none), c_k = H⁺ c_y,k.
+    init(_ sequences: [ObservationSequence], observation h: Matrix) {
+        let m = h.rows
+        let normal = SymmetricEigen(h.transposed * h).pseudoInverse * h.transposed
+        observations = sequences.map { sequence in
+            var sum = [Double](repeating: 0, count: m), count = 0.0
+            for t in 0..<sequence.count where !sequence.mask[t] {
+                for i in 0..<m { sum[i] += sequence.values[t * m + i] }
+                count += 1
+            }
+            return sum.map { count > 0 ? $0 / count : 0 }
+        }
+        states = observations.map { normal * $0 }
+    }
+}
+
+extension ModelParameters {
+    /// The M-step from each sequence's statistics: new values for the fitted parameters in
+    /// MODEL.md's order (H, R, D, Q, mu_0, sigma_0), each with the newest values of those
+    /// before it; a parameter with nothing to learn from keeps its value.
+    /// - Parameter blocks: `sequences` blocks of `layout.count`, sequence k's sums about its shift k.
+    func maximized(blocks: UnsafePointer<Double>, sequences: Int, layout: SufficientStatistics.Layout,
+                   shift: StatisticsShift, fitting: FittedParameters, start: StartRule) -> ModelParameters {
+        let n = layout.n, m = layout.m
+        func matrix(_ block: UnsafePointer<Double>, _ offset: Int, _ rows: Int, _ columns: Int) -> Matrix {
+            Matrix(rows: rows, columns: columns, elements: Array(UnsafeBufferPointer(start: block + offset, count: rows * columns)))
+        }
+        func vector(_ block: UnsafePointer<Double>, _ offset: Int, _ count: Int) -> [Double] {
+            Array(UnsafeBufferPointer(start: block + offset, count: count))
+        }
+        func outer(_ a: [Double], _ b: [Double]) -> Matrix {
+            Matrix(rows: a.count, columns: b.count, elements: a.flatMap { x in b.map { x * $0 } })
+        }
+        func block(_ k: Int) -> UnsafePointer<Double> { blocks + k * layout.count }
+        var next = self
+        var observed = 0.0, transitions = 0.0
+        for k in 0..<sequences {
+            observed += block(k)[layout.observedSteps]
+            transitions += block(k)[layout.transitions]
+        }
+        if observed > 0 {
+            if fitting.contains(.observation) {
+                // Σ y μᵀ and Σ P_t about the origin (sums of products: no cancellation).
+                var cross = Matrix(rows: m, columns: n), moment = Matrix(rows: n, columns: n)
+                for k in 0..<sequences {
+                    let b = block(k), count = b[layout.observedSteps], c = shift.states[k], cy = shift.observations[k]
+                    guard count > 0 else { continue }
+                    let sy = vector(b, layout.observationSum, m), sx = vector(b, layout.observedStateSum, n)
+                    cross = cross + matrix(b, layout.observationCross, m, n) + outer(cy, sx) + outer(sy, c) + count * outer(cy, c)
+                    moment = moment + matrix(b, layout.observedStateSquares, n, n) + outer(c, sx) + outer(sx, c) + count * outer(c, c)
+                }
+                next.observation = cross * SymmetricEigen(moment).pseudoInverse
+            }
+            if fitting.contains(.observationCovariance) {
+                // Per sequence: Σ (ỹ − H x̃ + g)(…)ᵀ + H Σ_s Hᵀ with g = c_y − H c.
+                let h = next.observation
+                var total = Matrix(rows: m, columns: m)
+                for k in 0..<sequences {
+                    let b = block(k), count = b[layout.observedSteps], c = shift.states[k], cy = shift.observations[k]
+                    guard count > 0 else { continue }
+                    let syx = matrix(b, layout.observationCross, m, n), sxx = matrix(b, layout.observedStateSquares, n, n)
+                    let g = zip(cy, h * c).map(-), u = zip(vector(b, layout.observationSum, m), h * vector(b, layout.observedStateSum, n)).map(-)
+                    let hCross = h * syx.transposed
+                    total = total + matrix(b, layout.observationSquares, m, m) - hCross - hCross.transposed + h * sxx * h.transposed
+                        + outer(g, u) + outer(u, g) + count * outer(g, g)
+                }
+                next.observationCovariance = ((1 / observed) * total).symmetrized
+            }
+        }
+        if transitions > 0 {
+            // Per sequence: S00 = Σ_{t<T−1} (Σ_s_t + x̃x̃ᵀ), S11 = Σ_{t≥1}, S10 = Σ (V + x̃_{t+1} x̃_tᵀ), s0, s1.
+            func parts(_ b: UnsafePointer<Double>) -> (s00: Matrix, s11: Matrix, s10: Matrix, s0: [Double], s1: [Double]) {
+                let all = matrix(b, layout.stateSquares, n, n), sum = vector(b, layout.stateSum, n)
+                return (all - matrix(b, layout.lastStateSquares, n, n), all - matrix(b, layout.firstStateSquares, n, n),
+                        matrix(b, layout.lagCross, n, n),
+                        zip(sum, vector(b, layout.lastState, n)).map(-), zip(sum, vector(b, layout.firstState, n)).map(-))
+            }
+            if fitting.contains(.transition) {
+                var cross = Matrix(rows: n, columns: n), moment = Matrix(rows: n, columns: n)
+                for k in 0..<sequences {
+                    let b = block(k), count = b[layout.transitions], c = shift.states[k]
+                    guard count > 0 else { continue }
+                    let p = parts(b)
+                    cross = cross + p.s10 + outer(c, p.s0) + outer(p.s1, c) + count * outer(c, c)
+                    moment = moment + p.s00 + outer(c, p.s0) + outer(p.s0, c) + count * outer(c, c)
+                }
+                next.transition = cross * SymmetricEigen(moment).pseudoInverse
+            }
+            if fitting.contains(.transitionCovariance) {
+                // Per sequence: Σ (x̃_{t+1} − D x̃_t + g)(…)ᵀ + the covariance terms, g = (I − D) c.
+                let d = next.transition
+                var total = Matrix(rows: n, columns: n)
+                for k in 0..<sequences {
+                    let b = block(k), count = b[layout.transitions], c = shift.states[k]
+                    guard count > 0 else { continue }
+                    let p = parts(b)
+                    let g = zip(c, d * c).map(-), u = zip(p.s1, d * p.s0).map(-)
+                    let dCross = d * p.s10.transposed
+                    total = total + p.s11 - dCross - dCross.transposed + d * p.s00 * d.transposed + outer(g, u) + outer(u, g) + count * outer(g, g)
+                }
+                next.transitionCovariance = ((1 / transitions) * total).symmetrized
+            }
+        }
+        let k = Double(sequences)
+        if fitting.contains(.initialMean) {
+            var mean = [Double](repeating: 0, count: n)
+            for s in 0..<sequences { for i in 0..<n { mean[i] += block(s)[layout.firstMean + i] } }
+            next.initialMean = mean.map { $0 / k }
+        }
+        if fitting.contains(.initialCovariance) {
+            var covariance = Matrix(rows: n, columns: n)
+            for s in 0..<sequences {
+                let b = block(s)
+                for i in 0..<n {
+                    // The course's rule starts each sequence at its own first sample, not at mu_0.
+                    let di = b[layout.firstMean + i] - (start == .firstSample ? b[layout.startMean + i] : next.initialMean[i])
+                    for j in 0..<n {
+                        let dj = b[layout.firstMean + j] - (start == .firstSample ? b[layout.startMean + j] : next.initialMean[j])
+                        covariance[i, j] += b[layout.firstCovariance + i * n + j] + di * dj
+                    }
+                }
+            }
+            next.initialCovariance = ((1 / k) * covariance).symmetrized
+        }
+        return next
+    }
+}
