@@ -214,11 +214,13 @@ public enum Gazecat {
         guard file.observations.dimension == 2 else {
             throw GazeFileError(path: path, line: 1, "gaze files have two columns after t (x, y), this one has \(file.observations.dimension)")
         }
+        var progress = ProgressReport(total: file.observations.count, start: monotonic(), quiet: options.flag("quiet"))
         do {
             guard try PupilReplay.send(file, settings: settings, rate: rate, burst: options.flag("burst"), wait: wait,
-                                       clock: monotonic) != nil else {
+                                       clock: monotonic, sent: { progress.sent($0) }) != nil else {
                 return fail("no subscriber for \(settings.topic) on the Pupil backbone served for \(settings.remote) within \(wait) s", status: 1)
             }
+            progress.finish()
         } catch let error as ZMQError {
             return fail("cannot serve Pupil Remote at \(settings.remote): \(error)", status: 1)
         }

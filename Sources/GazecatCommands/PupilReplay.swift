@@ -26,7 +26,7 @@ enum PupilReplay {
 
     /// Sends `file`; returns the number of rows sent, or nil when no one subscribed within `wait` seconds.
     static func send(_ file: ObservationFile, settings: Settings, rate: Double?, burst: Bool, wait: Double,
-                     clock: () -> Double) throws -> Int? {
+                     clock: () -> Double, sent: (Int) -> Void = { _ in }) throws -> Int? {
         guard settings.remote.hasPrefix("tcp://"), let colon = settings.remote.lastIndex(of: ":") else {
             throw UsageError(command: "gazecat pub", "--remote must be tcp://HOST:PORT, got \"\(settings.remote)\"")
         }
@@ -105,6 +105,7 @@ enum PupilReplay {
                 encode(datum, topic: settings.topic, into: &writer)
             }
             _ = try backbone.sendMultipart([topic, writer.bytes])
+            sent(index + 1)
         }
         // A moment for Pupil Remote's clients still asking, then the linger drains the rest.
         let end = clock() + 0.2
