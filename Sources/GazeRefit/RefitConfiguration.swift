@@ -41,9 +41,13 @@ public struct RefitConfiguration: Sendable, Equatable {
     public var minimumSamples = 500
     /// The parameters EM fits.
     public var fitting: FittedParameters = [.transition, .transitionCovariance, .observation, .observationCovariance]
-    /// EM iteration cap and convergence tolerance (log-likelihood improvement per iteration).
-    public var iterations = 50
-    public var tolerance: Double? = 0.01
+    /// EM's iteration cap; its stopping rule per observed sample (converged: the last gain and
+    /// the gain still to come are both below it, MODEL.md "EM"); an optional total tolerance.
+    public var iterations = 500
+    public var tolerancePerSample: Double? = 1e-7
+    public var tolerance: Double?
+    /// SQUAREM (monotone, with a fallback step) or plain EM.
+    public var acceleration = EMAcceleration.squarem
     /// The most recent fraction of the data held out to judge the fit.
     public var holdoutFraction = 0.2
     /// Held-out log-likelihood per observed sample the new parameters must gain over the current ones.
@@ -110,9 +114,15 @@ public struct RefitConfiguration: Sendable, Equatable {
         Setting("fit", flag: "fit", .parsed(placeholder: "D,Q,H,R", requirement: "a comma-separated list of D, Q, H, R, mu_0, sigma_0, b, d",
                                             parse: { try? FittedParameters(names: $0) }, describe: { $0.description }), at: \.fitting,
                 help: "the parameters EM fits"),
-        Setting("iterations", flag: "iterations", .integer(in: 1...1_000_000), at: \.iterations, help: "EM iteration cap"),
+        Setting("iterations", flag: "iterations", .integer(in: 1...1_000_000), at: \.iterations,
+                help: "EM iteration cap: a fit that reaches it is reported as not converged"),
+        Setting("tolerance_per_sample", flag: "tolerance-per-sample", SettingType.number(in: 0...1, exclusiveLower: true, placeholder: "NATS").orNone,
+                at: \.tolerancePerSample,
+                help: "converged once the last gain and the gain still to come, per observed sample, are both below this"),
         Setting("tolerance", flag: "tolerance", SettingType.number(in: 0...1e9, placeholder: "TOL").orNone, at: \.tolerance,
-                help: "stop when an iteration gains less log-likelihood"),
+                help: "also stop once an iteration gains less than this in total (nats)"),
+        Setting("acceleration", flag: "acceleration", SettingType<EMAcceleration>.cases, at: \.acceleration,
+                help: "squarem (accelerated, monotone) or none (plain EM)"),
         Setting("holdout_fraction", flag: "holdout", .number(in: 0...0.99, exclusiveLower: true, placeholder: "FRACTION"), at: \.holdoutFraction,
                 help: "the most recent fraction held out to judge the fit"),
         Setting("min_improvement", flag: "min-improvement", .number(in: -1000...1000, placeholder: "NATS"), at: \.minimumImprovement,

@@ -51,8 +51,9 @@ public struct StreamRefit: Sendable {
     public var trainingSamples = 0, heldOutSamples = 0
     /// Observed samples among the training steps (the per-sample scale of the log-likelihoods).
     public var trainingObserved = 0
-    /// EM iterations run.
-    public var iterations = 0
+    /// EM iterations run, the E-steps they took, and the scheme (`squarem` or `none`).
+    public var iterations = 0, evaluations = 0
+    public var acceleration = ""
     /// Whether EM converged by its stopping rule (rather than stopping at its iteration cap).
     public var converged = false
     /// The EM iteration that lowered the likelihood (precision lost), where the fit stopped.
@@ -115,7 +116,9 @@ public struct StreamRefit: Sendable {
             ("lost_samples", .integer(lostSamples), nil),
             ("implausible_samples", .integer(implausibleSamples), nil),
             ("bridged_steps", .integer(bridgedSteps), nil),
+            ("acceleration", .string(acceleration), nil),
             ("iterations", .integer(iterations), nil),
+            ("em_evaluations", .integer(evaluations), nil),
             ("converged", .bool(converged), nil),
         ]
         if let emDecreasedAt { fields.append(("em_decreased_at", .integer(emDecreasedAt), nil)) }

@@ -64,6 +64,9 @@ public enum Gazefit {
             OptionSpec("fit", .value(placeholder: "D,Q,H,R"), required: true, help: "parameters to fit: any of D, Q, H, R, mu_0, sigma_0, b, d (b and d: the offsets)"),
             OptionSpec("iterations", .value(placeholder: "N"), required: true, help: "most EM iterations to run (1 ... 1,000,000)"),
             OptionSpec("tolerance", .value(placeholder: "TOL"), help: "stop once an iteration improves the log-likelihood by less than TOL"),
+            OptionSpec("tolerance-per-sample", .value(placeholder: "NATS"),
+                       help: "stop, converged, once the last gain and the gain still to come per observed sample are below NATS (e.g. 1e-7)"),
+            OptionSpec("acceleration", .value(placeholder: "SCHEME"), help: "none (plain EM, pykalman's iterations; default) or squarem (accelerated, monotone)"),
             outputJSON, offsetsOption,
         ] + modelOptions,
         notes: "Writes the fitted parameters (same keys as the params file) plus \"loglikelihoods\": before iteration 1, then after each.")
@@ -187,10 +190,19 @@ public enum Gazefit {
         }
         try applyTransitionOffsets(options, to: &initial, steps: zip(inputs, sequences).map { ($0, $1.count) })
         let start = try model(options).start
+        let tolerancePerSample = try options.number("tolerance-per-sample", requirement: "a positive number") { $0 > 0 }
+        var acceleration = EMAcceleration.none
+        if let text = options.value("acceleration") {
+            guard let scheme = EMAcceleration(rawValue: text) else {
+                throw UsageError(command: "gazefit em", "--acceleration must be none or squarem, got \"\(text)\"")
+            }
+            acceleration = scheme
+        }
         let result: EMResult
         do {
             result = try initial.fitEM(to: sequences, configuration: EMConfiguration(
-                fitting: fitting, maximumIterations: iterations, tolerance: tolerance, start: start))
+                fitting: fitting, maximumIterations: iterations, tolerance: tolerance, tolerancePerSample: tolerancePerSample,
+                start: start, acceleration: acceleration))
         } catch .filter(let iteration, let sequence, let error) {
             throw ComputationError("\(inputs[sequence]): EM iteration \(iteration): \(error)")
         } catch {
@@ -199,7 +211,8 @@ public enum Gazefit {
         if let iteration = result.decreasedAt {
             try? StandardStream.error.write("gazefit em: warning: iteration \(iteration) lowered the log-likelihood (a loss of numerical precision); stopped with the parameters of iteration \(iteration - 1)\n")
         }
-        let output = ParameterFile(parameters: result.parameters, extra: ["loglikelihoods": JSONValue(result.logLikelihoods)])
+        let output = ParameterFile(parameters: result.parameters, extra: [
+            "loglikelihoods": JSONValue(result.logLikelihoods), "converged": .bool(result.converged), "iterations": .integer(result.iterations)])
         try emit(output.encoded(), to: options.value("output"))
     }
 

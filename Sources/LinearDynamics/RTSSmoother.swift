@@ -84,6 +84,16 @@ extension ModelParameters {
 }
 
 extension ModelParameters {
+    /// J_t = Σ_t Dᵀ Σ_pred_{t+1}⁻¹ into `gain` (n×n), as (Σ_pred_{t+1}⁻¹ D Σ_t)ᵀ by a Cholesky solve
+    /// (both covariances symmetric); a singular Σ_pred_{t+1} falls back to the pseudo-inverse,
+    /// as pykalman does. `work` and `factor` are n×n scratch.
+    static func smootherGain(_ d: UnsafePointer<Double>, _ sigma: UnsafePointer<Double>, _ nextPredicted: UnsafePointer<Double>,
+                             into gain: UnsafeMutablePointer<Double>, work: UnsafeMutablePointer<Double>,
+                             factor: UnsafeMutablePointer<Double>, _ n: Int) {
+        SmootherStep.gain(filteredCovariance: sigma, transition: d, nextPredictedCovariance: nextPredicted,
+                          into: gain, work: work, factor: factor, n)
+    }
+
     /// The smoother's step at a diffuse-start step t whose filtered state is not identified
     /// (P∞_t ≠ 0), in information form (MODEL.md, "Start rule"): with Λ_t = lim (κP∞_t + P*_t)⁻¹,
     /// C = (Λ_t + Dᵀ Q⁻¹ D)⁻¹, J_t = C Dᵀ Q⁻¹, mu_s_t = C Λ_t a_t + J_t (mu_s_{t+1} − b_t),

@@ -26,7 +26,7 @@ struct FitStage {
         do {
             fit = try current.fitEM(to: training.map(\.observations), configuration: EMConfiguration(
                 fitting: configuration.fitting, maximumIterations: configuration.iterations, tolerance: configuration.tolerance,
-                start: result.model.start))
+                tolerancePerSample: configuration.tolerancePerSample, start: result.model.start, acceleration: configuration.acceleration))
         } catch {
             result.decision = .refused
             result.reason = "the fit failed: \(error)"
@@ -37,6 +37,9 @@ struct FitStage {
         result.iterations = fit.iterations
         result.converged = fit.converged
         result.emDecreasedAt = fit.decreasedAt
+        result.acceleration = configuration.acceleration.rawValue
+        result.evaluations = fit.evaluations
+        result.trainingObserved = fit.observedSteps > 0 ? fit.observedSteps : result.trainingObserved
         if let iteration = fit.decreasedAt {
             log("\(result.stream): EM iteration \(iteration) lowered the log-likelihood (numerical precision); kept the parameters before it")
         }
