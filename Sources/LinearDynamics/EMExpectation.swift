@@ -280,18 +280,7 @@ struct ExpectationStep: Sendable {
                     let newKey = (entry[t], entry[t + 1])
                     let sameGain = newKey == key
                     if !sameGain {
-                        // J_t = (Σ_pred_{t+1}⁻¹ D Σ_t)ᵀ.
-                        LA.multiply(d, sigma, into: work, rows: n, inner: n, columns: n)
-                        if LA.cholesky(nextPredicted, into: factor, n) != nil {
-                            LA.solveLower(factor, work, n, columns: n)
-                            LA.solveLowerTransposed(factor, work, n, columns: n)
-                        } else {
-                            let pseudoInverse = SymmetricEigen(Matrix(rows: n, columns: n,
-                                elements: Array(UnsafeBufferPointer(start: nextPredicted, count: size)))).pseudoInverse
-                            let solved = pseudoInverse * Matrix(rows: n, columns: n, elements: Array(UnsafeBufferPointer(start: work, count: size)))
-                            for i in 0..<size { work[i] = solved.elements[i] }
-                        }
-                        for i in 0..<n { for j in 0..<n { gain[i * n + j] = work[j * n + i] } }
+                        ModelParameters.smootherGain(d, sigma, nextPredicted, into: gain, work: work, factor: factor, n)
                         key = newKey
                         covarianceSettled = false
                     }

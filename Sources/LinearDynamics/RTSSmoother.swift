@@ -57,18 +57,7 @@ extension ModelParameters {
             while t >= max(filter.startStep, filter.diffuseSteps) {
                 let sigma = filteredCovariances.baseAddress! + t * size
                 let nextPredicted = predictedCovariances.baseAddress! + (t + 1) * size
-                // J_t = (Σ_pred_{t+1}⁻¹ D Σ_t)ᵀ, using the symmetry of Σ_t and Σ_pred_{t+1}.
-                LA.multiply(d, UnsafePointer(sigma), into: work, rows: n, inner: n, columns: n)
-                if LA.cholesky(nextPredicted, into: factor, n) != nil {
-                    LA.solveLower(factor, work, n, columns: n)
-                    LA.solveLowerTransposed(factor, work, n, columns: n)
-                } else {
-                    let pseudoInverse = SymmetricEigen(Matrix(rows: n, columns: n,
-                        elements: Array(UnsafeBufferPointer(start: nextPredicted, count: size)))).pseudoInverse
-                    let solved = pseudoInverse * Matrix(rows: n, columns: n, elements: Array(UnsafeBufferPointer(start: work, count: size)))
-                    for i in 0..<size { work[i] = solved.elements[i] }
-                }
-                for i in 0..<n { for j in 0..<n { gain[i * n + j] = work[j * n + i] } }
+                Self.smootherGain(d, sigma, nextPredicted, into: gain, work: work, factor: factor, n)
 
                 let nextSmoothedMean = smoothedMeans.baseAddress! + (t + 1) * n
                 let nextPredictedMean = predictedMeans.baseAddress! + (t + 1) * n
@@ -105,6 +94,27 @@ extension ModelParameters {
 }
 
 extension ModelParameters {
+    /// J_t = Σ_t Dᵀ Σ_pred_{t+1}⁻¹ into `gain` (n×n), as (Σ_pred_{t+1}⁻¹ D Σ_t)ᵀ by a Cholesky solve
+    /// (both covariances symmetric); a singular Σ_pred_{t+1} falls back to the pseudo-inverse,
+    /// as pykalman does. `work` and `factor` are n×n scratch.
+    static func smootherGain(_ d: UnsafePointer<Double>, _ sigma: UnsafePointer<Double>, _ nextPredicted: UnsafePointer<Double>,
+                             into gain: UnsafeMutablePointer<Double>, work: UnsafeMutablePointer<Double>,
+                             factor: UnsafeMutablePointer<Double>, _ n: Int) {
+        typealias LA = SmallLinearAlgebra
+        let size = n * n
+        LA.multiply(d, sigma, into: work, rows: n, inner: n, columns: n)
+        if LA.cholesky(nextPredicted, into: factor, n) != nil {
+            LA.solveLower(factor, work, n, columns: n)
+            LA.solveLowerTransposed(factor, work, n, columns: n)
+        } else {
+            let pseudoInverse = SymmetricEigen(Matrix(rows: n, columns: n,
+                elements: Array(UnsafeBufferPointer(start: nextPredicted, count: size)))).pseudoInverse
+            let solved = pseudoInverse * Matrix(rows: n, columns: n, elements: Array(UnsafeBufferPointer(start: work, count: size)))
+            for i in 0..<size { work[i] = solved.elements[i] }
+        }
+        for i in 0..<n { for j in 0..<n { gain[i * n + j] = work[j * n + i] } }
+    }
+
     /// The smoother's step at a diffuse-start step t whose filtered state is not identified
     /// (P∞_t ≠ 0), in information form (MODEL.md, "Start rule"): with Λ_t = lim (κP∞_t + P*_t)⁻¹,
     /// C = (Λ_t + Dᵀ Q⁻¹ D)⁻¹, J_t = C Dᵀ Q⁻¹, mu_s_t = C Λ_t a_t + J_t mu_s_{t+1},
