@@ -14,13 +14,21 @@ enum CoreBenchmarks {
             initialMean: [512, 384, 0, 0], initialCovariance: Matrix.diagonal([100, 100, 1000, 1000]))
     }
 
-    /// ns per online filter step, over a stream with about 5% of samples masked.
-    static func nanosecondsPerStep(_ parameters: ModelParameters, steps: Int) -> Double {
+    /// The 4,096-sample stream both step benchmarks replay: observations drawn from `parameters`
+    /// (seed 1) and about 5% of them masked.
+    static func benchmarkStream(_ parameters: ModelParameters) -> (values: [Double], masked: [Bool]) {
         var generator = SeededGenerator(seed: 1)
-        let sample = parameters.sample(steps: 4096, using: &generator).observations
-        var values = sample.values
+        let values = parameters.sample(steps: 4096, using: &generator).observations.values
         var masked = [Bool](repeating: false, count: 4096)
         for t in 0..<4096 where generator.nextUniform() < 0.05 { masked[t] = true }
+        return (values, masked)
+    }
+
+    /// ns per online filter step, over a stream with about 5% of samples masked.
+    static func nanosecondsPerStep(_ parameters: ModelParameters, steps: Int) -> Double {
+        let stream = benchmarkStream(parameters)
+        var values = stream.values
+        let masked = stream.masked
         let m = parameters.observationDimension
         let elapsed = bestOf(5) {
             var filter = OnlineKalmanFilter(parameters: parameters)
@@ -43,11 +51,9 @@ enum CoreBenchmarks {
     /// ns per sample for the filter step plus the fixed-lag smoother's (`FixedLagSmoother`
     /// push and the ready estimate read), over the same stream as `nanosecondsPerStep`.
     static func nanosecondsPerFixedLagSample(_ parameters: ModelParameters, lag: Int, steps: Int) -> Double {
-        var generator = SeededGenerator(seed: 1)
-        let sample = parameters.sample(steps: 4096, using: &generator).observations
-        var values = sample.values
-        var masked = [Bool](repeating: false, count: 4096)
-        for t in 0..<4096 where generator.nextUniform() < 0.05 { masked[t] = true }
+        let stream = benchmarkStream(parameters)
+        var values = stream.values
+        let masked = stream.masked
         let m = parameters.observationDimension
         let elapsed = bestOf(5) {
             var filter = OnlineKalmanFilter(parameters: parameters)
