@@ -121,3 +121,14 @@ public enum GazeModels {
         observationCovariance: Matrix(nestedRows: [[50, 10], [10, 60]])!, initialMean: [960, 540, 0, 0],
         initialCovariance: .diagonal([1e4, 1e4, 10, 10]))
 }
+
+extension GazeModels {
+    /// Both eyes of one random-walk gaze (n = 2, m = 4): H = [I; I], each eye its own noise
+    /// (left [[50,10],[10,60]], right [[70,−5],[−5,40]]) and its own offset from the gaze
+    /// (d = (3, −2) left, (−3, 2) right, so their mean is the gaze itself).
+    public static let binocular = ModelParameters(
+        transition: .identity(2), transitionCovariance: Matrix(nestedRows: [[4, 1], [1, 4]])!,
+        observation: Matrix(nestedRows: [[1, 0], [0, 1], [1, 0], [0, 1]])!,
+        observationCovariance: Matrix(nestedRows: [[50, 10, 0, 0], [10, 60, 0, 0], [0, 0, 70, -5], [0, 0, -5, 40]])!,
+        initialMean: [960, 540], initialCovariance: .diagonal([1e4, 1e4]), observationOffset: [3, -2, -3, 2])
+}
