@@ -54,12 +54,7 @@ struct ParameterSource: Sendable {
 
     /// Why `parameters` cannot serve a stream that is (or is not) binocular, or nil when they can.
     static func mismatch(_ parameters: ModelParameters, binocular: Bool) -> String? {
-        let m = parameters.observationDimension
-        if binocular {
-            return m == 4 ? nil : "a binocular stream observes both eyes (lx, ly, rx, ry): H must have 4 rows, it has \(m)"
-        }
-        return m == 2 ? nil : "the daemon observes gaze (x, y): H must have 2 rows, it has \(m)"
-            + (m == 4 ? " (parameters for both eyes: set \"binocular\": true for the stream)" : "")
+        StreamModel(binocular: binocular).parameterMismatch(parameters)
     }
 
     /// A fresh reading of the files; where the global or binocular file fails, the previous

@@ -95,6 +95,18 @@ public struct StreamModel: Sendable, Equatable {
         return judgement
     }
 
+    /// Why `parameters` cannot serve this stream, or nil when they can: a monocular stream
+    /// observes gaze (x, y), m = 2; a binocular one both eyes (lx, ly, rx, ry), m = 4. The
+    /// daemon and the refit refuse a mismatched parameter file with this reason.
+    public func parameterMismatch(_ parameters: ModelParameters) -> String? {
+        let m = parameters.observationDimension
+        if binocular {
+            return m == 4 ? nil : "a binocular stream observes both eyes (lx, ly, rx, ry): H must have 4 rows, it has \(m)"
+        }
+        return m == 2 ? nil : "a stream observes gaze (x, y): H must have 2 rows, it has \(m)"
+            + (m == 4 ? " (parameters for both eyes: set \"binocular\": true for the stream)" : "")
+    }
+
     /// `judge` for coordinates in an array (off the hot path).
     public func judge(_ coordinates: inout [Double], confidence: Double = .nan, rightConfidence: Double = .nan) -> SampleJudgement {
         coordinates.withUnsafeMutableBufferPointer { judge($0, confidence: confidence, rightConfidence: rightConfidence) }
