@@ -1,4 +1,6 @@
 import Foundation
+import GazeFilterConfiguration
+import GazeFilterDaemon
 import GazeKit
 import LinearDynamics
 import Testing
@@ -141,5 +143,40 @@ import _TestSupport
         #expect(counters?["malformed"]?.number == Double(hostile.count) && counters?["implausible"]?.number == 40
                 && counters?["one_eye"]?.number == 40 && counters?["masked"]?.number == 20, "\(String(describing: counters))")
         #expect(daemon.terminate()?.status == 0)
+    }
+
+    /// Pupil Core's datums into a binocular stream: a monocular datum of eye 0 is the right
+    /// eye (the left lost), of eye 1 the left; a binocular `.01.` datum gives both eyes its one
+    /// gaze point and confidence; a surface datum's own `topic` names its eye.
+    @Test func pupilDatumsFillTheirEyes() throws {
+        let settings = PupilSourceSettings(widthPixels: 1000, heightPixels: 500)
+        func datum(_ writer: inout MessagePackWriter, topic: String? = nil) {
+            writer.mapHeader(topic == nil ? 3 : 5)
+            writer.string("norm_pos"); writer.arrayHeader(2); writer.double(0.5); writer.double(0.25)
+            writer.string("confidence"); writer.double(0.9)
+            writer.string("timestamp"); writer.double(12.5)
+            if let topic { writer.string("topic"); writer.string(topic); writer.string("on_surf"); writer.bool(true) }
+        }
+        var writer = MessagePackWriter()
+        datum(&writer)
+        let gaze = writer.bytes
+        func samples(_ topic: String, _ payload: [UInt8], binocular: Bool = true) throws -> [RawGazeSample] {
+            var result: [RawGazeSample] = []
+            try Array(topic.utf8).withUnsafeBytes { t in
+                try payload.withUnsafeBytes { p in try settings.samples(topic: t, payload: p, binocular: binocular) { result.append($0) } }
+            }
+            return result
+        }
+        #expect(try samples("gaze.3d.0.", gaze) == [RawGazeSample(t: 12.5, lx: .nan, ly: .nan, rx: 500, ry: 375, rightConfidence: 0.9)])
+        #expect(try samples("gaze.2d.1.", gaze) == [RawGazeSample(t: 12.5, lx: 500, ly: 375, rx: .nan, ry: .nan, leftConfidence: 0.9)])
+        #expect(try samples("gaze.3d.01.", gaze) == [RawGazeSample(t: 12.5, lx: 500, ly: 375, rx: 500, ry: 375, leftConfidence: 0.9, rightConfidence: 0.9)])
+        #expect(try samples("gaze.3d.0.", gaze, binocular: false) == [RawGazeSample(t: 12.5, x: 500, y: 375, confidence: 0.9)])
+        writer.reset()
+        writer.mapHeader(1)
+        writer.string("gaze_on_surfaces"); writer.arrayHeader(2)
+        datum(&writer, topic: "gaze.3d.1._on_surface")
+        datum(&writer, topic: "gaze.3d.01._on_surface")
+        let eyes = try samples("surfaces.screen", writer.bytes).map { ($0.lx.isNaN, $0.rx.isNaN) }
+        #expect(eyes.count == 2 && eyes[0] == (false, true) && eyes[1] == (false, false))
     }
 }

@@ -134,6 +134,9 @@ public struct SampleJudgement: Sendable, Equatable {
 
     /// A binocular sample of which exactly one eye is used: partly observed.
     public var isOneEye: Bool { unusedEyes == 1 || unusedEyes == 2 }
+
+    /// Every eye used.
+    public init() {}
 }
 
 /// What a sample is to its stream's model.
