@@ -43,7 +43,7 @@ import _TestSupport
         try ParameterFile(parameters: GazeModels.randomWalk).write(to: directory + "/default.json")
         try """
             {"params": "\(directory)/default.json", "binocular_params": "\(directory)/binocular.json", "params_dir": null,
-             "record_dir": "\(directory)/recordings", "streams": {"both-eyes": {"binocular": true}}}
+             "record_dir": "\(directory)/recordings", "streams": {"both-eyes": {"binocular": true, "smooth_lag": 8}}}
             """.write(toFile: directory + "/config.json", atomically: true, encoding: .utf8)
         let daemon = try DaemonProcess(directory: directory, arguments: ["--config", directory + "/config.json"])
         let client = try GazeTestClient(daemon: daemon)
@@ -67,8 +67,11 @@ import _TestSupport
             func cell(_ value: Double) -> String { value.isNaN ? "null" : "\(value)" }
             try client.publish(stream: "both-eyes", json: "{\"t\": \(Double(t) / 250), \"lx\": \(cell(row[0])), \"ly\": \(cell(row[1])), \"rx\": \(cell(row[2])), \"ry\": \(cell(row[3]))}")
         }
-        let messages = try client.receive(count: steps) { $0 == "gaze.clean.both-eyes" }.map { try Published($0.payload) }
+        let received = try client.receive(count: 2 * steps - 8) { $0 == "gaze.clean.both-eyes" || $0 == "gaze.smooth.both-eyes" }
+        let messages = try received.filter { $0.topic == "gaze.clean.both-eyes" }.map { try Published($0.payload) }
+        let smoothed = try received.filter { $0.topic == "gaze.smooth.both-eyes" }.map { try Published($0.payload) }
         try #require(messages.count == steps, "\(messages.count) of \(steps) estimates; log: \(daemon.log)")
+        try #require(smoothed.count == steps - 8, "\(smoothed.count) of \(steps - 8) fixed-lag estimates")
 
         // The daemon's estimate is the core filter's on the same rows (a lost eye NaN), projected
         // to the cyclopean gaze: G·mu + g with G the mean of the eyes' rows, covariance G·P·Gᵀ.
@@ -108,6 +111,22 @@ import _TestSupport
                 eyeErrors[0].append(pow(raw[0] - 3 - truth[0], 2) + pow(raw[1] + 2 - truth[1], 2))
             }
             if rows[t][2] >= 0 { eyeErrors[1].append(pow(raw[2] + 3 - truth[0], 2) + pow(raw[3] - 2 - truth[1], 2)) }
+        }
+        // gaze.smooth: sample k's cyclopean gaze from the RTS smoother over the rows up to k + 8.
+        for k in stride(from: 0, to: steps - 8, by: 97) {
+            let rowsUpTo = ObservationSequence(dimension: 4, rows: rows[0...(k + 8)].map { row -> [Double]? in
+                let observed = row.map { $0 < 0 ? Double.nan : $0 }
+                return observed.allSatisfy(\.isNaN) ? nil : observed
+            })
+            let smoother = try truthModel.smooth(rowsUpTo, start: .diffuse)
+            let mean = smoother.smoothed.mean(at: k)
+            let g = [mean[0], mean[1]]  // G = I (H = [I; I]) and g = (d_l + d_r) / 2 = 0: the state's position
+            let message = smoothed[k]
+            #expect(message.seq == k + 1 && message.eyes != nil)
+            #expect(abs((message.x ?? .nan) - g[0]) < 1e-9 * abs(g[0]) && abs((message.y ?? .nan) - g[1]) < 1e-9 * abs(g[1]),
+                    "k = \(k): \(String(describing: message.x)), \(String(describing: message.y)) against \(g)")
+            let p = smoother.smoothed.covariance(at: k)
+            #expect(abs((message.cov?[0] ?? .nan) - p[0, 0]) < 1e-9 * p[0, 0])
         }
         let overall = Self.rms(allErrors), left = Self.rms(eyeErrors[0]), right = Self.rms(eyeErrors[1])
         print("binocular: RMS error \(overall) px (left eye alone \(left), right eye alone \(right)); "
