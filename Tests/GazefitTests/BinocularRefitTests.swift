@@ -82,6 +82,19 @@ import _TestSupport
         let file = root + "/rec/s/\(UTCCalendar.day()).csv"
         let smoothed = try runTool("gazefit", ["smooth", "--params", root + "/params/s.json", "--input", file, "--format", "csv"])
         #expect(smoothed.status == 0, "\(smoothed.standardError)")
-        #expect(smoothed.standardOutput.hasPrefix("t,lx,ly,rx,ry,"), "\(smoothed.standardOutput.prefix(200))")
+        let header = smoothed.standardOutput.prefix { $0 != "\n" }
+        #expect(header.hasPrefix("t,lx,ly,rx,ry,cov_lx_lx,") && header.hasSuffix(",cov_ry_ry,x,y,cov_x_x,cov_x_y,cov_y_y,s0,s1,masked"), "\(header)")
+        // Each row's gaze is the mean of its eyes' estimates.
+        let row = try #require(smoothed.standardOutput.split(separator: "\n").dropFirst().first).split(separator: ",").compactMap { Double($0) }
+        #expect(abs(row[15] - (row[1] + row[3]) / 2) < 1e-9 * abs(row[15]) && abs(row[16] - (row[2] + row[4]) / 2) < 1e-9 * abs(row[16]))
+        // EM and sampling take binocular files and parameters too.
+        let em = try runTool("gazefit", ["em", "--params", root + "/binocular.json", "--input", file, "--fit", "Q,R", "--iterations", "3",
+                                         "--output", root + "/em.json"])
+        #expect(em.status == 0, "\(em.standardError)")
+        #expect(try ParameterFile.read(root + "/em.json").parameters.observationDimension == 4)
+        let sample = try runTool("gazefit", ["sample", "--params", root + "/em.json", "--steps", "20", "--seed", "1", "--output", root + "/sampled.csv"])
+        #expect(sample.status == 0, "\(sample.standardError)")
+        let sampled = try String(contentsOfFile: root + "/sampled.csv", encoding: .utf8)
+        #expect(sampled.hasPrefix("t,lx,ly,rx,ry\n"))
     }
 }
