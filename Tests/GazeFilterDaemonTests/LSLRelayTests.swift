@@ -31,22 +31,7 @@ import _TestSupport
         try plan.joined(separator: "\n").write(toFile: directory + "/plan.jsonl", atomically: true, encoding: .utf8)
 
         let daemon = try DaemonProcess(directory: directory, arguments: ["--params", directory + "/params.json", "--reset-after", "30"])
-        let relayOut = try StandInProcess(script: "scripts/gazefilter-lsl",
-                                          arguments: ["out", "--endpoint", daemon.outputEndpoint, "--stream", stream, "--rate", "500"],
-                                          errorPath: directory + "/out.err")
-        #expect(relayOut.line(startingWith: "outlet ") == stream, "\(relayOut.errors)")
-        let relayIn = try StandInProcess(script: "scripts/gazefilter-lsl",
-                                         arguments: ["in", "--stream", stream, "--name", "raw-" + stream, "--x-channel", "gaze_x",
-                                                     "--y-channel", "gaze_y", "--endpoint", daemon.inputEndpoint],
-                                         errorPath: directory + "/in.err")
-        let tracker = try StandInProcess(script: "scripts/standins/lsl_tracker.py",
-                                         arguments: ["--name", "raw-" + stream, "--clean-source-id", "gazefilter." + stream,
-                                                     "--plan", directory + "/plan.jsonl", "--out", directory + "/clean.jsonl"],
-                                         errorPath: directory + "/tracker.err")
-        #expect(tracker.wait(timeout: 120) == 0, "tracker: \(tracker.errors)\nin: \(relayIn.errors)\nout: \(relayOut.errors)")
-
-        let rows = try String(contentsOfFile: directory + "/clean.jsonl", encoding: .utf8).split(separator: "\n")
-            .map { try JSONValue.parse(Data($0.utf8)).numbers ?? [] }
+        let (rows, relays) = try Self.relay(stream, through: daemon, channels: ["--x-channel", "gaze_x", "--y-channel", "gaze_y"], in: directory)
         let expected = try GazeStreamReference.expected(samples: samples, parameters: model)
         #expect(rows.count == expected.count)
         for (row, want) in zip(rows, expected) {
@@ -57,11 +42,32 @@ import _TestSupport
             #expect(row.first == want.t && close, "sample \(want.sequence): got \(row), expected t \(want.t) \(wanted)")
             if !(row.first == want.t && close) { break }
         }
-        for relay in [relayIn, relayOut] {
+        for relay in relays {
             relay.process.terminate()
             #expect(relay.wait(timeout: 10) == 0)
         }
         #expect(daemon.terminate()?.status == 0)
+    }
+
+    /// Plays `directory/plan.jsonl` from the stand-in LSL tracker through `gazefilter-lsl in`
+    /// (with `channels`), the daemon and `gazefilter-lsl out` back to the tracker's inlet;
+    /// returns the cleaned rows it received and the two relays (still running).
+    static func relay(_ stream: String, through daemon: DaemonProcess, channels: [String], in directory: String) throws -> ([[Double]], [StandInProcess]) {
+        let relayOut = try StandInProcess(script: "scripts/gazefilter-lsl",
+                                          arguments: ["out", "--endpoint", daemon.outputEndpoint, "--stream", stream, "--rate", "500"],
+                                          errorPath: directory + "/out.err")
+        #expect(relayOut.line(startingWith: "outlet ") == stream, "\(relayOut.errors)")
+        let relayIn = try StandInProcess(script: "scripts/gazefilter-lsl",
+                                         arguments: ["in", "--stream", stream, "--name", "raw-" + stream] + channels + ["--endpoint", daemon.inputEndpoint],
+                                         errorPath: directory + "/in.err")
+        let tracker = try StandInProcess(script: "scripts/standins/lsl_tracker.py",
+                                         arguments: ["--name", "raw-" + stream, "--clean-source-id", "gazefilter." + stream,
+                                                     "--plan", directory + "/plan.jsonl", "--out", directory + "/clean.jsonl"],
+                                         errorPath: directory + "/tracker.err")
+        #expect(tracker.wait(timeout: 120) == 0, "tracker: \(tracker.errors)\nin: \(relayIn.errors)\nout: \(relayOut.errors)")
+        let rows = try String(contentsOfFile: directory + "/clean.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONValue.parse(Data($0.utf8)).numbers ?? [] }
+        return (rows, [relayIn, relayOut])
     }
 }
 
@@ -93,23 +99,8 @@ extension LSLRelayTests {
         try plan.joined(separator: "\n").write(toFile: directory + "/plan.jsonl", atomically: true, encoding: .utf8)
 
         let daemon = try DaemonProcess(directory: directory, arguments: ["--config", directory + "/config.json"])
-        let relayOut = try StandInProcess(script: "scripts/gazefilter-lsl",
-                                          arguments: ["out", "--endpoint", daemon.outputEndpoint, "--stream", stream, "--rate", "500"],
-                                          errorPath: directory + "/out.err")
-        #expect(relayOut.line(startingWith: "outlet ") == stream, "\(relayOut.errors)")
-        let relayIn = try StandInProcess(script: "scripts/gazefilter-lsl",
-                                         arguments: ["in", "--stream", stream, "--name", "raw-" + stream,
-                                                     "--lx-channel", "left_gaze_x", "--ly-channel", "left_gaze_y",
-                                                     "--rx-channel", "right_gaze_x", "--ry-channel", "3", "--endpoint", daemon.inputEndpoint],
-                                         errorPath: directory + "/in.err")
-        let tracker = try StandInProcess(script: "scripts/standins/lsl_tracker.py",
-                                         arguments: ["--name", "raw-" + stream, "--clean-source-id", "gazefilter." + stream,
-                                                     "--plan", directory + "/plan.jsonl", "--out", directory + "/clean.jsonl"],
-                                         errorPath: directory + "/tracker.err")
-        #expect(tracker.wait(timeout: 120) == 0, "tracker: \(tracker.errors)\nin: \(relayIn.errors)\nout: \(relayOut.errors)")
-
-        let received = try String(contentsOfFile: directory + "/clean.jsonl", encoding: .utf8).split(separator: "\n")
-            .map { try JSONValue.parse(Data($0.utf8)).numbers ?? [] }
+        let (received, relays) = try Self.relay(stream, through: daemon, channels: ["--lx-channel", "left_gaze_x", "--ly-channel", "left_gaze_y",
+                                                                                   "--rx-channel", "right_gaze_x", "--ry-channel", "3"], in: directory)
         #expect(received.count == rows.count)
         var filter = OnlineKalmanFilter(parameters: model, start: .diffuse)
         for (row, sent) in zip(received, rows) {
@@ -124,7 +115,7 @@ extension LSLRelayTests {
             #expect(row.first == sent.t && close, "got \(row), expected t \(sent.t) x \(x) y \(y) cov_xx \(xx)")
             if !close { break }
         }
-        for relay in [relayIn, relayOut] {
+        for relay in relays {
             relay.process.terminate()
             #expect(relay.wait(timeout: 10) == 0)
         }

@@ -21,18 +21,9 @@ import _TestSupport
         return model
     }()
 
-    /// Log-likelihood per observed component pair of `session` under `parameters`, read by the
-    /// stream model as the refit reads it.
+    /// Log-likelihood per observed sample of `session` under `parameters`, read as the refit reads it.
     static func score(_ parameters: ModelParameters, _ session: GazeTrials, in directory: String) throws -> Double {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try session.recording().write(toFile: directory + "/\(UTCCalendar.day()).csv", atomically: true, encoding: .utf8)
-        let scan = try RecordingReader.read(directory: directory, model: stream)
-        var total = 0.0, observed = 0
-        for segment in scan.segments {
-            total += try parameters.logLikelihood(of: segment.observations, start: stream.start)
-            observed += segment.observations.count - segment.observations.maskedCount
-        }
-        return total / Double(observed)
+        try RefitConsistencyTests.score(parameters, session, in: directory, model: stream)
     }
 
     @Test func theRefitFitsAndInstallsBothEyesParametersNearTheTrueModel() throws {
