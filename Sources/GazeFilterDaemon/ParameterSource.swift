@@ -95,9 +95,9 @@ struct ParameterSource: Sendable {
             let path = StreamPaths.parameters(stream, in: directory)
             do throws(GazeFileError) {
                 let parameters = try ParameterFile.read(path).parameters
-                let m = parameters.observationDimension
-                guard m == 2 || m == 4 else {
-                    throw GazeFileError(path: path, "H must have 2 rows (x, y) or 4 (lx, ly, rx, ry for a binocular stream), it has \(m)")
+                // Either kind of stream's; which stream it serves is checked when it is chosen.
+                if let problem = Self.mismatch(parameters, binocular: false), Self.mismatch(parameters, binocular: true) != nil {
+                    throw GazeFileError(path: path, problem + " (or 4 for a binocular stream: lx, ly, rx, ry)")
                 }
                 own[stream] = (parameters, path)
             } catch {

@@ -87,7 +87,7 @@ import _TestSupport
         #expect(received.count == 2)
         #expect(daemon.waitForLog("stream eyes: \(directory)/params/eyes.json: stream eyes: a binocular stream observes both eyes (lx, ly, rx, ry): H must have 4 rows, it has 2; using \(directory)/binocular.json"),
                 "\(daemon.log)")
-        #expect(daemon.waitForLog("\(directory)/params/mono.json: stream mono: a stream observes gaze (x, y): H must have 2 rows, it has 4 (parameters for both eyes: set \"binocular\": true for the stream)"),
+        #expect(daemon.waitForLog("\(directory)/params/mono.json: stream mono: the daemon observes gaze (x, y): H must have 2 rows, it has 4 (parameters for both eyes: set \"binocular\": true for the stream)"),
                 "\(daemon.log)")
         let stats = try JSONValue.parse(Data(try client.receive(count: 1) { $0 == "gaze.stats" }.first?.payload ?? [])).object
         #expect(stats?["streams"]?.object?["eyes"]?.object?["params"]?.string == directory + "/binocular.json")
@@ -178,5 +178,61 @@ import _TestSupport
         datum(&writer, topic: "gaze.3d.01._on_surface")
         let eyes = try samples("surfaces.screen", writer.bytes).map { ($0.lx.isNaN, $0.rx.isNaN) }
         #expect(eyes.count == 2 && eyes[0] == (false, true) && eyes[1] == (false, false))
+    }
+
+    /// A binocular file played as a Pupil Capture (`gazecat pub --as pupil`: both eyes a
+    /// binocular datum, one eye its monocular datum) into a binocular Pupil stream of the real
+    /// daemon: each estimate says which eyes its datum came from, and equals the core filter on
+    /// the rows the datums give (a binocular datum both eyes at its one point).
+    @Test func aPupilCaptureFeedsABinocularStream() throws {
+        let directory = makeTemporaryDirectory("eyes-pupil")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var model = GazeModels.binocular
+        model.observationOffset = [0, 0, 0, 0]
+        try ParameterFile(parameters: model).write(to: directory + "/binocular.json")
+        let port = Int.random(in: 20_000...60_000)
+        try """
+            {"binocular_params": "\(directory)/binocular.json", "reset_after_s": 30, "record_dir": null,
+             "streams": {"pupil-eyes": {"binocular": true, "pupil_remote": "tcp://127.0.0.1:\(port)", "pupil_topic": "gaze.3d.",
+                                        "width_px": 1920, "height_px": 1080}}}
+            """.write(toFile: directory + "/config.json", atomically: true, encoding: .utf8)
+        var generator = SeededGenerator(seed: 31)
+        let drawn = model.sample(steps: 200, using: &generator).observations
+        var lines = ["t,lx,ly,rx,ry,left_confidence,right_confidence"]
+        var used: [(left: Bool, right: Bool)] = []
+        for i in 0..<200 {
+            let row = drawn[i]!
+            let left = !(40..<70).contains(i), right = !(100..<130).contains(i) && i % 17 != 5
+            used.append((left, right))
+            lines.append("\(Double(i) / 200),\(left ? "\(row[0])" : ""),\(left ? "\(row[1])" : ""),\(right ? "\(row[2])" : ""),\(right ? "\(row[3])" : ""),0.9,0.95")
+        }
+        try lines.joined(separator: "\n").write(toFile: directory + "/eyes.csv", atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(directory: directory, arguments: ["--config", directory + "/config.json"])
+        let client = try GazeTestClient(daemon: daemon, topic: "gaze.clean.")
+        let replay = try runTool("gazecat", ["pub", "--as", "pupil", "--remote", "tcp://127.0.0.1:\(port)", "--input", directory + "/eyes.csv",
+                                             "--burst", "--wait", "20", "--pupil-topic", "gaze.3d."])
+        #expect(replay.status == 0, "\(replay.standardError)")
+        let messages = try client.receive(count: 200) { $0 == "gaze.clean.pupil-eyes" }.map { try JSONValue.parse(Data($0.payload)).object! }
+        try #require(messages.count == 200, "\(daemon.log)")
+        let file = try ObservationFile.read(directory + "/eyes.csv", model: .raw)
+        var filter = OnlineKalmanFilter(parameters: model, start: .diffuse)
+        for (i, message) in messages.enumerated() {
+            let eyes = message["eyes"]?.object
+            #expect(eyes?["left_observed"]?.bool == used[i].left && eyes?["right_observed"]?.bool == used[i].right, "sample \(i): \(message)")
+            // What the datum carries, after the round trip through normalised coordinates.
+            guard let row = file.observations[i] else {  // neither eye: a datum without gaze, masked
+                #expect(message["masked"]?.bool == true)
+                _ = try filter.step(nil)
+                continue
+            }
+            let point = used[i].left && used[i].right ? [(row[0] + row[2]) / 2, (row[1] + row[3]) / 2] : used[i].left ? [row[0], row[1]] : [row[2], row[3]]
+            let observed = [used[i].left ? point[0] : .nan, used[i].left ? point[1] : .nan, used[i].right ? point[0] : .nan, used[i].right ? point[1] : .nan]
+            _ = try filter.step(observed)
+            var estimate = [Double](repeating: 0, count: 4), covariance = [Double](repeating: 0, count: 16)
+            filter.observationEstimate(mean: &estimate, covariance: &covariance)
+            let x = try #require(message["x"]?.number)
+            #expect(abs(x - (estimate[0] + estimate[2]) / 2) < 1e-6, "sample \(i): \(x) against \((estimate[0] + estimate[2]) / 2)")
+        }
+        #expect(daemon.terminate()?.status == 0)
     }
 }

@@ -103,7 +103,7 @@ public struct StreamModel: Sendable, Equatable {
         if binocular {
             return m == 4 ? nil : "a binocular stream observes both eyes (lx, ly, rx, ry): H must have 4 rows, it has \(m)"
         }
-        return m == 2 ? nil : "a stream observes gaze (x, y): H must have 2 rows, it has \(m)"
+        return m == 2 ? nil : "the daemon observes gaze (x, y): H must have 2 rows, it has \(m)"
             + (m == 4 ? " (parameters for both eyes: set \"binocular\": true for the stream)" : "")
     }
 
