@@ -38,6 +38,8 @@ public struct StreamRefit: Sendable {
     public var ignoredFiles: [String] = []
     /// Recordings that could not be read (`path: reason`).
     public var unreadableFiles: [String] = []
+    /// Recordings of the other eye layout (`path: reason`), not read.
+    public var otherLayoutFiles: [String] = []
     /// Older recordings of the window left unread: newer ones already gave `max_samples`.
     public var filesNotRead: [String] = []
     /// Steps in usable sequences (masked ones included), and how many of them are observed.
@@ -105,6 +107,7 @@ public struct StreamRefit: Sendable {
             ("files_not_read", .array(filesNotRead.map(JSONValue.string)), .report),
             ("unreadable_files", .integer(unreadableFiles.count), .report),
             ("unreadable_examples", .array(unreadableFiles.prefix(RecordingReader.exampleLimit).map(JSONValue.string)), .report),
+            ("other_layout_files", .array(otherLayoutFiles.map(JSONValue.string)), .report),
             ("samples", .integer(samples), nil),
             ("observed_samples", .integer(observedSamples), nil),
             ("sequences", .integer(sequences), nil),

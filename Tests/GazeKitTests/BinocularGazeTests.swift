@@ -159,9 +159,9 @@ import _TestSupport
 
         // A monocular stream does not read a binocular recording (nor the reverse): listed with the reason.
         let monocular = try RecordingReader.read(directory: directory + "/eyes", model: StreamModel())
-        #expect(monocular.segments.isEmpty && monocular.unreadableFiles.count == 1
-                && monocular.unreadableFiles[0].contains("has the binocular layout (t,lx,ly,rx,ry), the stream is monocular: not read"),
-                "\(monocular.unreadableFiles)")
+        #expect(monocular.segments.isEmpty && monocular.unreadableFiles.isEmpty && monocular.otherLayoutFiles.count == 1
+                && monocular.otherLayoutFiles[0].contains("has the binocular layout (t,lx,ly,rx,ry), the stream is monocular: not read"),
+                "\(monocular.otherLayoutFiles)")
 
         // The stream made monocular the same day: the binocular file is moved aside, a new one begun.
         let again = try RecordingWriter(directory: directory, flushInterval: 0.05) { _ in }

@@ -45,6 +45,9 @@ import _TestSupport
         let session = GazeTrials(model: Self.truth, layout: layout, seed: 121)
         try FileManager.default.createDirectory(atPath: root + "/rec/s", withIntermediateDirectories: true)
         try session.recording().write(toFile: root + "/rec/s/\(UTCCalendar.day()).csv", atomically: true, encoding: .utf8)
+        // Yesterday the stream was monocular: that file is listed, not read, and fails nothing.
+        let yesterday = root + "/rec/s/\(UTCCalendar.day(secondsAgo: 86_400)).csv"
+        try "t,x,y\n1,600,400\n".write(toFile: yesterday, atomically: true, encoding: .utf8)
 
         let arguments = ["refit", "--config", packageRoot + "/config/gazefit.json", "--daemon-config", root + "/gazefilterd.json",
                          "--report-dir", root + "/reports", "--reload", "none"]
@@ -56,6 +59,7 @@ import _TestSupport
         #expect(report["decision"]?.string == "promoted", "\(report["reason"] ?? .null)")
         #expect(report["binocular"]?.bool == true)
         #expect(report["started_from"]?.string == root + "/binocular.json")
+        #expect(report["other_layout_files"]?.array?.count == 1 && report["unreadable_files"]?.number == 0, "\(report)")
         #expect((report["one_eye_samples"]?.number ?? 0) > 500, "\(report["one_eye_samples"] ?? .null)")
         #expect((report["lost_samples"]?.number ?? 0) > 0)
 

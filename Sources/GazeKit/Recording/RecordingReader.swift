@@ -59,6 +59,9 @@ public struct RecordingScan: Sendable {
     public var ignoredFiles: [String] = []
     /// Recordings that could not be read, as `path: reason` (each counted, the rest still used).
     public var unreadableFiles: [String] = []
+    /// Recordings of the other eye layout (a monocular file for a binocular stream, or the
+    /// reverse: the stream's `binocular` changed), as `path: reason`; not read.
+    public var otherLayoutFiles: [String] = []
 
     /// Samples kept, over all segments.
     public var sampleCount: Int { segments.reduce(0) { $0 + $1.observations.count } }
@@ -82,7 +85,7 @@ public enum RecordingReader {
     ///     a binocular stream, whose sequences have m = 4), and its
     ///     `StreamClock` rule splits sequences, drops stale samples and bridges missing ones.
     ///     A recording of the other eye layout (monocular for a binocular stream, or the
-    ///     reverse) is not read, and listed as unreadable with the reason.
+    ///     reverse) is not read, and listed in `otherLayoutFiles` with the reason.
     /// - Throws: `GazeFileError` when the directory cannot be listed.
     public static func read(directory: String, since: String? = nil, through: String? = UTCCalendar.day(),
                             maximumSamples: Int = .max, model: StreamModel) throws(GazeFileError) -> RecordingScan {
@@ -178,8 +181,8 @@ public enum RecordingReader {
                 }
             }
             if wrongLayout {
-                scan.unreadableFiles.append("\(path): has the \(layout.binocular ? "binocular" : "monocular") layout (\(layout.header)), "
-                                            + "the stream is \(model.binocular ? "binocular" : "monocular"): not read")
+                scan.otherLayoutFiles.append("\(path): has the \(layout.binocular ? "binocular" : "monocular") layout (\(layout.header)), "
+                                             + "the stream is \(model.binocular ? "binocular" : "monocular"): not read")
                 return false
             }
             if start == 0 && filled == buffer.count {

@@ -102,6 +102,7 @@ struct CollectStage {
         result.files = scan.files
         result.ignoredFiles = scan.ignoredFiles
         result.unreadableFiles = scan.unreadableFiles
+        result.otherLayoutFiles = scan.otherLayoutFiles
         result.filesNotRead = scan.filesNotRead
         result.corruptLines = scan.corruptLines
         result.corruptExamples = scan.corruptExamples
@@ -120,6 +121,7 @@ struct CollectStage {
             log("\(stream): ignored \(scan.ignoredFiles.count) file(s) that are not recordings of today or before (YYYY-MM-DD.csv): \(scan.ignoredFiles.joined(separator: ", "))")
         }
         for unreadable in scan.unreadableFiles { log("\(stream): cannot read \(unreadable)") }
+        for other in scan.otherLayoutFiles { log("\(stream): \(other)") }
         if scan.corruptLines > 0 {
             log("\(stream): skipped \(scan.corruptLines) corrupt line(s), first at \(scan.corruptExamples.first ?? "?")")
         }
