@@ -9,12 +9,17 @@ import Dispatch
 /// and settle within tens of steps of each start or masked run; once a predicted covariance
 /// repeats to `steadyTolerance`, the filter steps only the mean with the settled gain until the
 /// next masked step, and the smoother reuses J_t and, once it repeats, Σ_s_t (the saving is
-/// exact to about 1e-12; `reuseSteadyState: false` computes every step in full).
+/// exact to about 1e-12; `reuseSteadyState: false` computes every step in full). Partly observed
+/// steps are filtered on their observed components and enter the sums with the missing
+/// components' conditional moments (MODEL.md, "Missing components").
 struct ExpectationStep: Sendable {
     let parameters: ModelParameters
     let start: StartRule
     let layout: SufficientStatistics.Layout
     let shift: StatisticsShift
+    /// Where each sequence starts in the sequence it was cut from: row `firstSteps[k] + t` of
+    /// per-step transition offsets is the offset of sequence k's step t → t+1.
+    let firstSteps: [Int]
     let reuseSteadyState: Bool
 
     /// Relative change of a predicted (or smoothed) covariance between steps below which it counts as settled.
@@ -28,7 +33,7 @@ struct ExpectationStep: Sendable {
         let longest = sequences.reduce(0) { max($0, $1.count) }
         let output = SequenceBlocks(base: statistics.baseAddress!)
         let body: @Sendable (Int) -> Void = { worker in
-            var workspace = Workspace(n: parameters.stateDimension, steps: longest)
+            var workspace = Workspace(n: parameters.stateDimension, m: parameters.observationDimension, steps: longest)
             var online = OnlineKalmanFilter(parameters: parameters, start: start)
             var index = worker
             while index < count {
@@ -52,14 +57,19 @@ struct ExpectationStep: Sendable {
         /// P∞ of the filtered state at the steps of a diffuse start that are not identified.
         var diffuse: [Double] = []
         var scratch: [Double]
+        /// The missing components' conditional moments per pattern of missing components (this E-step's parameters).
+        var missingPatterns: [UInt64: MissingPattern] = [:]
+        /// G_t Σ_s_t for a partly observed step, and the observed components' residuals.
+        var partialScratch: [Double]
 
-        init(n: Int, steps: Int) {
+        init(n: Int, m: Int, steps: Int) {
             filteredMeans = [Double](repeating: 0, count: steps * n)
             predictedMeans = [Double](repeating: 0, count: steps * n)
             entry = [Int](repeating: 0, count: steps)
             filteredCovariances.reserveCapacity(64 * n * n)
             predictedCovariances.reserveCapacity(64 * n * n)
             scratch = [Double](repeating: 0, count: 16 * n * n + 16 * n + 64)
+            partialScratch = [Double](repeating: 0, count: m * n + m)
         }
     }
 
@@ -93,6 +103,9 @@ struct ExpectationStep: Sendable {
         var logLikelihood = 0.0, diffuseSteps = 0, tracksDiffuse = start == .diffuse
         var failure: KalmanError?
         let d = parameters.transition.elements, h = parameters.observation.elements
+        let observationOffset = parameters.observationOffset, hasPartial = sequence.partialCount > 0
+        let constantOffset: [Double]? = parameters.transitionOffsets == nil && parameters.transitionOffset.contains { $0 != 0 }
+            ? parameters.transitionOffset : nil
         var steady = false, steadyEntry = 0, steadyConstant = 0.0
         // Settled gain: L (Cholesky of S), Z = L⁻¹ H P; K v = Zᵀ L⁻¹ v.
         var factor = [Double](repeating: 0, count: m * m), z = [Double](repeating: 0, count: m * n)
@@ -110,14 +123,18 @@ struct ExpectationStep: Sendable {
         factor.withUnsafeMutableBufferPointer { factor in
         z.withUnsafeMutableBufferPointer { z in
         innovation.withUnsafeMutableBufferPointer { u in
+        parameters.withTransitionOffsets(steps: steps, from: firstSteps[index]) { stepOffset in
             let d = d.baseAddress!, h = h.baseAddress!, factor = factor.baseAddress!, z = z.baseAddress!, u = u.baseAddress!
             for t in 0..<steps {
                 let y = values.baseAddress! + t * m
                 let mean = means.baseAddress! + t * n, predicted = predictedMeans.baseAddress! + t * n
-                if steady && !mask[t] {
+                let whole = !mask[t] && (!hasPartial || !(0..<m).contains { y[$0].isNaN })
+                if steady && whole {
                     LA.multiply(d, vector: mean - n, into: predicted, rows: n, columns: n)
+                    if let b = stepOffset(t) { for i in 0..<n { predicted[i] += b[i] } }
+                    else if let b = constantOffset { for i in 0..<n { predicted[i] += b[i] } }
                     LA.multiply(h, vector: predicted, into: u, rows: m, columns: n)
-                    for i in 0..<m { u[i] = y[i] - u[i] }
+                    for i in 0..<m { u[i] = y[i] - u[i] - observationOffset[i] }
                     LA.solveLower(factor, u, m, columns: 1)
                     var mahalanobis = 0.0
                     for i in 0..<m { mahalanobis += u[i] * u[i] }
@@ -130,13 +147,13 @@ struct ExpectationStep: Sendable {
                     entry[t] = steadyEntry
                     continue
                 }
-                if steady {  // a masked step ends the settled stretch: the filter takes over again
+                if steady {  // a masked or partly observed step ends the settled stretch: the filter takes over again
                     workspace.filteredCovariances.withUnsafeBufferPointer { covariances in
                         online.setRegularState(mean: mean - n, covariance: covariances.baseAddress! + steadyEntry * size)
                     }
                     steady = false
                 }
-                switch online.advance(observation: mask[t] ? nil : y) {
+                switch online.advance(observation: mask[t] ? nil : y, transitionOffset: stepOffset(t)) {
                 case .success(let value): logLikelihood += value
                 case .failure(let error): failure = error; return
                 }
@@ -161,7 +178,7 @@ struct ExpectationStep: Sendable {
                         diffuseSteps += 1
                     }
                 }
-                let observedRegular = !mask[t] && online.hasEstimate && !online.isAwaitingSample && diffuseSteps < t + 1
+                let observedRegular = whole && online.hasEstimate && !online.isAwaitingSample && diffuseSteps < t + 1
                 if reuseSteadyState && observedRegular && previousObservedRegular && index > 0 {
                     let settled = workspace.predictedCovariances.withUnsafeBufferPointer { p in
                         Self.repeats(p.baseAddress! + index * size, p.baseAddress! + (index - 1) * size, size)
@@ -176,7 +193,7 @@ struct ExpectationStep: Sendable {
                 }
                 previousObservedRegular = observedRegular
             }
-        }}}}}}}}}}
+        }}}}}}}}}}}
         if let failure { return failure }
         block[layout.logLikelihood] = logLikelihood
         backward(N.self, sequence, index: index, &workspace, diffuseSteps: diffuseSteps, block)
@@ -218,8 +235,9 @@ struct ExpectationStep: Sendable {
         typealias LA = SmallLinearAlgebra
         let n = N.resolve(parameters.stateDimension), m = parameters.observationDimension, size = n * n
         let steps = sequence.count, c = shift.states[index], cy = shift.observations[index]
-        let layout = self.layout
-        var scratch = workspace.scratch
+        let layout = self.layout, first = firstSteps[index], perStepOffsets = parameters.transitionOffsets
+        var scratch = workspace.scratch, partialScratch = workspace.partialScratch
+        var patterns = workspace.missingPatterns
         let d = parameters.transition.elements
         workspace.filteredMeans.withUnsafeBufferPointer { means in
         workspace.predictedMeans.withUnsafeBufferPointer { predictedMeans in
@@ -228,6 +246,7 @@ struct ExpectationStep: Sendable {
         workspace.predictedCovariances.withUnsafeBufferPointer { predictedCovariances in
         sequence.values.withUnsafeBufferPointer { values in
         d.withUnsafeBufferPointer { d in
+        partialScratch.withUnsafeMutableBufferPointer { partialScratch in
         scratch.withUnsafeMutableBufferPointer { scratch in
             let d = d.baseAddress!
             let gain = scratch.baseAddress!, work = gain + size, factor = work + size, difference = factor + size
@@ -249,6 +268,16 @@ struct ExpectationStep: Sendable {
                     block[layout.observedSteps] += 1
                     let y = values.baseAddress! + t * m
                     for i in 0..<m { observedShift[i] = y[i] - cy[i] }
+                    if sequence.partialCount > 0, let key = Self.missingComponents(y, m) {
+                        // Patterns are kept by bit set (m ≤ 64, any gaze model); beyond that, made per step.
+                        let pattern = patterns[key] ?? {
+                            let made = MissingPattern(parameters, missing: (0..<m).filter { y[$0].isNaN })
+                            if m <= 64 { patterns[key] = made }
+                            return made
+                        }()
+                        pattern.accumulate(y, mean: mu, covariance: sigma, offset: parameters.observationOffset, shift: cy,
+                                           shifted: observedShift, scratch: partialScratch.baseAddress!, block: block, layout: layout)
+                    }
                     for i in 0..<m {
                         block[layout.observationSum + i] += observedShift[i]
                         for j in 0..<m { block[layout.observationSquares + i * m + j] += observedShift[i] * observedShift[j] }
@@ -269,7 +298,7 @@ struct ExpectationStep: Sendable {
             var t = last - 1
             while t >= 0 {
                 if t < diffuseSteps {
-                    diffuseStep(t, means: means.baseAddress!, covariances: filteredCovariances.baseAddress! + entry[t] * size,
+                    diffuseStep(t, first: first, means: means.baseAddress!, covariances: filteredCovariances.baseAddress! + entry[t] * size,
                                 diffuse: workspace.diffuse, nextMean: nextMean, nextCovariance: nextCovariance,
                                 mean: mean, covariance: covariance, lag: lag)
                     key = (-1, -1)
@@ -310,6 +339,18 @@ struct ExpectationStep: Sendable {
                 for i in 0..<n {
                     for j in 0..<n { block[layout.lagCross + i * n + j] += lag[i * n + j] + nextShifted[i] * shifted[j] }
                 }
+                if let perStepOffsets {  // b_t of the step t → t+1, for the M-step's offset sums
+                    let b = (first + t) * n
+                    for i in 0..<n {
+                        let bi = perStepOffsets.elements[b + i]
+                        block[layout.offsetSum + i] += bi
+                        for j in 0..<n {
+                            block[layout.offsetStateCross + i * n + j] += bi * shifted[j]
+                            block[layout.offsetNextStateCross + i * n + j] += bi * nextShifted[j]
+                            block[layout.offsetSquares + i * n + j] += bi * perStepOffsets.elements[b + j]
+                        }
+                    }
+                }
                 block[layout.transitions] += 1
                 nextMean.update(from: mean, count: n)
                 nextCovariance.update(from: covariance, count: size)
@@ -327,12 +368,22 @@ struct ExpectationStep: Sendable {
                     block[layout.firstCovariance + i * n + j] = nextCovariance[i * n + j]
                 }
             }
-        }}}}}}}}
+        }}}}}}}}}
         workspace.scratch = scratch
+        workspace.partialScratch = partialScratch
+        workspace.missingPatterns = patterns
     }
 
-    /// The information-form step of MODEL.md ("Start rule") at an unidentified diffuse step t.
-    func diffuseStep(_ t: Int, means: UnsafePointer<Double>, covariances: UnsafePointer<Double>, diffuse: [Double],
+    /// The bit set of step y's missing components (bit i for component i < 64), or nil when it is whole.
+    static func missingComponents(_ y: UnsafePointer<Double>, _ m: Int) -> UInt64? {
+        var missing: UInt64 = 0, any = false
+        for i in 0..<m where y[i].isNaN { any = true; if i < 64 { missing |= 1 << UInt64(i) } }
+        return any ? missing : nil
+    }
+
+    /// The information-form step of MODEL.md ("Start rule") at an unidentified diffuse step t of
+    /// a sequence cut from step `first` (which aligns per-step transition offsets).
+    func diffuseStep(_ t: Int, first: Int, means: UnsafePointer<Double>, covariances: UnsafePointer<Double>, diffuse: [Double],
                      nextMean: UnsafePointer<Double>, nextCovariance: UnsafePointer<Double>,
                      mean: UnsafeMutablePointer<Double>, covariance: UnsafeMutablePointer<Double>, lag: UnsafeMutablePointer<Double>) {
         let n = parameters.stateDimension, size = n * n
@@ -341,7 +392,8 @@ struct ExpectationStep: Sendable {
             finite: Matrix(rows: n, columns: n, elements: Array(UnsafeBufferPointer(start: covariances, count: size))),
             infinite: Matrix(rows: n, columns: n, elements: Array(diffuse[(t * size)..<((t + 1) * size)])),
             nextMean: Array(UnsafeBufferPointer(start: nextMean, count: n)),
-            nextCovariance: Matrix(rows: n, columns: n, elements: Array(UnsafeBufferPointer(start: nextCovariance, count: size))))
+            nextCovariance: Matrix(rows: n, columns: n, elements: Array(UnsafeBufferPointer(start: nextCovariance, count: size))),
+            transitionOffset: parameters.transitionOffset(after: first + t))
         for i in 0..<n { mean[i] = result.mean[i] }
         for i in 0..<size { covariance[i] = result.covariance.elements[i]; lag[i] = result.lag.elements[i] }
     }
