@@ -85,10 +85,12 @@ extension ModelParameters {
     /// The M-step from each sequence's statistics: new values for the fitted parameters in
     /// MODEL.md's (pykalman's) order H, R, D, Q, mu_0, sigma_0, b, d, each with the newest values
     /// of those before it (H and R use the current d, D and Q the current b, per step when given
-    /// per step); a parameter with nothing to learn from keeps its value.
+    /// per step); a parameter with nothing to learn from keeps its value. With `jointOffsets`,
+    /// D and b (and H and d) fitted together are one block, updated at D's (H's) place as the
+    /// regression on the state and a constant.
     /// - Parameter blocks: `sequences` blocks of `layout.count`, sequence k's sums about its shift k.
     func maximized(blocks: UnsafePointer<Double>, sequences: Int, layout: SufficientStatistics.Layout,
-                   shift: StatisticsShift, fitting: FittedParameters, start: StartRule) -> ModelParameters {
+                   shift: StatisticsShift, fitting: FittedParameters, start: StartRule, jointOffsets: Bool) -> ModelParameters {
         let n = layout.n, m = layout.m
         func matrix(_ block: UnsafePointer<Double>, _ offset: Int, _ rows: Int, _ columns: Int) -> Matrix {
             Matrix(rows: rows, columns: columns, elements: Array(UnsafeBufferPointer(start: block + offset, count: rows * columns)))
@@ -103,15 +105,43 @@ extension ModelParameters {
         func minus(_ a: [Double], _ b: [Double]) -> [Double] { zip(a, b).map(-) }
         func scaled(_ a: [Double], _ s: Double) -> [Double] { a.map { $0 * s } }
         func block(_ k: Int) -> UnsafePointer<Double> { blocks + k * layout.count }
+        /// The regression of a on b and a constant from each sequence's sums about its shifts
+        /// (count, Σ ã, Σ b̃, Σ ã b̃ᵀ, Σ b̃ b̃ᵀ with their covariance terms, shifts c_a, c_b), taken
+        /// about the overall means so that screen-sized coordinates cost no digits: (A, a₀) with
+        /// E[a] = A b + a₀.
+        func regression(_ parts: [(count: Double, a: [Double], b: [Double], cross: Matrix, squares: Matrix, ca: [Double], cb: [Double])])
+            -> (coefficient: Matrix, intercept: [Double]) {
+            let total = parts.reduce(0) { $0 + $1.count }
+            let meanA = scaled(parts.reduce([Double](repeating: 0, count: parts[0].a.count)) { plus($0, plus($1.a, scaled($1.ca, $1.count))) }, 1 / total)
+            let meanB = scaled(parts.reduce([Double](repeating: 0, count: parts[0].b.count)) { plus($0, plus($1.b, scaled($1.cb, $1.count))) }, 1 / total)
+            var cross = Matrix(rows: meanA.count, columns: meanB.count), moment = Matrix(rows: meanB.count, columns: meanB.count)
+            for part in parts where part.count > 0 {
+                let da = minus(part.ca, meanA), db = minus(part.cb, meanB)
+                cross = cross + part.cross + outer(da, part.b) + outer(part.a, db) + part.count * outer(da, db)
+                moment = moment + part.squares + outer(db, part.b) + outer(part.b, db) + part.count * outer(db, db)
+            }
+            let coefficient = cross * SymmetricEigen(moment).pseudoInverse
+            return (coefficient, minus(meanA, coefficient * meanB))
+        }
         var next = self
         var observed = 0.0, transitions = 0.0
         for k in 0..<sequences {
             observed += block(k)[layout.observedSteps]
             transitions += block(k)[layout.transitions]
         }
-        let d = observationOffset
+        let jointObservation = jointOffsets && fitting.isSuperset(of: [.observation, .observationOffset])
+        let jointTransition = jointOffsets && fitting.isSuperset(of: [.transition, .transitionOffset])
         if observed > 0 {
-            if fitting.contains(.observation) {
+            let d = observationOffset
+            if jointObservation {
+                // (H, d) together: E[y_t | data] on mu_s_t and a constant, over the observed steps.
+                (next.observation, next.observationOffset) = regression((0..<sequences).map { k in
+                    let b = block(k)
+                    return (b[layout.observedSteps], vector(b, layout.observationSum, m), vector(b, layout.observedStateSum, n),
+                            matrix(b, layout.observationCross, m, n), matrix(b, layout.observedStateSquares, n, n),
+                            shift.observations[k], shift.states[k])
+                })
+            } else if fitting.contains(.observation) {
                 // Σ (y − d) μᵀ and Σ P_t about the origin (sums of products: no cancellation).
                 var cross = Matrix(rows: m, columns: n), moment = Matrix(rows: n, columns: n)
                 for k in 0..<sequences {
@@ -126,7 +156,7 @@ extension ModelParameters {
             }
             if fitting.contains(.observationCovariance) {
                 // Per sequence: Σ (ỹ − H x̃ + g)(…)ᵀ + H Σ_s Hᵀ with g = c_y − H c − d.
-                let h = next.observation
+                let h = next.observation, d = next.observationOffset
                 var total = Matrix(rows: m, columns: m)
                 for k in 0..<sequences {
                     let b = block(k), count = b[layout.observedSteps], c = shift.states[k], cy = shift.observations[k]
@@ -147,25 +177,21 @@ extension ModelParameters {
                     matrix(b, layout.lagCross, n, n),
                     minus(sum, vector(b, layout.lastState, n)), minus(sum, vector(b, layout.firstState, n)))
         }
-        // The offsets' sums Σ b_t x̃_tᵀ, Σ b_t x̃_{t+1}ᵀ, Σ b_t, Σ b_t b_tᵀ: the E-step's with
-        // per-step offsets, else made from the constant b.
-        func offsetParts(_ b: UnsafePointer<Double>, _ p: (s00: Matrix, s11: Matrix, s10: Matrix, s0: [Double], s1: [Double]), _ count: Double)
-            -> (state: Matrix, nextState: Matrix, sum: [Double], squares: Matrix) {
-            if transitionOffsets != nil {
-                return (matrix(b, layout.offsetStateCross, n, n), matrix(b, layout.offsetNextStateCross, n, n),
-                        vector(b, layout.offsetSum, n), matrix(b, layout.offsetSquares, n, n))
-            }
-            let offset = transitionOffset
-            return (outer(offset, p.s0), outer(offset, p.s1), scaled(offset, count), count * outer(offset, offset))
-        }
         if transitions > 0 {
-            if fitting.contains(.transition) {
+            if jointTransition {
+                // (D, b) together: mu_s_{t+1} on mu_s_t and a constant, over the transitions.
+                (next.transition, next.transitionOffset) = regression((0..<sequences).map { k in
+                    let b = block(k), p = parts(b)
+                    return (b[layout.transitions], p.s1, p.s0, p.s10, p.s00, shift.states[k], shift.states[k])
+                })
+                next.transitionOffsets = nil
+            } else if fitting.contains(.transition) {
                 // Σ (s_{t+1} − b_t) s_tᵀ and Σ P_t about the origin.
                 var cross = Matrix(rows: n, columns: n), moment = Matrix(rows: n, columns: n)
                 for k in 0..<sequences {
                     let b = block(k), count = b[layout.transitions], c = shift.states[k]
                     guard count > 0 else { continue }
-                    let p = parts(b), o = offsetParts(b, p, count)
+                    let p = parts(b), o = offsetParts(b, p, count, layout)
                     cross = cross + p.s10 + outer(c, p.s0) + outer(p.s1, c) + count * outer(c, c) - o.state - outer(o.sum, c)
                     moment = moment + p.s00 + outer(c, p.s0) + outer(p.s0, c) + count * outer(c, c)
                 }
@@ -178,7 +204,7 @@ extension ModelParameters {
                 for k in 0..<sequences {
                     let b = block(k), count = b[layout.transitions], c = shift.states[k]
                     guard count > 0 else { continue }
-                    let p = parts(b), o = offsetParts(b, p, count)
+                    let p = parts(b), o = next.offsetParts(b, p, count, layout)
                     let g = minus(c, dynamics * c), u = minus(p.s1, dynamics * p.s0)
                     let dCross = dynamics * p.s10.transposed
                     let offsetResidual = o.nextState - o.state * dynamics.transposed + outer(o.sum, g)  // Σ b_t e'_tᵀ
@@ -210,7 +236,7 @@ extension ModelParameters {
             }
             next.initialCovariance = ((1 / k) * covariance).symmetrized
         }
-        if fitting.contains(.transitionOffset) && transitions > 0 {
+        if fitting.contains(.transitionOffset) && transitions > 0 && !jointTransition {
             // b = 1/(T−1) Σ (s_{t+1} − D s_t), with the new D; one constant vector from now on.
             let dynamics = next.transition
             var sum = [Double](repeating: 0, count: n)
@@ -223,7 +249,7 @@ extension ModelParameters {
             next.transitionOffset = scaled(sum, 1 / transitions)
             next.transitionOffsets = nil
         }
-        if fitting.contains(.observationOffset) && observed > 0 {
+        if fitting.contains(.observationOffset) && observed > 0 && !jointObservation {
             // d = 1/|O| Σ (E[y_t | data] − H μ_s_t), with the new H.
             let h = next.observation
             var sum = [Double](repeating: 0, count: m)
@@ -236,5 +262,20 @@ extension ModelParameters {
             next.observationOffset = scaled(sum, 1 / observed)
         }
         return next
+    }
+
+    /// The transition offsets' sums over one sequence's transitions, Σ b_t x̃_tᵀ, Σ b_t x̃_{t+1}ᵀ,
+    /// Σ b_t, Σ b_t b_tᵀ, for these parameters' offsets: the E-step's sums with per-step offsets,
+    /// else made from the constant b and the state sums s0 = Σ_{t<T−1} x̃_t, s1 = Σ_{t≥1} x̃_t.
+    func offsetParts(_ b: UnsafePointer<Double>, _ p: (s00: Matrix, s11: Matrix, s10: Matrix, s0: [Double], s1: [Double]), _ count: Double,
+                     _ layout: SufficientStatistics.Layout) -> (state: Matrix, nextState: Matrix, sum: [Double], squares: Matrix) {
+        let n = layout.n
+        func matrix(_ offset: Int) -> Matrix { Matrix(rows: n, columns: n, elements: Array(UnsafeBufferPointer(start: b + offset, count: n * n))) }
+        func outer(_ a: [Double], _ c: [Double]) -> Matrix { Matrix(rows: a.count, columns: c.count, elements: a.flatMap { x in c.map { x * $0 } }) }
+        if transitionOffsets != nil {
+            return (matrix(layout.offsetStateCross), matrix(layout.offsetNextStateCross),
+                    Array(UnsafeBufferPointer(start: b + layout.offsetSum, count: n)), matrix(layout.offsetSquares))
+        }
+        return (outer(transitionOffset, p.s0), outer(transitionOffset, p.s1), transitionOffset.map { $0 * count }, count * outer(transitionOffset, transitionOffset))
     }
 }

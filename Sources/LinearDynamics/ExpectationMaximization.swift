@@ -92,10 +92,16 @@ public struct EMConfiguration: Sendable {
     /// Whether the E-step reuses settled covariances and gains (exact to about 1e-12; see
     /// MODEL.md "EM"); false computes every step in full.
     public var reuseSteadyState: Bool
+    /// Whether D and b (and H and d), when both are fitted, are updated together as one block
+    /// (MODEL.md, "EM for b and d"): far from the origin they trade along a narrow ridge that
+    /// pykalman's one-after-the-other updates climb very slowly. pykalman's order (false) is
+    /// what reproduces its iterations; by default, plain EM keeps it and SQUAREM updates jointly.
+    public var jointOffsets: Bool
 
     /// A configuration fitting `fitting` for at most `maximumIterations`, optionally to a tolerance.
     public init(fitting: FittedParameters, maximumIterations: Int, tolerance: Double? = nil, tolerancePerSample: Double? = nil,
-                start: StartRule = .parameters, acceleration: EMAcceleration = .none, workers: Int? = nil, reuseSteadyState: Bool = true) {
+                start: StartRule = .parameters, acceleration: EMAcceleration = .none, workers: Int? = nil, reuseSteadyState: Bool = true,
+                jointOffsets: Bool? = nil) {
         self.fitting = fitting
         self.maximumIterations = maximumIterations
         self.tolerance = tolerance
@@ -104,6 +110,7 @@ public struct EMConfiguration: Sendable {
         self.acceleration = acceleration
         self.workers = workers
         self.reuseSteadyState = reuseSteadyState
+        self.jointOffsets = jointOffsets ?? (acceleration == .squarem)
     }
 
     /// Why this configuration cannot run, or nil.
@@ -281,7 +288,7 @@ struct EMRun {
         observedSteps = Int(observed)
         let next = statistics.withUnsafeBufferPointer { blocks in
             parameters.maximized(blocks: blocks.baseAddress!, sequences: sequences.count, layout: layout,
-                                 shift: shift, fitting: configuration.fitting, start: configuration.start)
+                                 shift: shift, fitting: configuration.fitting, start: configuration.start, jointOffsets: configuration.jointOffsets)
         }
         return (logLikelihood, next)
     }

@@ -31,6 +31,34 @@ enum EMBenchmarks {
         return result
     }
 
+    /// Both eyes of the gaze (m = 4, H = [I; I], each eye with R's noise, the eyes'
+    /// noise correlated), as `trials` gives it, with one eye lost for 20 to 100 ms about every
+    /// second (about 6% of the samples partly observed).
+    static func binocularTrials(samples: Int, seed: UInt64) -> (ModelParameters, [ObservationSequence]) {
+        var model = truth
+        model.observation = Matrix(nestedRows: [[1, 0], [0, 1], [1, 0], [0, 1]])!
+        model.observationCovariance = Matrix(nestedRows: [[50, 10, 15, 0], [10, 60, 0, 15], [15, 0, 50, 10], [0, 15, 10, 60]])!
+        var generator = SeededGenerator(seed: seed)
+        var result: [ObservationSequence] = []
+        var remaining = samples
+        while remaining > 0 {
+            let steps = min(2000, remaining)
+            remaining -= steps
+            model.initialMean = [1920 * generator.nextUniform(), 1080 * generator.nextUniform()]
+            let sampled = model.sample(steps: steps, using: &generator).observations
+            var sequence = ObservationSequence(dimension: 4)
+            var lost = 0, eye = 0
+            for t in 0..<steps {
+                if lost == 0 && generator.nextUniform() < 1.0 / 250 { lost = 5 + Int(generator.nextUniform() * 20); eye = generator.nextUniform() < 0.5 ? 0 : 2 }
+                var row = sampled[t]!
+                if lost > 0 { lost -= 1; row[eye] = .nan; row[eye + 1] = .nan }
+                sequence.append(row)
+            }
+            result.append(sequence)
+        }
+        return (model, result)
+    }
+
     /// Prints `key value` lines: iterations, E-steps, seconds and the log-likelihood per sample
     /// reached, for plain EM and SQUAREM, both to the same stopping rule, from the same start.
     static func run(samples: Int, tolerancePerSample: Double, maximumIterations: Int) {
@@ -47,6 +75,12 @@ enum EMBenchmarks {
             let elapsed = bestOf(3) { sink += (try? start.fitEM(to: data, configuration: configuration))?.logLikelihoods[0] ?? 0 }
             print("em_hour_\(name) \(elapsed / 1e9)")
         }
+        // The same hour seen by both eyes, one eye now and then lost: one E-step on every core.
+        let (binocular, binocularData) = binocularTrials(samples: samples, seed: 4)
+        print("em_hour_binocular_partly_observed \(binocularData.reduce(0) { $0 + $1.partialCount })")
+        let binocularConfiguration = EMConfiguration(fitting: fitting, maximumIterations: 0, start: .diffuse)
+        let binocularElapsed = bestOf(3) { sink += (try? binocular.fitEM(to: binocularData, configuration: binocularConfiguration))?.logLikelihoods[0] ?? 0 }
+        print("em_hour_binocular_estep_seconds \(binocularElapsed / 1e9)")
         for acceleration in [EMAcceleration.squarem, .none] {
             let configuration = EMConfiguration(fitting: fitting, maximumIterations: maximumIterations, tolerancePerSample: tolerancePerSample,
                                                 start: .diffuse, acceleration: acceleration)
