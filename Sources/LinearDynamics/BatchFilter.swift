@@ -118,16 +118,15 @@ extension ModelParameters {
 }
 
 extension ModelParameters {
-    /// Calls `body` with a lookup of step t's transition offset: row `first` + t − 1 of the
-    /// per-step offsets (a sequence cut from step `first` of the one they belong to), or nil
-    /// (the filter's own b) when there are none. No copy is made.
+    /// Calls `body` with a lookup of step t's transition offset: row t−1 of the per-step
+    /// offsets, or nil (the filter's own b) when there are none. No copy is made.
     /// - Precondition: per-step offsets have a row for each of the `steps` − 1 transitions.
-    func withTransitionOffsets<Result>(steps: Int, from first: Int = 0, _ body: ((Int) -> UnsafePointer<Double>?) throws -> Result) rethrows -> Result {
+    func withTransitionOffsets<Result>(steps: Int, _ body: ((Int) -> UnsafePointer<Double>?) throws -> Result) rethrows -> Result {
         guard let offsets = transitionOffsets else { return try body { _ in nil } }
-        precondition(offsets.rows >= first + steps - 1, "a sequence of \(steps) steps from step \(first) needs \(first + steps - 1) transition offsets, there are \(offsets.rows)")
+        precondition(offsets.rows >= steps - 1, "a sequence of \(steps) steps needs \(steps - 1) transition offsets, there are \(offsets.rows)")
         let n = stateDimension
         return try offsets.elements.withUnsafeBufferPointer { rows in
-            try body { t in t > 0 ? rows.baseAddress! + (first + t - 1) * n : nil }
+            try body { t in t > 0 ? rows.baseAddress! + (t - 1) * n : nil }
         }
     }
 }

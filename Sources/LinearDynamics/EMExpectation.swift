@@ -56,11 +56,11 @@ struct ExpectationStep: Sendable {
         var filteredCovariances: [Double] = [], predictedCovariances: [Double] = []
         /// P∞ of the filtered state at the steps of a diffuse start that are not identified.
         var diffuse: [Double] = []
+        /// The backward pass's n×n and n-sized blocks, then room for a partly observed step's
+        /// residuals and G_t Σ_s_t (m + m·n).
         var scratch: [Double]
-        /// The missing components' conditional moments per pattern of missing components (this E-step's parameters).
-        var missingPatterns: [UInt64: MissingPattern] = [:]
-        /// G_t Σ_s_t for a partly observed step, and the observed components' residuals.
-        var partialScratch: [Double]
+        /// The missing components' conditional moments per pattern (this E-step's parameters).
+        let missingPatterns = MissingPatternCache()
 
         init(n: Int, m: Int, steps: Int) {
             filteredMeans = [Double](repeating: 0, count: steps * n)
@@ -68,8 +68,7 @@ struct ExpectationStep: Sendable {
             entry = [Int](repeating: 0, count: steps)
             filteredCovariances.reserveCapacity(64 * n * n)
             predictedCovariances.reserveCapacity(64 * n * n)
-            scratch = [Double](repeating: 0, count: 16 * n * n + 16 * n + 64)
-            partialScratch = [Double](repeating: 0, count: m * n + m)
+            scratch = [Double](repeating: 0, count: 16 * n * n + 16 * n + 64 + m * n + 2 * m)
         }
     }
 
@@ -80,6 +79,8 @@ struct ExpectationStep: Sendable {
         switch (n, m) {
         case (2, 2): return pass(Fixed2.self, Fixed2.self, sequence, index, &online, &workspace, block)
         case (4, 2): return pass(Fixed4.self, Fixed2.self, sequence, index, &online, &workspace, block)
+        case (2, 4): return pass(Fixed2.self, Fixed4.self, sequence, index, &online, &workspace, block)  // both eyes
+        case (4, 4): return pass(Fixed4.self, Fixed4.self, sequence, index, &online, &workspace, block)
         default: return pass(RuntimeDimension.self, RuntimeDimension.self, sequence, index, &online, &workspace, block)
         }
     }
@@ -106,6 +107,8 @@ struct ExpectationStep: Sendable {
         let observationOffset = parameters.observationOffset, hasPartial = sequence.partialCount > 0
         let constantOffset: [Double]? = parameters.transitionOffsets == nil && parameters.transitionOffset.contains { $0 != 0 }
             ? parameters.transitionOffset : nil
+        // Per-step offsets: row first + t − 1 is step t's (fitEM checked there are enough rows).
+        let perStepOffsets = parameters.transitionOffsets?.elements ?? [], first = firstSteps[index]
         var steady = false, steadyEntry = 0, steadyConstant = 0.0
         // Settled gain: L (Cholesky of S), Z = L⁻¹ H P; K v = Zᵀ L⁻¹ v.
         var factor = [Double](repeating: 0, count: m * m), z = [Double](repeating: 0, count: m * n)
@@ -123,15 +126,16 @@ struct ExpectationStep: Sendable {
         factor.withUnsafeMutableBufferPointer { factor in
         z.withUnsafeMutableBufferPointer { z in
         innovation.withUnsafeMutableBufferPointer { u in
-        parameters.withTransitionOffsets(steps: steps, from: firstSteps[index]) { stepOffset in
+        perStepOffsets.withUnsafeBufferPointer { perStepOffsets in
             let d = d.baseAddress!, h = h.baseAddress!, factor = factor.baseAddress!, z = z.baseAddress!, u = u.baseAddress!
             for t in 0..<steps {
                 let y = values.baseAddress! + t * m
                 let mean = means.baseAddress! + t * n, predicted = predictedMeans.baseAddress! + t * n
+                let stepOffset = perStepOffsets.isEmpty || t == 0 ? nil : perStepOffsets.baseAddress! + (first + t - 1) * n
                 let whole = !mask[t] && (!hasPartial || !(0..<m).contains { y[$0].isNaN })
                 if steady && whole {
                     LA.multiply(d, vector: mean - n, into: predicted, rows: n, columns: n)
-                    if let b = stepOffset(t) { for i in 0..<n { predicted[i] += b[i] } }
+                    if let b = stepOffset { for i in 0..<n { predicted[i] += b[i] } }
                     else if let b = constantOffset { for i in 0..<n { predicted[i] += b[i] } }
                     LA.multiply(h, vector: predicted, into: u, rows: m, columns: n)
                     for i in 0..<m { u[i] = y[i] - u[i] - observationOffset[i] }
@@ -153,7 +157,7 @@ struct ExpectationStep: Sendable {
                     }
                     steady = false
                 }
-                switch online.advance(observation: mask[t] ? nil : y, transitionOffset: stepOffset(t)) {
+                switch online.advance(observation: mask[t] ? nil : y, transitionOffset: stepOffset) {
                 case .success(let value): logLikelihood += value
                 case .failure(let error): failure = error; return
                 }
@@ -229,15 +233,15 @@ struct ExpectationStep: Sendable {
 
     /// The smoother's backward pass (MODEL.md; information form at unidentified diffuse steps),
     /// summing the statistics as it goes.
-    @inline(__always)
+    @inline(never)
     func backward<N: KernelDimension>(_: N.Type, _ sequence: ObservationSequence, index: Int, _ workspace: inout Workspace,
                                       diffuseSteps: Int, _ block: UnsafeMutablePointer<Double>) {
         typealias LA = SmallLinearAlgebra
         let n = N.resolve(parameters.stateDimension), m = parameters.observationDimension, size = n * n
         let steps = sequence.count, c = shift.states[index], cy = shift.observations[index]
         let layout = self.layout, first = firstSteps[index], perStepOffsets = parameters.transitionOffsets
-        var scratch = workspace.scratch, partialScratch = workspace.partialScratch
-        var patterns = workspace.missingPatterns
+        var scratch = workspace.scratch
+        let patterns = workspace.missingPatterns, hasPartial = sequence.partialCount > 0
         let d = parameters.transition.elements
         workspace.filteredMeans.withUnsafeBufferPointer { means in
         workspace.predictedMeans.withUnsafeBufferPointer { predictedMeans in
@@ -246,19 +250,20 @@ struct ExpectationStep: Sendable {
         workspace.predictedCovariances.withUnsafeBufferPointer { predictedCovariances in
         sequence.values.withUnsafeBufferPointer { values in
         d.withUnsafeBufferPointer { d in
-        partialScratch.withUnsafeMutableBufferPointer { partialScratch in
         scratch.withUnsafeMutableBufferPointer { scratch in
             let d = d.baseAddress!
             let gain = scratch.baseAddress!, work = gain + size, factor = work + size, difference = factor + size
             let product = difference + size, nextCovariance = product + size, covariance = nextCovariance + size
             let nextLag = covariance + size, lag = nextLag + size
             let nextMean = lag + size, mean = nextMean + n, shifted = mean + n, nextShifted = shifted + n
-            let observedShift = nextShifted + n
+            let observedShift = nextShifted + n, partialScratch = observedShift + m
             // Step T−1: the filtered state.
             let last = steps - 1
             for i in 0..<n { nextMean[i] = means[last * n + i] }
             nextCovariance.update(from: filteredCovariances.baseAddress! + entry[last] * size, count: size)
-            func accumulate(_ t: Int, _ mu: UnsafePointer<Double>, _ sigma: UnsafePointer<Double>, _ x: UnsafeMutablePointer<Double>) {
+            // Not inlined: called twice, it would make this closure too large for the optimiser to
+            // inline into the specialised pass, leaving the whole backward loop unspecialised (30% slower).
+            @inline(never) func accumulate(_ t: Int, _ mu: UnsafePointer<Double>, _ sigma: UnsafePointer<Double>, _ x: UnsafeMutablePointer<Double>) {
                 for i in 0..<n { x[i] = mu[i] - c[i] }
                 for i in 0..<n {
                     block[layout.stateSum + i] += x[i]
@@ -268,15 +273,9 @@ struct ExpectationStep: Sendable {
                     block[layout.observedSteps] += 1
                     let y = values.baseAddress! + t * m
                     for i in 0..<m { observedShift[i] = y[i] - cy[i] }
-                    if sequence.partialCount > 0, let key = Self.missingComponents(y, m) {
-                        // Patterns are kept by bit set (m ≤ 64, any gaze model); beyond that, made per step.
-                        let pattern = patterns[key] ?? {
-                            let made = MissingPattern(parameters, missing: (0..<m).filter { y[$0].isNaN })
-                            if m <= 64 { patterns[key] = made }
-                            return made
-                        }()
-                        pattern.accumulate(y, mean: mu, covariance: sigma, offset: parameters.observationOffset, shift: cy,
-                                           shifted: observedShift, scratch: partialScratch.baseAddress!, block: block, layout: layout)
+                    if hasPartial {
+                        patterns.accumulate(y, parameters: parameters, mean: mu, covariance: sigma, shift: cy,
+                                            shifted: observedShift, scratch: partialScratch, block: block, layout: layout)
                     }
                     for i in 0..<m {
                         block[layout.observationSum + i] += observedShift[i]
@@ -339,17 +338,8 @@ struct ExpectationStep: Sendable {
                 for i in 0..<n {
                     for j in 0..<n { block[layout.lagCross + i * n + j] += lag[i * n + j] + nextShifted[i] * shifted[j] }
                 }
-                if let perStepOffsets {  // b_t of the step t → t+1, for the M-step's offset sums
-                    let b = (first + t) * n
-                    for i in 0..<n {
-                        let bi = perStepOffsets.elements[b + i]
-                        block[layout.offsetSum + i] += bi
-                        for j in 0..<n {
-                            block[layout.offsetStateCross + i * n + j] += bi * shifted[j]
-                            block[layout.offsetNextStateCross + i * n + j] += bi * nextShifted[j]
-                            block[layout.offsetSquares + i * n + j] += bi * perStepOffsets.elements[b + j]
-                        }
-                    }
+                if let perStepOffsets {
+                    Self.accumulateOffset(perStepOffsets, row: first + t, state: shifted, nextState: nextShifted, block: block, layout: layout)
                 }
                 block[layout.transitions] += 1
                 nextMean.update(from: mean, count: n)
@@ -368,17 +358,25 @@ struct ExpectationStep: Sendable {
                     block[layout.firstCovariance + i * n + j] = nextCovariance[i * n + j]
                 }
             }
-        }}}}}}}}}
+        }}}}}}}}
         workspace.scratch = scratch
-        workspace.partialScratch = partialScratch
-        workspace.missingPatterns = patterns
     }
 
-    /// The bit set of step y's missing components (bit i for component i < 64), or nil when it is whole.
-    static func missingComponents(_ y: UnsafePointer<Double>, _ m: Int) -> UInt64? {
-        var missing: UInt64 = 0, any = false
-        for i in 0..<m where y[i].isNaN { any = true; if i < 64 { missing |= 1 << UInt64(i) } }
-        return any ? missing : nil
+    /// Adds b_t (row `row` of the per-step offsets, the step t → t+1) to the M-step's offset sums:
+    /// Σ b_t x̃_tᵀ, Σ b_t x̃_{t+1}ᵀ, Σ b_t, Σ b_t b_tᵀ.
+    @inline(never)
+    static func accumulateOffset(_ offsets: Matrix, row: Int, state: UnsafePointer<Double>, nextState: UnsafePointer<Double>,
+                                 block: UnsafeMutablePointer<Double>, layout: SufficientStatistics.Layout) {
+        let n = layout.n, b = row * n
+        for i in 0..<n {
+            let bi = offsets.elements[b + i]
+            block[layout.offsetSum + i] += bi
+            for j in 0..<n {
+                block[layout.offsetStateCross + i * n + j] += bi * state[j]
+                block[layout.offsetNextStateCross + i * n + j] += bi * nextState[j]
+                block[layout.offsetSquares + i * n + j] += bi * offsets.elements[b + j]
+            }
+        }
     }
 
     /// The information-form step of MODEL.md ("Start rule") at an unidentified diffuse step t of

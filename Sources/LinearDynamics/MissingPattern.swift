@@ -65,3 +65,31 @@ struct MissingPattern: Sendable {
         }
     }
 }
+
+/// One E-step worker's `MissingPattern`s, made on first use and kept by the bit set of their
+/// missing components (m ≤ 64, any gaze model; beyond that, made per step). A class so that the
+/// E-step's inner loop holds a reference, not a dictionary it would copy or box.
+final class MissingPatternCache {
+    private var patterns: [UInt64: MissingPattern] = [:]
+
+    /// For a partly observed step y (NaN where missing; nothing happens for a whole one), adds its
+    /// missing components' moments to the statistics: see `MissingPattern.accumulate`.
+    @inline(never)
+    func accumulate(_ y: UnsafePointer<Double>, parameters: ModelParameters, mean: UnsafePointer<Double>, covariance: UnsafePointer<Double>,
+                    shift cy: [Double], shifted: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Double>,
+                    block: UnsafeMutablePointer<Double>, layout: SufficientStatistics.Layout) {
+        let m = layout.m
+        var key: UInt64 = 0, any = false
+        for i in 0..<m where y[i].isNaN { any = true; if i < 64 { key |= 1 << UInt64(i) } }
+        guard any else { return }
+        let pattern: MissingPattern
+        if m <= 64, let kept = patterns[key] {
+            pattern = kept
+        } else {
+            pattern = MissingPattern(parameters, missing: (0..<m).filter { y[$0].isNaN })
+            if m <= 64 { patterns[key] = pattern }
+        }
+        pattern.accumulate(y, mean: mean, covariance: covariance, offset: parameters.observationOffset, shift: cy,
+                           shifted: shifted, scratch: scratch, block: block, layout: layout)
+    }
+}

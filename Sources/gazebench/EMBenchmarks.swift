@@ -11,24 +11,13 @@ enum EMBenchmarks {
     /// `samples` samples of 250 Hz gaze in 8-second trials, each starting at a random point of a
     /// 1920×1080 screen, with a blink (25 masked samples, 100 ms) about every 4 s.
     static func trials(samples: Int, seed: UInt64) -> [ObservationSequence] {
-        var generator = SeededGenerator(seed: seed)
-        var model = truth
-        var result: [ObservationSequence] = []
-        var remaining = samples
-        while remaining > 0 {
-            let steps = min(2000, remaining)
-            remaining -= steps
-            model.initialMean = [1920 * generator.nextUniform(), 1080 * generator.nextUniform()]
-            let sampled = model.sample(steps: steps, using: &generator).observations
-            var sequence = ObservationSequence(dimension: 2)
-            var blink = 0
-            for t in 0..<steps {
-                if blink == 0 && generator.nextUniform() < 1.0 / 1000 { blink = 25 }
-                if blink > 0 { blink -= 1; sequence.appendMasked() } else { sequence.append(sampled[t]) }
-            }
-            result.append(sequence)
+        var blink = 0
+        return trials(of: truth, samples: samples, seed: seed) { generator, t, row in
+            if t == 0 { blink = 0 }
+            if blink == 0 && generator.nextUniform() < 1.0 / 1000 { blink = 25 }
+            if blink > 0 { blink -= 1; return nil }
+            return row
         }
-        return result
     }
 
     /// Both eyes of the gaze (m = 4, H = [I; I], each eye with R's noise, the eyes'
@@ -38,7 +27,27 @@ enum EMBenchmarks {
         var model = truth
         model.observation = Matrix(nestedRows: [[1, 0], [0, 1], [1, 0], [0, 1]])!
         model.observationCovariance = Matrix(nestedRows: [[50, 10, 15, 0], [10, 60, 0, 15], [15, 0, 50, 10], [0, 15, 10, 60]])!
+        model.observationOffset = [0, 0, 0, 0]
+        var lost = 0, eye = 0
+        return (model, trials(of: model, samples: samples, seed: seed) { generator, t, row in
+            if t == 0 { lost = 0 }
+            if lost == 0 && generator.nextUniform() < 1.0 / 250 { lost = 5 + Int(generator.nextUniform() * 20); eye = generator.nextUniform() < 0.5 ? 0 : 2 }
+            guard lost > 0 else { return row }
+            lost -= 1
+            var partial = row
+            partial[eye] = .nan
+            partial[eye + 1] = .nan
+            return partial
+        })
+    }
+
+    /// `samples` samples of `model` in trials of 2,000 steps, each starting at a random point of a
+    /// 1920×1080 screen; `observe` turns each sampled row (and its step in the trial) into what is
+    /// recorded (nil: masked).
+    static func trials(of model: ModelParameters, samples: Int, seed: UInt64,
+                       observe: (inout SeededGenerator, Int, [Double]) -> [Double]?) -> [ObservationSequence] {
         var generator = SeededGenerator(seed: seed)
+        var model = model
         var result: [ObservationSequence] = []
         var remaining = samples
         while remaining > 0 {
@@ -46,17 +55,11 @@ enum EMBenchmarks {
             remaining -= steps
             model.initialMean = [1920 * generator.nextUniform(), 1080 * generator.nextUniform()]
             let sampled = model.sample(steps: steps, using: &generator).observations
-            var sequence = ObservationSequence(dimension: 4)
-            var lost = 0, eye = 0
-            for t in 0..<steps {
-                if lost == 0 && generator.nextUniform() < 1.0 / 250 { lost = 5 + Int(generator.nextUniform() * 20); eye = generator.nextUniform() < 0.5 ? 0 : 2 }
-                var row = sampled[t]!
-                if lost > 0 { lost -= 1; row[eye] = .nan; row[eye + 1] = .nan }
-                sequence.append(row)
-            }
+            var sequence = ObservationSequence(dimension: model.observationDimension)
+            for t in 0..<steps { sequence.append(observe(&generator, t, sampled[t]!)) }
             result.append(sequence)
         }
-        return (model, result)
+        return result
     }
 
     /// Prints `key value` lines: iterations, E-steps, seconds and the log-likelihood per sample
