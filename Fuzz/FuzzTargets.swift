@@ -13,18 +13,21 @@ import GazeRefit
 
 /// The targets by name: each takes one input and must never crash, whatever the bytes.
 let targets: [String: (UnsafeRawBufferPointer) -> Void] = [
-    "raw-gaze": { bytes in _ = try? RawGazeDecoder.decode(bytes) },
+    "raw-gaze": { bytes in _ = try? RawGazeDecoder.decode(bytes); _ = try? RawGazeDecoder.decode(bytes, binocular: true) },
     // Pupil's msgpack: the first byte picks gaze or surface datums, the rest is the payload.
     "pupil-msgpack": { bytes in
         guard let first = bytes.first else { return }
         let kind: PupilGazeDecoder.TopicKind = first & 1 == 0 ? .gaze : .surface
         _ = try? PupilGazeDecoder.decode(kind, payload: UnsafeRawBufferPointer(rebasing: bytes.dropFirst())) { _ in }
+        _ = PupilEye.of(topic: bytes)
     },
     "observation-csv": { bytes in _ = try? ObservationFile.parse(bytes: Array(bytes), path: "fuzz.csv") },
     "parameter-file": { bytes in _ = try? ParameterFile.decode(Data(bytes), path: "fuzz.json") },
     "recording": { bytes in
         guard write(bytes, to: recordingPath) else { return }
         _ = try? RecordingReader.read(directory: scratch + "/stream", through: nil, maximumSamples: 100_000, model: StreamModel(resetAfterSeconds: 1))
+        _ = try? RecordingReader.read(directory: scratch + "/stream", through: nil, maximumSamples: 100_000,
+                                      model: StreamModel(resetAfterSeconds: 1, binocular: true))
     },
     "daemon-config": { bytes in
         guard write(bytes, to: configPath) else { return }

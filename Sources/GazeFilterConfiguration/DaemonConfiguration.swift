@@ -21,6 +21,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The parameter file every stream starts from.
     /// Default: found from anywhere (`DefaultLocations.parameters`).
     public var parametersPath = DefaultLocations.current.parameters
+    /// The parameter file every binocular stream starts from (m = 4: lx, ly, rx, ry), read only
+    /// when a stream is binocular. Default: `binocular.json` beside the found default parameters.
+    public var binocularParametersPath = DefaultLocations.current.binocularParameters
     /// A directory of per-stream parameter files (`StreamPaths.parameters`) that win where present
     /// (default: `<state>/params`, where the refit installs them).
     public var parametersDirectory: String? = DefaultLocations.current.parametersDirectory
@@ -64,6 +67,19 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The model of one stream.
     public func model(for stream: String) -> StreamModel { streamOverrides[stream] ?? streamDefaults }
 
+    /// This configuration with every stream's `binocular` as in `other` (a reload keeps the
+    /// eyes of the streams in force: they decide wire format, recording layout and parameter shape).
+    public func keepingEyes(of other: DaemonConfiguration) -> DaemonConfiguration {
+        var kept = self
+        kept.streamDefaults.binocular = other.streamDefaults.binocular
+        for name in kept.streamOverrides.keys { kept.streamOverrides[name]!.binocular = other.model(for: name).binocular }
+        return kept
+    }
+
+    /// Whether any stream the configuration names (or every stream, by default) is binocular:
+    /// then the binocular parameters are read.
+    public var hasBinocularStreams: Bool { streamDefaults.binocular || streamOverrides.values.contains { $0.binocular } }
+
     /// The bound endpoints that anyone on the network could reach: bound (not connected)
     /// tcp/ws/pgm endpoints whose host is not loopback (`*`, `0.0.0.0`, an interface, a
     /// routable address). Empty when CURVE is on: then every client must hold an allowed key.
@@ -99,6 +115,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
                 help: "messages queued per socket before dropping (0: no limit)"),
         Setting("params", flag: "params", .text(placeholder: "P.json"), at: \.parametersPath,
                 help: "model parameters every stream starts from; by default the first found of the search in README, \"Where files live\""),
+        Setting("binocular_params", flag: "binocular-params", .text(placeholder: "P.json"), at: \.binocularParametersPath,
+                help: "model parameters every binocular stream starts from (H has 4 rows: lx, ly, rx, ry); read only when a stream is binocular; by default binocular.json of the same search"),
         Setting("params_dir", flag: "params-dir", SettingType.text(placeholder: "DIR").orNone, at: \.parametersDirectory,
                 help: "per-stream parameters DIR/<stream>.json, preferred where present (the refit installs them here)"),
         Setting("record_dir", flag: "record-dir", SettingType.text(placeholder: "DIR").orNone, at: \.recordDirectory,

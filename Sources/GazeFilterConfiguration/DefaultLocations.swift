@@ -9,6 +9,11 @@ public struct DefaultLocations: Sendable, Equatable {
     public var stateDirectory: String
     /// Where the default parameter file is looked for, in order.
     public var parameterCandidates: [String]
+    /// Where the default parameters of binocular streams (m = 4) are looked for, in order: the
+    /// same places, `binocular.json` instead of `default.json`.
+    public var binocularParameterCandidates: [String] {
+        parameterCandidates.map { ($0 as NSString).deletingLastPathComponent + "/binocular.json" }
+    }
 
     /// The directory the installed tools use: what `scripts/install` creates and the units own.
     public static let installedStateDirectory = "/var/lib/gazefilter"
@@ -53,6 +58,10 @@ public struct DefaultLocations: Sendable, Equatable {
     /// that the error names a path the user can act on).
     public var parameters: String {
         parameterCandidates.first { FileManager.default.fileExists(atPath: $0) } ?? parameterCandidates[0]
+    }
+    /// The default parameters of binocular streams: the first binocular candidate that exists, else the first.
+    public var binocularParameters: String {
+        binocularParameterCandidates.first { FileManager.default.fileExists(atPath: $0) } ?? binocularParameterCandidates[0]
     }
     /// `<state>/recordings`: the daemon's recordings, read by the refit.
     public var recordDirectory: String { stateDirectory + "/recordings" }

@@ -80,8 +80,9 @@ public final class GazeFilterService {
         self.control = control
         self.logger = logger
         self.notifier = notifier
-        parameters = try ParameterSource(path: configuration.parametersPath, directory: configuration.parametersDirectory,
-                                         maximumStreamFiles: configuration.maximumStreams)
+        parameters = try ParameterSource(path: configuration.parametersPath,
+                                         binocularPath: configuration.hasBinocularStreams ? configuration.binocularParametersPath : nil,
+                                         directory: configuration.parametersDirectory, maximumStreamFiles: configuration.maximumStreams)
         loader = ParameterLoader(parameters: parameters, configuration: configuration, reloadConfiguration: reloadConfiguration)
         table = StreamTable(capacity: min(configuration.maximumStreams, 4096))
         curveKeyPair = try configuration.curveSecretKey.map { path throws(GazeFileError) in try CurveAuthenticator.readKeyPair(path) }
@@ -245,10 +246,13 @@ public final class GazeFilterService {
                 let name = try GazeTopic.unvalidatedStreamName(inRawTopic: bytes)
                 if let known = table.find(name) { return known }  // the table holds only valid names
                 try GazeTopic.validate(name: name)
-                // A stream is made by its first well-formed sample: junk never takes a slot.
-                _ = try payload.withUnsafeBytes { (payload) throws(GazeWireError) in try RawGazeDecoder.decode(payload) }
+                // A stream is made by its first well-formed sample (of its kind): junk never takes a slot.
+                let binocular = configuration.streamOverrides.isEmpty ? configuration.streamDefaults.binocular
+                    : configuration.model(for: String(decoding: name, as: UTF8.self)).binocular
+                _ = try payload.withUnsafeBytes { (payload) throws(GazeWireError) in try RawGazeDecoder.decode(payload, binocular: binocular) }
                 guard table.count < configuration.maximumStreams else { throw .streamLimitReached(configuration.maximumStreams) }
-                return register(name)
+                guard let index = register(name) else { throw .streamLimitReached(configuration.maximumStreams) }
+                return index
             }
         } catch .streamLimitReached(let limit) {
             rejectedStreams += 1
@@ -322,13 +326,15 @@ public final class GazeFilterService {
                     report(topic: topic, "sample rejected: \(GazeWireError.streamLimitReached(configuration.maximumStreams))", kind: "rejected")
                     continue
                 }
-                index = Array(source.stream.utf8).withUnsafeBytes { register($0) }
+                guard let registered = Array(source.stream.utf8).withUnsafeBytes({ register($0) }) else { continue }
+                index = registered
                 source.streamIndex = index
             }
+            let binocular = streams[index]?.filter.model.binocular ?? false
             do {
                 try topic.withUnsafeBytes { (topicBytes) throws(GazeWireError) in
                     try payload.withUnsafeBytes { (bytes) throws(GazeWireError) in
-                        try settings.samples(topic: topicBytes, payload: bytes) { sample in deliver(index, sample, output: output) }
+                        try settings.samples(topic: topicBytes, payload: bytes, binocular: binocular) { sample in deliver(index, sample, output: output) }
                     }
                 }
             } catch {
@@ -366,15 +372,22 @@ public final class GazeFilterService {
     }
 
     /// Adds a stream on its first well-formed sample (allocation here is once per stream).
-    private func register(_ name: UnsafeRawBufferPointer) -> Int {
-        let index = table.insert(name)
+    /// Nil (logged) when it is binocular and no binocular parameters were read, which the
+    /// configuration rules out (they are read whenever a stream is binocular).
+    private func register(_ name: UnsafeRawBufferPointer) -> Int? {
         let text = String(decoding: name, as: UTF8.self)
-        let chosen = parameters.parameters(for: text)
+        let model = configuration.model(for: text)
+        let chosen = parameters.parameters(for: text, binocular: model.binocular)
+        guard let chosenParameters = chosen.parameters else {
+            logger.error("stream \(text): binocular, and no binocular parameters were read (binocular_params); its samples are dropped", kind: "stream parameters")
+            return nil
+        }
+        let index = table.insert(name)
         if let error = chosen.error { logger.error("stream \(text): \(error); using \(chosen.source)", kind: "stream parameters") }
         // A stream whose loss rule reads confidence, or whose source sends it, records it too.
-        let keepsConfidence = configuration.model(for: text).loss.needsConfidence || configuration.pupilSources[text] != nil
-        let recorderID = recorder?.register(stream: text, keepsConfidence: keepsConfidence) ?? -1
-        let stream = ServedStream(name: text, filter: GazeStreamFilter(parameters: chosen.parameters, model: configuration.model(for: text)),
+        let keepsConfidence = model.loss.needsConfidence || configuration.pupilSources[text] != nil
+        let recorderID = recorder?.register(stream: text, keepsConfidence: keepsConfidence, binocular: model.binocular) ?? -1
+        let stream = ServedStream(name: text, filter: GazeStreamFilter(parameters: chosenParameters, model: model),
                                   parameterSource: chosen.source, recorderID: recorderID)
         if index < streams.count { streams[index] = stream } else { streams.append(stream) }
         logger.info("new stream \(text) (parameters \(chosen.source))", kind: "new stream")
@@ -435,6 +448,7 @@ public final class GazeFilterService {
             writer.key("published"); writer.integer(Int(c.published))
             writer.key("masked"); writer.integer(Int(c.masked))
             writer.key("implausible"); writer.integer(Int(c.implausible))
+            if stream.filter.model.binocular { writer.key("one_eye"); writer.integer(Int(c.oneEye)) }
             writer.key("dropped"); writer.integer(Int(c.dropped))
             writer.key("malformed"); writer.integer(Int(c.malformed))
             writer.key("bridged_steps"); writer.integer(Int(c.bridgedSteps))
@@ -551,9 +565,14 @@ public final class GazeFilterService {
             next.subscriptions = configuration.subscriptions
             next.pupilSources = configuration.pupilSources
         }
+        if next.keepingEyes(of: configuration) != next {
+            // A stream's eyes decide its wire format, recording layout and parameter shape.
+            logger.warning("reload: changes of \"binocular\" take effect at the next restart")
+            next = next.keepingEyes(of: configuration)
+        }
         configuration = next
         logger.level = next.logLevel
-        if let failure = reading.globalFailure {
+        if let failure = reading.globalFailure {  // the default or binocular file
             logger.error("reload: \(failure); keeping the parameters in force")
         }
         parameters = reading.parameters
@@ -566,14 +585,15 @@ public final class GazeFilterService {
         var changed: [String] = []
         for index in streams.indices {
             guard var stream = streams[index] else { continue }
-            var chosen = parameters.parameters(for: stream.name)
+            let model = configuration.model(for: stream.name)
+            var chosen = parameters.parameters(for: stream.name, binocular: model.binocular)
             if let error = chosen.error {
                 logger.error("reload: stream \(stream.name): \(error); keeping the parameters in force", kind: "reload stream")
                 chosen = (stream.filter.parameters, stream.parameterSource, nil)
             }
-            stream.filter.model = configuration.model(for: stream.name)
-            if chosen.parameters != stream.filter.parameters {
-                stream.filter.replaceParameters(chosen.parameters)
+            stream.filter.model = model
+            if let new = chosen.parameters, new != stream.filter.parameters {
+                stream.filter.replaceParameters(new)
                 changed.append("\(stream.name) (\(chosen.source))")
             }
             stream.parameterSource = chosen.source

@@ -71,7 +71,9 @@ final class ParameterLoader: Sendable {
                 var configuration = current
                 var configurationFailure: String?
                 do { configuration = try reloadConfiguration() } catch { configurationFailure = "\(error)" }
-                let (parameters, globalFailure) = base.reloaded(path: configuration.parametersPath, directory: configuration.parametersDirectory)
+                let (parameters, globalFailure) = base.reloaded(
+                    path: configuration.parametersPath, binocularPath: configuration.hasBinocularStreams ? configuration.binocularParametersPath : nil,
+                    directory: configuration.parametersDirectory)
                 let allowedKeys = configuration.curveAllowedKeys.map { CurveAuthenticator.readAllowed($0) }
                 state.withLock { state in
                     state.base = parameters

@@ -3,9 +3,13 @@ import GazeKit
 import LinearDynamics
 
 /// Where a stream's parameters come from: its own `<params-dir>/<stream>.json` where that
-/// exists, otherwise the daemon's `--params` file. Every file is read at start and at each
-/// reload, by `ParameterLoader` off the sample path; a new stream only looks its parameters
-/// up here, so no file is ever read on the sample path.
+/// exists, otherwise the daemon's `--params` file (monocular streams) or `--binocular-params`
+/// file (binocular ones). Every file is read at start and at each reload, by
+/// `ParameterLoader` off the sample path; a new stream only looks its parameters up here, so
+/// no file is ever read on the sample path.
+///
+/// A monocular stream observes gaze (x, y): its parameters have m = 2; a binocular one both
+/// eyes (lx, ly, rx, ry): m = 4. A file of the other m is refused with one line naming it.
 ///
 /// Bounds: each file is a regular file of at most `ParameterFile.sizeLimit` bytes within the
 /// dimension limits (`ParameterFile.read`); at most `maximumStreamFiles` per-stream files are
@@ -13,6 +17,9 @@ import LinearDynamics
 struct ParameterSource: Sendable {
     private(set) var global: ModelParameters
     private(set) var globalPath: String
+    /// The binocular streams' default parameters, read when a stream is binocular (nil otherwise).
+    private(set) var binocular: ModelParameters?
+    private(set) var binocularPath: String?
     private(set) var directory: String?
     /// Each stream's own valid parameters, by stream name, with the file's path.
     private(set) var own: [String: (parameters: ModelParameters, path: String)] = [:]
@@ -22,34 +29,52 @@ struct ParameterSource: Sendable {
     /// At most this many per-stream files are read at a reload.
     let maximumStreamFiles: Int
 
-    /// Reads the global file (the daemon cannot start without it) and every per-stream file.
-    init(path: String, directory: String?, maximumStreamFiles: Int) throws(GazeFileError) {
-        global = try Self.load(path)
+    /// Reads the global file (the daemon cannot start without it), the binocular file when
+    /// `binocularPath` is given (some stream is binocular: it cannot start without it either)
+    /// and every per-stream file.
+    init(path: String, binocularPath: String?, directory: String?, maximumStreamFiles: Int) throws(GazeFileError) {
+        global = try Self.load(path, binocular: false)
         globalPath = path
+        if let binocularPath {
+            binocular = try Self.load(binocularPath, binocular: true)
+            self.binocularPath = binocularPath
+        }
         self.directory = directory
         self.maximumStreamFiles = maximumStreamFiles
         readStreamFiles()
     }
 
-    /// Reads and validates a parameter file for the daemon (m must be 2: x and y).
-    static func load(_ path: String) throws(GazeFileError) -> ModelParameters {
+    /// Reads and validates a parameter file for the daemon: m must be 2 (x, y), or 4 (lx, ly,
+    /// rx, ry) for binocular streams.
+    static func load(_ path: String, binocular: Bool) throws(GazeFileError) -> ModelParameters {
         let parameters = try ParameterFile.read(path).parameters
-        guard parameters.observationDimension == 2 else {
-            throw GazeFileError(path: path, "the daemon observes gaze (x, y): H must have 2 rows, it has \(parameters.observationDimension)")
-        }
+        if let problem = mismatch(parameters, binocular: binocular) { throw GazeFileError(path: path, problem) }
         return parameters
     }
 
-    /// A fresh reading of `path` and `directory`; where the global file fails, the previous
-    /// global parameters stay and the failure is returned with the new source.
-    func reloaded(path: String, directory: String?) -> (source: ParameterSource, globalFailure: GazeFileError?) {
+    /// Why `parameters` cannot serve a stream that is (or is not) binocular, or nil when they can.
+    static func mismatch(_ parameters: ModelParameters, binocular: Bool) -> String? {
+        StreamModel(binocular: binocular).parameterMismatch(parameters)
+    }
+
+    /// A fresh reading of the files; where the global or binocular file fails, the previous
+    /// parameters stay and the failure is returned with the new source.
+    func reloaded(path: String, binocularPath: String?, directory: String?) -> (source: ParameterSource, globalFailure: GazeFileError?) {
         var next = self
         var failure: GazeFileError?
         do {
-            next.global = try Self.load(path)
+            next.global = try Self.load(path, binocular: false)
             next.globalPath = path
         } catch {
             failure = error
+        }
+        if let binocularPath {
+            do {
+                next.binocular = try Self.load(binocularPath, binocular: true)
+                next.binocularPath = binocularPath
+            } catch {
+                failure = failure ?? error
+            }
         }
         next.directory = directory
         next.readStreamFiles()
@@ -68,14 +93,28 @@ struct ParameterSource: Sendable {
             guard read < maximumStreamFiles else { break }
             read += 1
             let path = StreamPaths.parameters(stream, in: directory)
-            do { own[stream] = (try Self.load(path), path) } catch { failures[stream] = error }
+            do throws(GazeFileError) {
+                let parameters = try ParameterFile.read(path).parameters
+                // Either kind of stream's; which stream it serves is checked when it is chosen.
+                if let problem = Self.mismatch(parameters, binocular: false), Self.mismatch(parameters, binocular: true) != nil {
+                    throw GazeFileError(path: path, problem + " (or 4 for a binocular stream: lx, ly, rx, ry)")
+                }
+                own[stream] = (parameters, path)
+            } catch {
+                failures[stream] = error
+            }
         }
     }
 
-    /// The parameters for a stream and where they came from: its own file when present and
-    /// valid, else the global ones. A present but invalid file is returned as the error too.
-    func parameters(for stream: String) -> (parameters: ModelParameters, source: String, error: GazeFileError?) {
-        if let entry = own[stream] { return (entry.parameters, entry.path, nil) }
-        return (global, globalPath, failures[stream])
+    /// The parameters for a stream and where they came from: its own file when present, valid
+    /// and of the stream's kind, else the default of its kind. A present but unusable file is
+    /// returned as the error too. Nil parameters: a binocular stream and no binocular file read.
+    func parameters(for stream: String, binocular: Bool) -> (parameters: ModelParameters?, source: String, error: GazeFileError?) {
+        var error = failures[stream]
+        if let entry = own[stream] {
+            guard let problem = Self.mismatch(entry.parameters, binocular: binocular) else { return (entry.parameters, entry.path, nil) }
+            error = GazeFileError(path: entry.path, "stream \(stream): \(problem)")
+        }
+        return binocular ? (self.binocular, binocularPath ?? "(no binocular_params read)", error) : (global, globalPath, error)
     }
 }

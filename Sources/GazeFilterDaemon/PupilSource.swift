@@ -7,14 +7,26 @@ extension PupilSourceSettings {
     /// Decodes one Pupil message (topic and msgpack payload) and calls `body` with each gaze
     /// datum as a sample in pixels with its confidence (the stream's loss rule judges it):
     /// the daemon's whole Pupil decode path, allocation-free.
+    ///
+    /// For a `binocular` stream each datum fills the eyes it was mapped from (`PupilEye`): a
+    /// monocular datum of eye 0 the right eye's rx, ry (and its confidence), of eye 1
+    /// the left eye's, the other eye lost (NaN); a binocular datum (`.01.`) both eyes with its
+    /// one gaze point and confidence (docs/PROTOCOL.md, "Binocular streams", says why).
     /// - Throws: `GazeWireError` for a topic without gaze or a malformed payload (then `body`
     ///   is never called).
     @inline(__always)
-    public func samples(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, _ body: (RawGazeSample) -> Void) throws(GazeWireError) {
+    public func samples(topic: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, binocular: Bool = false,
+                        _ body: (RawGazeSample) -> Void) throws(GazeWireError) {
         let kind = try PupilGazeDecoder.kind(ofTopic: topic)
-        try PupilGazeDecoder.decode(kind, payload: payload) { datum in
+        try PupilGazeDecoder.decode(kind, payload: payload, eye: PupilEye.of(topic: topic)) { datum in
             let (x, y) = datum.pixels(width: widthPixels, height: heightPixels)
-            body(RawGazeSample(t: datum.timestamp, x: x, y: y, confidence: datum.confidence))
+            guard binocular else {
+                body(RawGazeSample(t: datum.timestamp, x: x, y: y, confidence: datum.confidence))
+                return
+            }
+            let left = datum.eye != .right, right = datum.eye != .left
+            body(RawGazeSample(t: datum.timestamp, lx: left ? x : .nan, ly: left ? y : .nan, rx: right ? x : .nan, ry: right ? y : .nan,
+                               leftConfidence: left ? datum.confidence : .nan, rightConfidence: right ? datum.confidence : .nan))
         }
     }
 }

@@ -41,7 +41,7 @@ public struct ServedStream: Sendable {
     public mutating func handle(payload: UnsafeRawBufferPointer, recorder: RecordingWriter?,
                                 encoder: inout CleanGazeEncoder) throws(GazeWireError) -> GazeStreamFilter.Outcome {
         let sample: RawGazeSample
-        do { sample = try RawGazeDecoder.decode(payload) } catch {
+        do { sample = try RawGazeDecoder.decode(payload, binocular: filter.model.binocular) } catch {
             filter.counters.malformed += 1
             throw error
         }
@@ -53,23 +53,22 @@ public struct ServedStream: Sendable {
     /// encodes it into `encoder.bytes`: the sample path after any source's decoder (JSON, Pupil).
     public mutating func handle(sample: RawGazeSample, recorder: RecordingWriter?,
                                 encoder: inout CleanGazeEncoder) -> GazeStreamFilter.Outcome {
-        recorder?.append(recorderID, time: sample.t, x: sample.x, y: sample.y, confidence: sample.confidence)
+        recorder?.append(recorderID, sample)
         let start = monotonicNanoseconds()
         lastArrival = start
-        let outcome = withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { observation in
+        let outcome = withUnsafeTemporaryAllocation(of: Double.self, capacity: 4) { observation in
             observation[0] = sample.x
             observation[1] = sample.y
-            return filter.process(time: sample.t, observation: UnsafeBufferPointer(observation), confidence: sample.confidence,
-                                  arrival: Double(start) * 1e-9)
+            observation[2] = sample.rx
+            observation[3] = sample.ry
+            return filter.process(time: sample.t, observation: UnsafeBufferPointer(rebasing: observation[0..<(sample.isBinocular ? 4 : 2)]),
+                                  confidence: sample.confidence, rightConfidence: sample.rightConfidence, arrival: Double(start) * 1e-9)
         }
         let elapsed = monotonicNanoseconds() &- start
         guard outcome == .estimate else { return outcome }
         filter.counters.stepNanosecondsTotal &+= elapsed
         if elapsed > filter.counters.stepNanosecondsMax { filter.counters.stepNanosecondsMax = elapsed }
-        let sequence = filter.sequenceNumber, masked = filter.lastWasMasked
-        filter.withEstimate { mean, covariance, state in
-            encoder.encode(t: sample.t, estimate: mean, covariance: covariance, state: state, masked: masked, sequence: sequence)
-        }
+        filter.withLastEstimate { encoder.encode($0) }
         return outcome
     }
 
@@ -77,8 +76,6 @@ public struct ServedStream: Sendable {
     /// `gaze.clean`, with its own sample's t, seq and masked flag) into `encoder.bytes`.
     /// - Returns: whether there was one. Call until false after each sample (and after a flush).
     public mutating func encodeNextSmoothed(into encoder: inout CleanGazeEncoder) -> Bool {
-        filter.withNextSmoothedEstimate { time, sequence, masked, mean, covariance, state in
-            encoder.encode(t: time, estimate: mean, covariance: covariance, state: state, masked: masked, sequence: sequence)
-        }
+        filter.withNextSmoothed { encoder.encode($0) }
     }
 }

@@ -28,6 +28,8 @@ public struct RefitConfiguration: Sendable, Equatable {
     public var parametersDirectoryOverride: String?
     /// The parameters a stream without its own file starts from. Nil: the daemon's `params`.
     public var defaultParametersOverride: String?
+    /// The parameters a binocular stream without its own file starts from. Nil: the daemon's `binocular_params`.
+    public var defaultBinocularParametersOverride: String?
     /// Where reports (JSON and SVG) go; nil prints the JSON summary only.
     public var reportDirectory: String? = DefaultLocations.current.reportDirectory
     /// Only recordings of the last this many hours, by whole UTC days: the files dated on or after
@@ -69,6 +71,7 @@ public struct RefitConfiguration: Sendable, Equatable {
         public static var recordDirectory: String { DefaultLocations.current.recordDirectory }
         public static var parametersDirectory: String { DefaultLocations.current.parametersDirectory }
         public static var defaultParameters: String { DefaultLocations.current.parameters }
+        public static var defaultBinocularParameters: String { DefaultLocations.current.binocularParameters }
         public static var pidFile: String { DefaultLocations.current.pidFile }
     }
 
@@ -78,6 +81,8 @@ public struct RefitConfiguration: Sendable, Equatable {
     public var parametersDirectory: String { parametersDirectoryOverride ?? daemon.parametersDirectory ?? Fallback.parametersDirectory }
     /// The default parameters: this config's `default_params`, else the daemon's `params` (its own default when unset).
     public var defaultParameters: String { defaultParametersOverride ?? daemon.parametersPath }
+    /// The default parameters of binocular streams: this config's `default_binocular_params`, else the daemon's `binocular_params`.
+    public var defaultBinocularParameters: String { defaultBinocularParametersOverride ?? daemon.binocularParametersPath }
     /// The daemon's pid file: this config's `pid_file`, else the daemon's, else the fallback.
     public var pidFile: String { pidFileOverride ?? daemon.pidFile ?? Fallback.pidFile }
     /// A stream's model, as the daemon runs it.
@@ -101,6 +106,9 @@ public struct RefitConfiguration: Sendable, Equatable {
                 help: "per-stream parameters, written here"),
         Setting("default_params", flag: "default-params", daemonPath("P.json", fallback: Fallback.defaultParameters), at: \.defaultParametersOverride,
                 help: "parameters of streams without their own file"),
+        Setting("default_binocular_params", flag: "default-binocular-params",
+                daemonPath("P.json", fallback: Fallback.defaultBinocularParameters), at: \.defaultBinocularParametersOverride,
+                help: "parameters of binocular streams without their own file (the daemon's binocular_params)"),
         Setting("report_dir", flag: "report-dir", SettingType.text(placeholder: "DIR").orNone, at: \.reportDirectory,
                 help: "where JSON and SVG reports go (none: print the report only)"),
         Setting("window_hours", flag: "window-hours", .number(in: 0...87_600, exclusiveLower: true, placeholder: "H"), at: \.windowHours,

@@ -45,6 +45,8 @@ public struct StreamRefit: Sendable {
     /// Sequences used, and the counts of what the reader skipped or masked (see `RecordingScan`).
     public var sequences = 0, corruptLines = 0, incompleteLines = 0, outOfOrder = 0, clockRestarts = 0, trimmed = 0
     public var lostSamples = 0, implausibleSamples = 0, bridgedSteps = 0
+    /// Binocular streams: samples of which one eye was used (partly observed steps).
+    public var oneEyeSamples = 0
     /// The first few corrupt lines, `path:line: problem`.
     public var corruptExamples: [String] = []
     /// Steps fitted, and steps held back to judge the fit.
@@ -97,6 +99,7 @@ public struct StreamRefit: Sendable {
             ("rate_hz", model.rateHz.map(JSONValue.number) ?? .null, nil),
             ("reset_after_s", .number(model.resetAfterSeconds), nil),
             ("start", .string(model.start.rawValue), nil),
+            ("binocular", .bool(model.binocular), nil),
             ("files", .array(files.map(JSONValue.string)), nil),
             ("ignored_files", .array(ignoredFiles.map(JSONValue.string)), .report),
             ("files_not_read", .array(filesNotRead.map(JSONValue.string)), .report),
@@ -115,6 +118,7 @@ public struct StreamRefit: Sendable {
             ("trimmed", .integer(trimmed), .report),
             ("lost_samples", .integer(lostSamples), nil),
             ("implausible_samples", .integer(implausibleSamples), nil),
+            ("one_eye_samples", .integer(oneEyeSamples), nil),
             ("bridged_steps", .integer(bridgedSteps), nil),
             ("acceleration", .string(acceleration), nil),
             ("iterations", .integer(iterations), nil),

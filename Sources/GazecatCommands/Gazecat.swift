@@ -11,7 +11,7 @@ public enum Gazecat {
     static let pubSpec = CommandSpec(
         name: "gazecat pub", summary: "Replay an observation CSV as a live gaze stream (gaze.raw.<stream>).",
         options: [
-            OptionSpec("input", .value(placeholder: "OBS.csv"), required: true, help: "header t,x,y (gazefit sample output works); empty cells are sent as lost (-1)"),
+            OptionSpec("input", .value(placeholder: "OBS.csv"), required: true, help: "header t,x,y (gazefit sample output works); empty cells are sent as lost (-1); or t,lx,ly,rx,ry for a binocular stream (an empty cell: that eye lost, sent as null)"),
             OptionSpec("stream", .value(placeholder: "NAME"), help: "stream name: 1-64 of [A-Za-z0-9_.:-] (required unless --as pupil)"),
             OptionSpec("rate", .value(placeholder: "HZ"), help: "send at this rate instead of at the file's own timestamps"),
             OptionSpec("burst", help: "send as fast as possible"),
@@ -105,8 +105,8 @@ public enum Gazecat {
         let rate = try options.number("rate", requirement: "a positive number") { $0 > 0 }
         let wait = try options.number("wait", requirement: "a positive number of seconds up to \(Int(maximumWait))") { $0 > 0 && $0 <= maximumWait } ?? 10
         let file = try ObservationFile.read(path, model: .raw)
-        guard file.observations.dimension == 2 else {
-            throw GazeFileError(path: path, line: 1, "gaze files have two columns after t (x, y), this one has \(file.observations.dimension)")
+        guard file.observations.dimension == 2 || file.isBinocular else {
+            throw GazeFileError(path: path, line: 1, "gaze files have two columns after t (x, y), or four (lx, ly, rx, ry: both eyes), this one has \(file.observations.dimension)")
         }
         let endpoint = options.value("endpoint") ?? "tcp://127.0.0.1:5555"
         let topic = GazeTopic.raw(stream)
@@ -138,8 +138,13 @@ public enum Gazecat {
                     let due = rate.map { Double(index) / $0 } ?? (file.times[index] - firstTime)
                     sleep(until: start + due)
                 }
-                let values = file.observations[index] ?? [-1, -1]
-                encoder.encode(RawGazeSample(t: file.times[index], x: values[0], y: values[1]))
+                if file.isBinocular {  // both eyes; an empty cell (a lost eye) is sent as null
+                    let values = file.observations[index] ?? [.nan, .nan, .nan, .nan]
+                    encoder.encode(RawGazeSample(t: file.times[index], lx: values[0], ly: values[1], rx: values[2], ry: values[3]))
+                } else {
+                    let values = file.observations[index] ?? [-1, -1]
+                    encoder.encode(RawGazeSample(t: file.times[index], x: values[0], y: values[1]))
+                }
                 try socket.send(topic, flags: .sendMore)
                 try socket.send(encoder.bytes)
                 progress.sent(index + 1)
@@ -211,8 +216,8 @@ public enum Gazecat {
         let rate = try options.number("rate", requirement: "a positive number") { $0 > 0 }
         let wait = try options.number("wait", requirement: "a positive number of seconds up to \(Int(maximumWait))") { $0 > 0 && $0 <= maximumWait } ?? 10
         let file = try ObservationFile.read(path, model: .raw)
-        guard file.observations.dimension == 2 else {
-            throw GazeFileError(path: path, line: 1, "gaze files have two columns after t (x, y), this one has \(file.observations.dimension)")
+        guard file.observations.dimension == 2 || file.isBinocular else {
+            throw GazeFileError(path: path, line: 1, "gaze files have two columns after t (x, y), or four (lx, ly, rx, ry: both eyes), this one has \(file.observations.dimension)")
         }
         var progress = ProgressReport(total: file.observations.count, start: monotonic(), quiet: options.flag("quiet"))
         do {

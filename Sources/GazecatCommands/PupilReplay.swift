@@ -16,6 +16,12 @@ import ZeroMQ
 /// pixels back to normalised coordinates (origin bottom-left) over `--width-px` ×
 /// `--height-px`, the row's confidence from a `confidence` column, else 1 for a sample the
 /// default loss rule keeps and 0 for a lost one.
+///
+/// A binocular file (`lx,ly,rx,ry`) is sent as Pupil's binocular mapper sends gaze: a row with
+/// both eyes as one binocular datum (`gaze.3d.01.`, the point between the eyes), a row with one
+/// eye as that eye's monocular datum (`gaze.3d.0.` the right eye, `gaze.3d.1.` the left), each
+/// with its eye's confidence (`left_confidence`, `right_confidence`); the topic must then name
+/// the mapper only (`gaze.3d.`, `gaze.2d.` or `gaze.`), so the daemon subscribes to all three.
 enum PupilReplay {
     /// What `--as pupil` needs beyond the shared `pub` options.
     struct Settings {
@@ -78,6 +84,10 @@ enum PupilReplay {
         }
 
         let surface = settings.settingsTopicIsSurface
+        let mapper = settings.topic == "gaze." ? "gaze.3d." : settings.topic
+        if file.isBinocular && !surface && !["gaze.2d.", "gaze.3d."].contains(mapper) {
+            throw UsageError(command: "gazecat pub", "a binocular file is sent as monocular and binocular datums: --pupil-topic must be gaze.3d., gaze.2d. or gaze., not \(settings.topic)")
+        }
         var writer = MessagePackWriter()
         let firstTime = file.times.first ?? 0
         let replayStart = clock()
@@ -88,8 +98,18 @@ enum PupilReplay {
             } else {
                 try serve(milliseconds: 0)
             }
-            let values = file.observations[index] ?? [.nan, .nan]
-            let confidence = file.confidences?[index] ?? (StreamModel().verdict(values).isMasked ? 0 : 1)
+            var values = file.observations[index] ?? [.nan, .nan]
+            var confidence = file.confidences?[index] ?? (StreamModel().verdict(values).isMasked ? 0 : 1)
+            var eyes = "01"  // a binocular file's datum: which eyes made it (Pupil's eye 0 is the right eye)
+            if file.isBinocular {
+                let row = file.observations[index] ?? [.nan, .nan, .nan, .nan]
+                let left = !row[0].isNaN && !row[1].isNaN, right = !row[2].isNaN && !row[3].isNaN
+                let leftConfidence = file.confidences?[index] ?? (left ? 1 : 0)
+                let rightConfidence = file.rightConfidences?[index] ?? file.confidences?[index] ?? (right ? 1 : 0)
+                eyes = left && right ? "01" : left ? "1" : right ? "0" : "01"
+                values = left && right ? [(row[0] + row[2]) / 2, (row[1] + row[3]) / 2] : left ? [row[0], row[1]] : right ? [row[2], row[3]] : [.nan, .nan]
+                confidence = left && right ? min(leftConfidence, rightConfidence) : left ? leftConfidence : right ? rightConfidence : 0
+            }
             let datum = PupilGazeDatum(timestamp: file.times[index], normX: values[0] / settings.width,
                                        normY: 1 - values[1] / settings.height, confidence: confidence,
                                        onSurface: surface ? (0...1).contains(values[0] / settings.width) && (0...1).contains(1 - values[1] / settings.height) : nil)
@@ -99,12 +119,14 @@ enum PupilReplay {
                 writer.string("topic"); writer.string(settings.topic)
                 writer.string("name"); writer.string(String(settings.topic.dropFirst("surfaces.".count)))
                 writer.string("gaze_on_surfaces"); writer.arrayHeader(1)
-                encode(datum, topic: "gaze.3d.01._on_surface", into: &writer)
+                encode(datum, topic: "gaze.3d.\(eyes)._on_surface", into: &writer)
                 writer.string("timestamp"); writer.double(datum.timestamp)
+            } else if file.isBinocular {
+                encode(datum, topic: mapper + eyes + ".", into: &writer)
             } else {
                 encode(datum, topic: settings.topic, into: &writer)
             }
-            _ = try backbone.sendMultipart([topic, writer.bytes])
+            _ = try backbone.sendMultipart([file.isBinocular && !surface ? Array((mapper + eyes + ".").utf8) : topic, writer.bytes])
             sent(index + 1)
         }
         // A moment for Pupil Remote's clients still asking, then the linger drains the rest.

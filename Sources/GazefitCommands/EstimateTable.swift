@@ -46,6 +46,23 @@ struct EstimateTable {
         return covariance
     }
 
+    /// Whether the rows are both eyes (`lx,ly,rx,ry`): then the gaze between them is written too.
+    var isBinocular: Bool { columnNames == BinocularGaze.columns && observation.rows == 4 }
+
+    /// A binocular row's cyclopean gaze (x, y) and its 2×2 covariance, as the daemon publishes it.
+    func gaze(at t: Int) -> (mean: [Double], covariance: [Double]) {
+        let eyes = estimate(at: t), eyesCovariance = estimateCovariance(at: t).elements
+        var mean = [0.0, 0], covariance = [0.0, 0, 0, 0]
+        eyes.withUnsafeBufferPointer { e in
+            eyesCovariance.withUnsafeBufferPointer { c in
+                mean.withUnsafeMutableBufferPointer { g in
+                    covariance.withUnsafeMutableBufferPointer { gc in BinocularGaze.cyclopean(eyes: e, covariance: c, into: g, covariance: gc) }
+                }
+            }
+        }
+        return (mean, covariance)
+    }
+
     /// The text in `format`.
     func text(_ format: Format) -> String {
         switch format {
@@ -82,6 +99,16 @@ struct EstimateTable {
         writer.beginArray()
         for t in 0..<states.count { writer.matrix(estimateCovariance(at: t)) }
         writer.endArray()
+        if isBinocular {  // the gaze between the eyes (T×2) and its covariance (T×2×2)
+            writer.key("gaze")
+            writer.beginArray()
+            for t in 0..<states.count { writer.numbers(gaze(at: t).mean) }
+            writer.endArray()
+            writer.key("gaze_covariances")
+            writer.beginArray()
+            for t in 0..<states.count { writer.matrix(Matrix(rows: 2, columns: 2, elements: gaze(at: t).covariance)) }
+            writer.endArray()
+        }
         writer.key("masked")
         writer.beginArray()
         for masked in mask { writer.bool(masked) }
@@ -91,11 +118,13 @@ struct EstimateTable {
     }
 
     /// The CSV header: `t`, the input's column names (the estimate), `cov_<a>_<b>` for the upper
-    /// triangle of its covariance (row by row), `s0…s<n-1>` (the state's mean, named as
+    /// triangle of its covariance (row by row), for both eyes' rows then the gaze between them
+    /// (`x,y,cov_x_x,cov_x_y,cov_y_y`), `s0…s<n-1>` (the state's mean, named as
     /// `gazefit sample --states` names them), `masked`.
     var csvHeader: [String] {
         var names = ["t"] + columnNames
         for i in columnNames.indices { for j in i..<columnNames.count { names.append("cov_\(columnNames[i])_\(columnNames[j])") } }
+        if isBinocular { names += ["x", "y", "cov_x_x", "cov_x_y", "cov_y_y"] }
         names += (0..<states.dimension).map { "s\($0)" }
         return names + ["masked"]
     }
@@ -110,6 +139,10 @@ struct EstimateTable {
             for value in estimate(at: t) { text += ",\(value)" }
             let covariance = estimateCovariance(at: t)
             for i in 0..<m { for j in i..<m { text += ",\(covariance[i, j])" } }
+            if isBinocular {
+                let (mean, gazeCovariance) = gaze(at: t)
+                text += ",\(mean[0]),\(mean[1]),\(gazeCovariance[0]),\(gazeCovariance[1]),\(gazeCovariance[3])"
+            }
             for value in states.mean(at: t) { text += ",\(value)" }
             text += mask[t] ? ",1\n" : ",0\n"
         }

@@ -53,7 +53,8 @@ public enum Gazefit {
         (the filter's), "columns" (the input's observed column names), "t", "estimates" (H·mean, T×m),
         "estimate_covariances" (H·P·Hᵀ, T×m×m) and "masked" (true where the row was lost).
         CSV: header t,<columns>,cov_<a>_<b> (upper triangle of H·P·Hᵀ, row by row),s0..s<n-1> (the state's mean),masked (1 or 0),
-        e.g. t,x,y,cov_x_x,cov_x_y,cov_y_y,s0,s1,masked for gaze.
+        e.g. t,x,y,cov_x_x,cov_x_y,cov_y_y,s0,s1,masked for gaze. Both eyes (columns lx,ly,rx,ry): also the gaze between
+        them as the daemon publishes it, x,y,cov_x_x,cov_x_y,cov_y_y before s0 (JSON: "gaze", T×2, and "gaze_covariances", T×2×2).
         """
     }
     static let emSpec = CommandSpec(

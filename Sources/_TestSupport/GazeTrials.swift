@@ -35,6 +35,9 @@ public struct GazeTrials: Sendable {
         public var pauses = 2.0...4.0
         /// The trial at which the tracker's clock restarts (its timestamps begin at 0 again).
         public var clockRestartAt: Int? = 5
+        /// Binocular models (m = 4): stretches with one eye lost (which eye at random), per second.
+        public var oneEyeStretchesPerSecond = 0.5
+        public var oneEyeSamples = 50...150
 
         public init() {}
     }
@@ -62,17 +65,29 @@ public struct GazeTrials: Sendable {
             start.initialCovariance = Matrix.diagonal(spread.map { max($0, 1e-12) })
             let drawn = start.sample(steps: steps, using: &generator)
             var blinkLeft = 0
+            var oneEyeLeft = 0, lostEye = 0
+            let binocular = model.observationDimension == 4
             var trial: [Sample] = []
             for step in 0..<steps {
                 if blinkLeft == 0, generator.nextUniform() < layout.blinksPerSecond / layout.rateHz {
                     blinkLeft = layout.blinkSamples.lowerBound + Int(generator.nextUniform() * Double(layout.blinkSamples.count))
+                }
+                if binocular, oneEyeLeft == 0, generator.nextUniform() < layout.oneEyeStretchesPerSecond / layout.rateHz {
+                    oneEyeLeft = layout.oneEyeSamples.lowerBound + Int(generator.nextUniform() * Double(layout.oneEyeSamples.count))
+                    lostEye = generator.nextUniform() < 0.5 ? 0 : 1
+                }
+                var observation = drawn.observations[step]
+                if oneEyeLeft > 0 {
+                    oneEyeLeft -= 1
+                    observation![2 * lostEye] = .nan
+                    observation![2 * lostEye + 1] = .nan
                 }
                 let dropped = generator.nextUniform() < layout.droppedFraction && step > 0
                 let state = drawn.states.mean(at: step)
                 let lost = blinkLeft > 0
                 if blinkLeft > 0 { blinkLeft -= 1 }
                 if dropped { continue }
-                trial.append(Sample(t: clock + Double(step) / layout.rateHz, observation: lost ? nil : drawn.observations[step],
+                trial.append(Sample(t: clock + Double(step) / layout.rateHz, observation: lost ? nil : observation,
                                     state: state, gaze: model.observation * state))
             }
             trials.append(trial)
@@ -83,16 +98,15 @@ public struct GazeTrials: Sendable {
     /// Every sample in recording order.
     public var samples: [Sample] { trials.flatMap { $0 } }
 
-    /// The session as the daemon records it (`t,x,y`), a lost sample written as `lost` in every
-    /// coordinate (the stream's loss rule's mark: `-1`, `nan`, `0`, `-32768`).
+    /// The session as the daemon records it (`t,x,y`, or `t,lx,ly,rx,ry` for a binocular
+    /// model), a lost sample (or eye) written as `lost` in each of its coordinates (the stream's
+    /// loss rule's mark: `-1`, `nan`, `0`, `-32768`).
     public func recording(lost: String = "-1") -> String {
-        var text = "t,x,y\n"
+        let m = trials.lazy.flatMap { $0 }.first { $0.observation != nil }?.observation?.count ?? 2
+        var text = m == 4 ? "t,lx,ly,rx,ry\n" : "t,x,y\n"
         for sample in samples {
-            if let observation = sample.observation {
-                text += "\(sample.t),\(observation[0]),\(observation[1])\n"
-            } else {
-                text += "\(sample.t),\(lost),\(lost)\n"
-            }
+            let cells = (0..<m).map { i in sample.observation.map { $0[i].isNaN ? lost : "\($0[i])" } ?? lost }
+            text += "\(sample.t)," + cells.joined(separator: ",") + "\n"
         }
         return text
     }
@@ -120,4 +134,15 @@ public enum GazeModels {
         observation: Matrix(nestedRows: [[1, 0, 0, 0], [0, 1, 0, 0]])!,
         observationCovariance: Matrix(nestedRows: [[50, 10], [10, 60]])!, initialMean: [960, 540, 0, 0],
         initialCovariance: .diagonal([1e4, 1e4, 10, 10]))
+}
+
+extension GazeModels {
+    /// Both eyes of one random-walk gaze (n = 2, m = 4): H = [I; I], each eye its own noise
+    /// (left [[50,10],[10,60]], right [[70,−5],[−5,40]]) and its own offset from the gaze
+    /// (d = (3, −2) left, (−3, 2) right, so their mean is the gaze itself).
+    public static let binocular = ModelParameters(
+        transition: .identity(2), transitionCovariance: Matrix(nestedRows: [[4, 1], [1, 4]])!,
+        observation: Matrix(nestedRows: [[1, 0], [0, 1], [1, 0], [0, 1]])!,
+        observationCovariance: Matrix(nestedRows: [[50, 10, 0, 0], [10, 60, 0, 0], [0, 0, 70, -5], [0, 0, -5, 40]])!,
+        initialMean: [960, 540], initialCovariance: .diagonal([1e4, 1e4]), observationOffset: [3, -2, -3, 2])
 }

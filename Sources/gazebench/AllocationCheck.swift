@@ -36,13 +36,15 @@ enum AllocationCheck {
         }
         let startTracing = unsafeBitCast(on, to: TraceSwitch.self), stopTracing = unsafeBitCast(off, to: TraceSwitch.self)
 
-        // Two streams as the daemon makes them: gaze n = m = 2, and constant velocity n = 4.
+        // Three streams as the daemon makes them: gaze n = m = 2, constant velocity n = 4, and a
+        // binocular stream (n = 2, m = 4: both eyes, one of them lost in some samples).
         let directory = NSTemporaryDirectory() + "gazebench-allocations-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // The writer sleeps while traced (its formatting is not the sample path), so the queue
         // holds every traced sample: keep `samples` within its reserved 65,536 records.
         let recorder = try RecordingWriter(directory: directory, flushInterval: 3600) { _ in }
-        let models = [try ParameterFile.read("config/params/default.json").parameters, CoreBenchmarks.velocityModel()]
+        let models = [try ParameterFile.read("config/params/default.json").parameters, CoreBenchmarks.velocityModel(),
+                      try ParameterFile.read("config/params/binocular.json").parameters]
         var table = StreamTable(capacity: 8)
         var streams: [ServedStream] = []
         for (index, model) in models.enumerated() {
@@ -51,9 +53,9 @@ enum AllocationCheck {
             // A Pupil stream as the daemon configures one: Pupil's loss rule, confidence recorded.
             let loss = pupil ? PupilSourceSettings.defaultLoss : .negative
             // With fixed-lag smoothing (gaze.smooth.<stream>): lag 5 for n = 2, 25 for n = 4.
-            let stream = StreamModel(rateHz: 250, loss: loss, smoothLag: index == 0 ? 5 : 25)
-            streams.append(ServedStream(name: name, filter: GazeStreamFilter(parameters: model, model: stream),
-                                        parameterSource: "benchmark", recorderID: recorder.register(stream: name, keepsConfidence: pupil)))
+            let stream = StreamModel(rateHz: 250, loss: loss, smoothLag: index == 0 ? 5 : 25, binocular: index == 2)
+            streams.append(ServedStream(name: name, filter: GazeStreamFilter(parameters: model, model: stream), parameterSource: "benchmark",
+                                        recorderID: recorder.register(stream: name, keepsConfidence: pupil, binocular: index == 2)))
         }
         // Raw messages made beforehand (topic, payload), every twentieth lost, some stale, a few gaps.
         let warmUp = 4096
@@ -61,10 +63,17 @@ enum AllocationCheck {
         let pupilSettings = PupilSourceSettings()
         var messages: [(topic: [UInt8], payload: [UInt8])] = []
         for index in 0..<(warmUp + samples) {
-            let lost = index % 20 == 7
-            let t = Double(index / 2 + index / 200) / 250 - (index % 97 == 5 ? 0.01 : 0)
-            encoder.encode(RawGazeSample(t: t, x: lost ? -1 : 500 + Double(index % 50), y: 380 + Double(index % 30)))
-            messages.append((pupil ? Array("gaze.3d.\(index % 2).".utf8) : GazeTopic.raw("tracker\(index % 2)"), encoder.bytes))
+            let lost = index % 20 == 7, stream = index % 3
+            let t = Double(index / 3 + index / 300) / 250 - (index % 97 == 5 ? 0.01 : 0)
+            let x = lost ? -1 : 500 + Double(index % 50), y = 380 + Double(index % 30)
+            if stream == 2 && !pupil {  // both eyes; now and then one of them lost, or both
+                let leftLost = index % 23 == 2, rightLost = index % 29 == 5
+                encoder.encode(RawGazeSample(t: t, lx: leftLost ? .nan : x - 3, ly: y, rx: rightLost ? -1 : x + 3, ry: y))
+            } else {
+                encoder.encode(RawGazeSample(t: t, x: x, y: y))
+            }
+            // Pupil: eye 0's and eye 1's monocular datums feed streams 0 and 1, binocular datums stream 2.
+            messages.append((pupil ? Array("gaze.3d.\(stream == 2 ? "01" : "\(stream)").".utf8) : GazeTopic.raw("tracker\(stream)"), encoder.bytes))
         }
         var output = CleanGazeEncoder()
         var published = 0, smoothed = 0
@@ -81,9 +90,9 @@ enum AllocationCheck {
                 if tracing && control { kept = Array(repeating: index, count: 3 + index & 1) }  // one allocation per sample, on purpose
                 message.topic.withUnsafeBytes { topic in
                     if pupil {  // as the daemon's Pupil sources do: the stream is the source's
-                        let stream = Int(topic[8] &- UInt8(ascii: "0"))  // "gaze.3d.<digit>."
+                        let stream = topic[9] == UInt8(ascii: "1") ? 2 : Int(topic[8] &- UInt8(ascii: "0"))  // "gaze.3d.<digit>." or "gaze.3d.01."
                         message.payload.withUnsafeBytes { payload in
-                            try? pupilSettings.samples(topic: topic, payload: payload) { sample in
+                            try? pupilSettings.samples(topic: topic, payload: payload, binocular: stream == 2) { sample in
                                 if streams[stream].handle(sample: sample, recorder: recorder, encoder: &output) == .estimate {
                                     published &+= output.bytes.count
                                     drainSmoothed(stream)
@@ -117,6 +126,7 @@ enum AllocationCheck {
         print("samples \(samples)")
         print("estimates \(counted.reduce(0) { $0 + $1.0 })")
         print("smoothed_estimates \(smoothed)")
+        print("binocular_estimates \(counted[2].0) (one eye: \(streams[2].filter.counters.oneEye - before[2].oneEye))")
         print("stale \(counted.reduce(0) { $0 + $1.1 })")
         print("bridged_steps \(counted.reduce(0) { $0 + $1.2 })")
         print("allocations \(allocations)")

@@ -56,6 +56,10 @@ struct TrackerSettingsTests {
         #expect(pupil.pupilSources["pupil-screen"]?.topic == "surfaces.screen" && pupil.pupilSources["pupil-world"]?.widthPixels == 1280)
         let lsl = try DaemonConfiguration.read(file: packageRoot + "/config/examples/lsl-trackers.json")
         #expect(lsl.model(for: "tobii-1").loss == .notANumber && lsl.model(for: "eyelink-1").loss == .sentinel(-32768))
+        let eyes = try DaemonConfiguration.read(file: packageRoot + "/config/examples/binocular.json")
+        #expect(eyes.model(for: "eyes-json").binocular && eyes.model(for: "pupil-eyes").binocular && eyes.pupilSources["pupil-eyes"] != nil
+                && !eyes.model(for: "mono-beside").binocular && eyes.hasBinocularStreams)
+        #expect(try ParameterFile.read(packageRoot + "/" + eyes.binocularParametersPath).parameters.observationDimension == 4)
         for side in ["east", "west"] {
             let site = try DaemonConfiguration.read(file: packageRoot + "/config/site/gazefilterd-\(side).json")
             #expect(site.subscriptions == ["lab-\(side)."] && site.inputMode == .connect && site.outputMode == .connect)

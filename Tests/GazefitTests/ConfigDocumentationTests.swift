@@ -17,6 +17,8 @@ import _TestSupport
         "pid_file": "`<state>/gazefilterd.pid` (README, \"Where files live\")",
         "report_dir": "`<state>/reports` (README, \"Where files live\")",
         "default_params": "the daemon's `params` (from `daemon_config`, else found as in README, \"Where files live\")",
+        "binocular_params": "`binocular.json` found as `params` is: see README, \"Where files live\"",
+        "default_binocular_params": "the daemon's `binocular_params` (from `daemon_config`, else found as in README, \"Where files live\")",
     ]
 
     static func document() -> String {

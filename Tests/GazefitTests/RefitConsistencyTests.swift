@@ -54,8 +54,8 @@ import _TestSupport
     ]
 
     /// Log-likelihood per observed sample of `session` under `parameters`, read by the stream
-    /// model as the refit reads it and started as the daemon starts each sequence.
-    static func score(_ parameters: ModelParameters, _ session: GazeTrials, in directory: String) throws -> Double {
+    /// model (`stream` unless given) as the refit reads it and started as the daemon starts each sequence.
+    static func score(_ parameters: ModelParameters, _ session: GazeTrials, in directory: String, model stream: StreamModel = stream) throws -> Double {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try session.recording().write(toFile: directory + "/\(UTCCalendar.day()).csv", atomically: true, encoding: .utf8)
         let scan = try RecordingReader.read(directory: directory, model: stream)

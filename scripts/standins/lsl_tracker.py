@@ -8,7 +8,9 @@ an LSL inlet:
   2. resolves the cleaned outlet by --clean-source-id and opens an inlet on it;
   3. waits until something consumes the raw outlet (gazefilter-lsl in);
   4. pushes the plan's samples (--plan: JSON lines [t, x, y], null for NaN) at --rate, each
-     stamped with its t;
+     stamped with its t; a plan of [t, lx, ly, rx, ry] lines makes a binocular tracker (channels
+     left_gaze_x, left_gaze_y, right_gaze_x, right_gaze_y, validity, as Tobii's LSL app names
+     each eye's);
   5. pulls cleaned samples until as many came back as were sent (or --timeout passes), and
      writes them to --out as JSON lines [timestamp, x, y, cov_xx, cov_xy, cov_yy, masked].
 """
@@ -26,9 +28,11 @@ args = parser.parse_args()
 with open(args.plan) as f:
     plan = [json.loads(line) for line in f if line.strip()]
 
-info = pylsl.StreamInfo(args.name, "Gaze", 4, args.rate, pylsl.cf_double64, "standin-" + args.name)
+binocular = bool(plan) and len(plan[0]) == 5
+labels = ("left_gaze_x", "left_gaze_y", "right_gaze_x", "right_gaze_y", "validity") if binocular else ("pupil_diameter", "validity", "gaze_x", "gaze_y")
+info = pylsl.StreamInfo(args.name, "Gaze", len(labels), args.rate, pylsl.cf_double64, "standin-" + args.name)
 channels = info.desc().append_child("channels")
-for label in ("pupil_diameter", "validity", "gaze_x", "gaze_y"):
+for label in labels:
     channels.append_child("channel").append_child_value("label", label)
 outlet = pylsl.StreamOutlet(info)
 
@@ -44,13 +48,17 @@ if not outlet.wait_for_consumers(args.timeout):
 print("pushing", flush=True)
 received = []
 next_send = time.monotonic()
-for t, x, y in plan:
+nan = float("nan")
+for row in plan:
     while time.monotonic() < next_send:
         samples, stamps = inlet.pull_chunk(timeout=0.0)
         received += [[s] + list(v) for v, s in zip(samples, stamps)]
         time.sleep(0.0005)
-    nan = float("nan")
-    outlet.push_sample([3.1, 0.0 if x is None else 1.0, nan if x is None else x, nan if y is None else y], t)
+    t, values = row[0], [nan if v is None else v for v in row[1:]]
+    if binocular:
+        outlet.push_sample(values + [1.0], t)
+    else:
+        outlet.push_sample([3.1, 0.0 if row[1] is None else 1.0] + values, t)
     next_send += 1.0 / args.rate
 deadline = time.monotonic() + args.timeout
 while len(received) < len(plan) and time.monotonic() < deadline:

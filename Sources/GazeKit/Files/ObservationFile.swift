@@ -7,6 +7,12 @@ import LinearDynamics
 /// a missing component (the row's other components still count); which rows are masked is the
 /// stream model's `verdict` (loss rule and plausible range) on the row's present components,
 /// as in the daemon.
+///
+/// A binocular file's observed columns are `lx,ly,rx,ry` (`BinocularGaze.columns`), optionally
+/// followed by `left_confidence,right_confidence` (or one `confidence` for both eyes): the loss
+/// rule and plausible range then judge each eye on its own, as the daemon does for a binocular
+/// stream, so one eye lost makes the row partly observed (that eye's cells NaN) and both a
+/// masked step.
 public struct ObservationFile: Sendable {
     /// The names of the observed columns (after `t`).
     public var columnNames: [String]
@@ -20,6 +26,12 @@ public struct ObservationFile: Sendable {
     /// Each row's confidence, when the file has a `confidence` column (a recording of a stream
     /// that keeps it); NaN where a cell is empty.
     public var confidences: [Double]?
+    /// A binocular file's right-eye confidences (`right_confidence`), when it has them
+    /// (`confidences` then holds the left eye's).
+    public var rightConfidences: [Double]?
+
+    /// Whether the observed columns are both eyes' (`lx,ly,rx,ry`).
+    public var isBinocular: Bool { columnNames == BinocularGaze.columns }
 
     /// Observations with their times and column names.
     public init(columnNames: [String], times: [Double], observations: ObservationSequence) {
@@ -56,11 +68,17 @@ public struct ObservationFile: Sendable {
         guard names.first == "t" else {
             throw GazeFileError(path: path, line: 1, "header must start with column t, found \"\(names.first ?? "")\"")
         }
-        let hasConfidence = names.count >= 3 && names.last == "confidence"
-        let dimension = names.count - 1 - (hasConfidence ? 1 : 0)
+        let eyeConfidences = names.count >= 4 && Array(names.suffix(2)) == BinocularGaze.confidenceColumns
+        let hasConfidence = eyeConfidences || (names.count >= 3 && names.last == "confidence")
+        let dimension = names.count - 1 - (eyeConfidences ? 2 : hasConfidence ? 1 : 0)
         guard dimension >= 1 else { throw GazeFileError(path: path, line: 1, "header names no observed column after t") }
         var file = ObservationFile(columnNames: Array(names[1...dimension]), times: [], observations: ObservationSequence(dimension: dimension))
+        let binocular = file.isBinocular
+        if eyeConfidences && !binocular {
+            throw GazeFileError(path: path, line: 1, "left_confidence and right_confidence need the binocular columns t,lx,ly,rx,ry before them")
+        }
         if hasConfidence { file.confidences = [] }
+        if eyeConfidences { file.rightConfidences = [] }
         var row = [Double](repeating: 0, count: dimension)
         var present = [Double]()
         present.reserveCapacity(dimension)
@@ -76,7 +94,7 @@ public struct ObservationFile: Sendable {
             guard case .number(let time) = CSVNumber.parse(fields[0]) else {
                 throw GazeFileError(path: path, line: line.number, "t is not a finite number: \"\(String(decoding: fields[0], as: UTF8.self))\"")
             }
-            var confidence = Double.nan
+            var confidence = Double.nan, rightConfidence = Double.nan
             for column in 1..<names.count {
                 let value: Double
                 switch CSVNumber.parse(fields[column]) {
@@ -86,13 +104,19 @@ public struct ObservationFile: Sendable {
                     throw GazeFileError(path: path, line: line.number,
                         "column \(names[column]) is not a number: \"\(String(decoding: fields[column], as: UTF8.self))\"")
                 }
-                if column <= dimension { row[column - 1] = value } else { confidence = value }
+                if column <= dimension { row[column - 1] = value } else if column == dimension + 1 { confidence = value } else { rightConfidence = value }
             }
-            present.removeAll(keepingCapacity: true)
-            for value in row where !value.isNaN { present.append(value) }
-            let verdict: SampleVerdict = present.isEmpty ? .lost : model.verdict(present, confidence: confidence)
+            let verdict: SampleVerdict
+            if binocular {  // each eye on its own; a lost eye's cells become NaN
+                verdict = model.judge(&row, confidence: confidence, rightConfidence: eyeConfidences ? rightConfidence : confidence).verdict
+            } else {
+                present.removeAll(keepingCapacity: true)
+                for value in row where !value.isNaN { present.append(value) }
+                verdict = present.isEmpty ? .lost : model.verdict(present, confidence: confidence)
+            }
             file.times.append(time)
             file.confidences?.append(confidence)
+            file.rightConfidences?.append(rightConfidence)
             if verdict == .implausible { file.implausibleRows += 1 }
             if verdict.isMasked { file.observations.appendMasked() } else { file.observations.append(row) }
         }
@@ -121,9 +145,10 @@ public struct ObservationFile: Sendable {
         return text
     }
 
-    /// Column names for m observed components: `x,y` for gaze (m = 2), else `y0,y1,…`.
+    /// Column names for m observed components: `x,y` for gaze (m = 2), `lx,ly,rx,ry` for both
+    /// eyes' gaze (m = 4), else `y0,y1,…`.
     public static func defaultColumnNames(dimension: Int) -> [String] {
-        dimension == 2 ? ["x", "y"] : (0..<dimension).map { "y\($0)" }
+        dimension == 2 ? ["x", "y"] : dimension == 4 ? BinocularGaze.columns : (0..<dimension).map { "y\($0)" }
     }
 }
 

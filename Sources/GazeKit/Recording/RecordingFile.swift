@@ -6,8 +6,8 @@ import Glibc
 /// complete write (`committed`) is known, and a write that fails midway (a full disk, an I/O
 /// error) is undone by truncating back to it. Opening a file that ends in a cut-short line
 /// (the daemon was killed mid-write, or a truncation failed) drops that line first. So the
-/// file is always header, then whole `t,x,y` lines, each ending in the newline it was written
-/// with; a reader rejects a last line without its newline.
+/// file is always header, then whole sample lines (`RecordingLayout`), each ending in the
+/// newline it was written with; a reader rejects a last line without its newline.
 ///
 /// Dropping the cut line rather than marking it keeps the file plain CSV for every reader
 /// (pandas, spreadsheets); the samples of a failed write are counted as failed either way.
@@ -16,8 +16,8 @@ struct RecordingFile {
     let descriptor: Int32
     /// The UTC day the file is for.
     let date: String
-    /// Whether its lines have a confidence column (its header says so).
-    let withConfidence: Bool
+    /// Its lines' layout (its header says it).
+    let layout: RecordingLayout
     /// Bytes known to be whole lines in the file.
     private(set) var committed: Int
     /// The writer's clock at the last use, for closing the least recently used file.
@@ -26,14 +26,15 @@ struct RecordingFile {
     /// How far back from the end a cut line is searched for its start (a line is < 100 bytes).
     static let recoveryWindow = 1 << 16
 
-    static let header = "t,x,y\n", headerWithConfidence = "t,x,y,confidence\n"
-
     /// Opens (creating) `path` for appending: a regular file only (a FIFO or a device under a
     /// recording's name is refused without blocking), a header written into an empty file
-    /// (with a confidence column when `withConfidence`; an existing file keeps the layout its
-    /// header says), a cut-short last line dropped.
+    /// (`preferred`'s; an existing file keeps the layout its header says, with or without
+    /// confidence), a cut-short last line dropped. An existing file of the other eye layout (a
+    /// stream made binocular, or monocular again, since the file was begun) is moved aside
+    /// first to `<date>.monocular.csv` or `<date>.binocular.csv` (`-2`, `-3`, … when taken),
+    /// so no line is lost or mixed into the wrong layout; the refit lists it as ignored.
     /// - Throws: a message naming the path and the system's reason.
-    init(path: String, date: String, withConfidence preferred: Bool) throws(GazeFileError) {
+    init(path: String, date: String, layout preferred: RecordingLayout) throws(GazeFileError) {
         // Read and write: the recovery reads the file's tail.
         let descriptor = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0o640)
         guard descriptor >= 0 else {
@@ -50,10 +51,16 @@ struct RecordingFile {
             throw GazeFileError(path: path, "is \(BoundedFile.describe(kind)), not a regular file")
         }
         _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
+        if info.st_size > 0, let existing = RecordingLayout(header: Self.header(of: descriptor)), existing.binocular != preferred.binocular {
+            Glibc.close(descriptor)
+            try Self.moveAside(path, layout: existing)
+            self = try RecordingFile(path: path, date: date, layout: preferred)
+            return
+        }
         self.descriptor = descriptor
         self.date = date
         committed = Int(info.st_size)
-        withConfidence = committed > 0 ? Self.hasConfidenceHeader(descriptor) : preferred
+        layout = committed > 0 ? RecordingLayout(header: Self.header(of: descriptor)) ?? .monocular : preferred
         if committed > 0 {
             let whole = Self.endOfLastLine(descriptor, size: committed)
             if whole < committed {
@@ -66,7 +73,7 @@ struct RecordingFile {
             }
         }
         if committed == 0 {
-            var bytes = Array((withConfidence ? Self.headerWithConfidence : Self.header).utf8)
+            var bytes = Array((layout.header + "\n").utf8)
             guard append(&bytes[...]) else {
                 let reason = systemErrorText()
                 Glibc.close(descriptor)
@@ -101,12 +108,26 @@ struct RecordingFile {
         return false
     }
 
-    /// Whether the file begins with the header of the confidence layout.
-    static func hasConfidenceHeader(_ descriptor: Int32) -> Bool {
-        let expected = Array(headerWithConfidence.utf8)
-        var bytes = [UInt8](repeating: 0, count: expected.count)
-        let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, expected.count, 0) }
-        return count == expected.count && bytes == expected
+    /// The file's first line (at most 128 bytes, without its newline), or "" when unreadable.
+    static func header(of descriptor: Int32) -> String {
+        var bytes = [UInt8](repeating: 0, count: 128)
+        let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 128, 0) }
+        guard count > 0 else { return "" }
+        let line = bytes[..<count].prefix { $0 != 0x0A }
+        return String(decoding: line, as: UTF8.self)
+    }
+
+    /// Renames `path` (`<date>.csv`) to `<date>.<monocular|binocular>.csv`, or with `-2`, `-3`, …
+    /// when that name is taken.
+    static func moveAside(_ path: String, layout: RecordingLayout) throws(GazeFileError) {
+        let stem = String(path.dropLast(4)) + (layout.binocular ? ".binocular" : ".monocular")
+        for attempt in 1...1000 {
+            let target = stem + (attempt == 1 ? "" : "-\(attempt)") + ".csv"
+            if access(target, F_OK) == 0 { continue }
+            guard rename(path, target) == 0 else { throw GazeFileError(path: path, "cannot move aside a recording of the other eye layout: \(systemErrorText())") }
+            return
+        }
+        throw GazeFileError(path: path, "cannot move aside a recording of the other eye layout: 1000 names taken")
     }
 
     /// Closes the descriptor; returns false (with errno) when the close reported an error.
@@ -122,5 +143,48 @@ struct RecordingFile {
         guard count == window else { return size }  // unreadable: leave it as it is
         guard let last = tail.lastIndex(of: UInt8(ascii: "\n")) else { return size > window ? size : 0 }
         return size - window + last + 1
+    }
+}
+
+/// The columns of a recording's lines, named by its header: monocular `t,x,y` or binocular
+/// `t,lx,ly,rx,ry`, each optionally with confidence (`confidence`; binocular
+/// `left_confidence,right_confidence`). A stream whose loss rule reads confidence, or whose
+/// source sends it (Pupil), records it.
+public struct RecordingLayout: Sendable, Equatable {
+    /// Whether the lines carry both eyes.
+    public var binocular: Bool
+    /// Whether the lines carry confidence (per eye when binocular).
+    public var withConfidence: Bool
+
+    public init(binocular: Bool, withConfidence: Bool) {
+        self.binocular = binocular
+        self.withConfidence = withConfidence
+    }
+
+    /// `t,x,y` without confidence.
+    public static let monocular = RecordingLayout(binocular: false, withConfidence: false)
+
+    /// The column names, in order.
+    public var columns: [String] {
+        ["t"] + (binocular ? BinocularGaze.columns : ["x", "y"])
+            + (withConfidence ? (binocular ? BinocularGaze.confidenceColumns : ["confidence"]) : [])
+    }
+
+    /// The header line (without its newline).
+    public var header: String { columns.joined(separator: ",") }
+
+    /// The coordinates per line (2 or 4).
+    public var coordinates: Int { binocular ? 4 : 2 }
+
+    /// The layout a header line names (spaces and a CR tolerated), or nil when it names none.
+    public init?(header: String) {
+        let text = header.filter { $0 != " " && $0 != "\r" }
+        for binocular in [false, true] {
+            for withConfidence in [false, true] where RecordingLayout(binocular: binocular, withConfidence: withConfidence).header == text {
+                self.init(binocular: binocular, withConfidence: withConfidence)
+                return
+            }
+        }
+        return nil
     }
 }

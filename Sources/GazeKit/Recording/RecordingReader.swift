@@ -5,7 +5,8 @@ import Foundation
 import LinearDynamics
 
 /// One stream's recordings read back for a refit: the daemon's `<stream>/<YYYY-MM-DD>.csv`
-/// files (header `t,x,y`, or `t,x,y,confidence`) turned into sequences by the stream's model
+/// files (header `t,x,y`, or `t,x,y,confidence`; binocular `t,lx,ly,rx,ry[,left_confidence,right_confidence]`,
+/// `RecordingLayout`) turned into sequences by the stream's model
 /// exactly as the daemon filtered them live: split at file boundaries, at silences and clock
 /// restarts (`StreamClock`), dropped samples bridged with masked steps at `rate_hz`, lost and
 /// implausible samples masked; every line that could not be used counted.
@@ -16,7 +17,7 @@ public struct RecordingScan: Sendable {
         public var file: String
         /// Each step's time (a bridged step's is where its missing sample was due).
         public var times: [Double]
-        /// The samples as observations (x, y); lost ones masked.
+        /// The samples as observations (x, y; binocular lx, ly, rx, ry, a lost eye NaN); lost ones masked.
         public var observations: ObservationSequence
 
         /// Samples `range` of this segment.
@@ -45,8 +46,11 @@ public struct RecordingScan: Sendable {
     public var bridgedSteps = 0
     /// Samples lost by the stream's loss rule (kept as masked steps).
     public var lostSamples = 0
-    /// Samples outside the stream's plausible range (kept as masked steps).
+    /// Samples outside the stream's plausible range (kept as masked steps; binocular: with
+    /// either eye outside, that eye not used).
     public var implausibleSamples = 0
+    /// Binocular streams: samples of which exactly one eye was used (partly observed steps).
+    public var oneEyeSamples = 0
     /// Samples of the oldest file read that were left out to respect the sample limit.
     public var trimmed = 0
     /// Files of the window not read at all because newer files already gave the sample limit, oldest first.
@@ -74,8 +78,11 @@ public enum RecordingReader {
     ///   - through: the last UTC date read; later-dated files are ignored (default today, UTC).
     ///   - maximumSamples: keep at most this many, the most recent: files are read newest first and
     ///     older ones are left unread once the limit is reached, so memory stays bounded by it.
-    ///   - model: the stream's model: its loss rule and plausible range mask samples, and its
+    ///   - model: the stream's model: its loss rule and plausible range mask samples (per eye for
+    ///     a binocular stream, whose sequences have m = 4), and its
     ///     `StreamClock` rule splits sequences, drops stale samples and bridges missing ones.
+    ///     A recording of the other eye layout (monocular for a binocular stream, or the
+    ///     reverse) is not read, and listed as unreadable with the reason.
     /// - Throws: `GazeFileError` when the directory cannot be listed.
     public static func read(directory: String, since: String? = nil, through: String? = UTCCalendar.day(),
                             maximumSamples: Int = .max, model: StreamModel) throws(GazeFileError) -> RecordingScan {
@@ -137,8 +144,9 @@ public enum RecordingReader {
         var filled = 0, lineNumber = 0
         var skippingLongLine = false
         var lastTime: Double?
-        var hasConfidence = false
+        var layout = RecordingLayout.monocular
         var sawData = false
+        var wrongLayout = false
         while true {
             let count = buffer.withUnsafeMutableBytes { raw in Glibc.read(descriptor, raw.baseAddress! + filled, raw.count - filled) }
             if count < 0 {
@@ -162,11 +170,17 @@ public enum RecordingReader {
                         noteCorrupt(path, lineNumber, "is longer than \(chunkSize) bytes", &scan)
                     } else {
                         let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
-                        take(line, lineNumber: lineNumber, path: path, model: model, hasConfidence: &hasConfidence,
+                        take(line, lineNumber: lineNumber, path: path, model: model, layout: &layout,
                              lastTime: &lastTime, ring: &ring, scan: &scan)
+                        if lineNumber == 1 && layout.binocular != model.binocular { wrongLayout = true; break }
                     }
                     start = end + 1
                 }
+            }
+            if wrongLayout {
+                scan.unreadableFiles.append("\(path): has the \(layout.binocular ? "binocular" : "monocular") layout (\(layout.header)), "
+                                            + "the stream is \(model.binocular ? "binocular" : "monocular"): not read")
+                return false
             }
             if start == 0 && filled == buffer.count {
                 skippingLongLine = true  // no newline in a whole chunk: drop it up to the next newline
@@ -180,22 +194,17 @@ public enum RecordingReader {
         }
     }
 
-    /// The header of a recording that also keeps each sample's confidence.
-    static let confidenceHeader = Array("t,x,y,confidence".utf8)
-
     /// One complete line: the header, a sample, or a corrupt line. A sample's time is placed
     /// by `StreamClock`: stale ones are dropped, a restart starts a new sequence, and samples
     /// missing at `rate_hz` become masked steps, as in the daemon.
-    static func take(_ line: UnsafeRawBufferPointer, lineNumber: Int, path: String, model: StreamModel, hasConfidence: inout Bool,
+    static func take(_ line: UnsafeRawBufferPointer, lineNumber: Int, path: String, model: StreamModel, layout: inout RecordingLayout,
                      lastTime: inout Double?, ring: inout SampleRing, scan: inout RecordingScan) {
         if lineNumber == 1 && line.starts(with: Array("t,".utf8)) {
-            var end = line.count
-            while end > 0, line[end - 1] == 0x0D || line[end - 1] == 0x20 { end -= 1 }
-            hasConfidence = UnsafeRawBufferPointer(rebasing: line[..<end]).elementsEqual(confidenceHeader)
+            layout = RecordingLayout(header: String(decoding: line, as: UTF8.self)) ?? .monocular
             return
         }
-        guard let sample = parseLine(line, fields: hasConfidence ? 4 : 3) else {
-            noteCorrupt(path, lineNumber, problem(in: line, fields: hasConfidence ? 4 : 3), &scan)
+        guard let sample = parseLine(line, layout: layout) else {
+            noteCorrupt(path, lineNumber, problem(in: line, layout: layout), &scan)
             return
         }
         var startsSequence = true
@@ -210,8 +219,9 @@ public enum RecordingReader {
                 startsSequence = false
                 let period = 1 / (model.rateHz ?? 1)
                 for k in 0..<bridged {
-                    ring.push(RecordedSample(t: last + Double(k + 1) * period, x: .nan, y: .nan, confidence: .nan, isBridged: true),
-                              startsSequence: false)
+                    var bridged = RecordedSample(t: last + Double(k + 1) * period)
+                    bridged.isBridged = true
+                    ring.push(bridged, startsSequence: false)
                 }
                 scan.bridgedSteps += bridged
             }
@@ -225,30 +235,32 @@ public enum RecordingReader {
         if scan.corruptExamples.count < exampleLimit { scan.corruptExamples.append("\(path):\(lineNumber): \(problem)") }
     }
 
-    /// The names of a line's fields, in order.
-    static let fieldNames = ["t", "x", "y", "confidence"]
-
-    /// `fields` comma-separated cells (`CSVNumber`): t a finite number, the others finite, `nan`
-    /// or empty (a lost value, NaN); spaces and a CR tolerated.
-    static func parseLine(_ line: UnsafeRawBufferPointer, fields: Int) -> RecordedSample? {
-        var values = (0.0, 0.0, 0.0, Double.nan)
+    /// The fields of a line in `layout` (`CSVNumber`): t a finite number, the others finite,
+    /// `nan` or empty (a lost value, NaN); spaces and a CR tolerated.
+    static func parseLine(_ line: UnsafeRawBufferPointer, layout: RecordingLayout) -> RecordedSample? {
+        let fields = layout.columns.count
+        var values = (0.0, Double.nan, Double.nan, Double.nan, Double.nan, Double.nan, Double.nan)
         var field = 0, fieldStart = 0
         var index = 0
         while index <= line.count {
             if index == line.count || line[index] == UInt8(ascii: ",") {
                 guard field < fields, let value = value(UnsafeRawBufferPointer(rebasing: line[fieldStart..<index]), isTime: field == 0) else { return nil }
-                switch field {
-                case 0: values.0 = value
-                case 1: values.1 = value
-                case 2: values.2 = value
-                default: values.3 = value
-                }
+                withUnsafeMutableBytes(of: &values) { $0.storeBytes(of: value, toByteOffset: field * 8, as: Double.self) }
                 field += 1
                 fieldStart = index + 1
             }
             index += 1
         }
-        return field == fields ? RecordedSample(t: values.0, x: values.1, y: values.2, confidence: values.3) : nil
+        guard field == fields else { return nil }
+        var sample = RecordedSample(t: values.0, x: values.1, y: values.2)
+        if layout.binocular {
+            sample.rx = values.3
+            sample.ry = values.4
+            if layout.withConfidence { (sample.confidence, sample.rightConfidence) = (values.5, values.6) }
+        } else if layout.withConfidence {
+            sample.confidence = values.3
+        }
+        return sample
     }
 
     /// A cell's value: the time must be a finite number; other fields may also be lost (NaN).
@@ -261,9 +273,10 @@ public enum RecordingReader {
     }
 
     /// Why `parseLine` refused a line, in words: `has 2 fields, expected 3`, `x is not a finite number: "abc"`.
-    static func problem(in line: UnsafeRawBufferPointer, fields expected: Int) -> String {
+    static func problem(in line: UnsafeRawBufferPointer, layout: RecordingLayout) -> String {
         let fields = line.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
-        let names = fieldNames.prefix(expected).joined(separator: ",")
+        let fieldNames = layout.columns, expected = fieldNames.count
+        let names = layout.header
         guard fields.count == expected else { return "has \(fields.count) field\(fields.count == 1 ? "" : "s"), expected \(expected) (\(names))" }
         for (name, field) in zip(fieldNames, fields) where value(UnsafeRawBufferPointer(rebasing: field), isTime: name == "t") == nil {
             return "\(name) is not a \(name == "t" ? "finite " : "")number: \(EscapedText.quoted(field, limit: 24))"
@@ -281,9 +294,10 @@ public enum RecordingReader {
 }
 
 /// One recorded sample as read: NaN where a value was lost (`nan` or empty), confidence NaN
-/// when the recording keeps none.
+/// when the recording keeps none; `x`, `y` and `confidence` are the left eye's in a binocular one.
 struct RecordedSample {
-    var t: Double, x: Double, y: Double, confidence: Double
+    var t: Double, x = Double.nan, y = Double.nan, confidence = Double.nan
+    var rx = Double.nan, ry = Double.nan, rightConfidence = Double.nan
     /// A step inserted for a sample missing at the stream's rate, not a line of the file.
     var isBridged = false
 }
@@ -322,20 +336,16 @@ struct SampleRing {
             let i = (head + k) % samples.count
             if k == 0 || starts[i] {
                 if let current { segments.append(current) }
-                current = RecordingScan.Segment(file: file, times: [], observations: ObservationSequence(dimension: 2))
+                current = RecordingScan.Segment(file: file, times: [], observations: ObservationSequence(dimension: model.observationDimension))
             }
             let sample = samples[i]
             current!.times.append(sample.t)
-            switch model.verdict([sample.x, sample.y], confidence: sample.confidence) {
-            case .observed:
-                current!.observations.append([sample.x, sample.y])
-                continue
-            case .lost:
-                if !sample.isBridged { scan.lostSamples += 1 }
-            case .implausible:
-                scan.implausibleSamples += 1
-            }
-            current!.observations.appendMasked()
+            var values = model.binocular ? [sample.x, sample.y, sample.rx, sample.ry] : [sample.x, sample.y]
+            let judgement = model.judge(&values, confidence: sample.confidence, rightConfidence: sample.rightConfidence)
+            if judgement.implausibleEyes > 0 { scan.implausibleSamples += 1 }
+            if judgement.isOneEye { scan.oneEyeSamples += 1 }
+            if judgement.verdict == .lost && !sample.isBridged { scan.lostSamples += 1 }
+            if judgement.verdict.isMasked { current!.observations.appendMasked() } else { current!.observations.append(values) }
         }
         if let current { segments.append(current) }
         return segments

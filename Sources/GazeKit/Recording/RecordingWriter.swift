@@ -6,8 +6,9 @@ import Synchronization
 
 /// Appends every raw sample of every stream to `DIR/<stream>/<UTC date>.csv` (header `t,x,y`,
 /// or `t,x,y,confidence` for a stream registered to keep its confidence, as a Pupil stream or
-/// one whose loss rule reads confidence must, so the refit can apply the same rule), off the
-/// sample path: `append` only copies five numbers into a queue under a lock; a writer thread
+/// one whose loss rule reads confidence must, so the refit can apply the same rule; a
+/// binocular stream's `t,lx,ly,rx,ry[,left_confidence,right_confidence]`: `RecordingLayout`), off the
+/// sample path: `append` only copies a few numbers into a queue under a lock; a writer thread
 /// formats them and writes each stream's lines of a batch with one `write`, at least once per
 /// `flushInterval`. A file keeps the layout its header says, even if the stream's registration
 /// changed since it was begun.
@@ -43,6 +44,7 @@ public final class RecordingWriter: Sendable {
         /// its slot freed) instead of carrying a sample.
         var stream: StreamID
         var time: Double, x: Double, y: Double, confidence: Double
+        var rx = Double.nan, ry = Double.nan, rightConfidence = Double.nan
     }
 
     private struct Queue {
@@ -51,8 +53,8 @@ public final class RecordingWriter: Sendable {
         var streams: [String?] = []
         /// The slot of each registered name.
         var slots: [String: StreamID] = [:]
-        /// Whether each slot's new files get a confidence column.
-        var keepsConfidence: [Bool] = []
+        /// Each slot's layout for new files (binocular or not, with confidence or not).
+        var layouts: [RecordingLayout] = []
         /// Slots whose release the writer has finished, ready for reuse.
         var free: [StreamID] = []
         var namesVersion = 0
@@ -94,20 +96,21 @@ public final class RecordingWriter: Sendable {
 
     /// Registers a stream by name (the name must be safe as a directory name); a name already
     /// registered and not released gets its slot back. With `keepsConfidence`, its new files
-    /// have a confidence column.
-    public func register(stream name: String, keepsConfidence: Bool = false) -> StreamID {
-        queue.withLock { queue in
+    /// have a confidence column (per eye when `binocular`); a binocular stream's files keep both eyes.
+    public func register(stream name: String, keepsConfidence: Bool = false, binocular: Bool = false) -> StreamID {
+        let layout = RecordingLayout(binocular: binocular, withConfidence: keepsConfidence)
+        return queue.withLock { queue in
             if let existing = queue.slots[name] { return existing }
             queue.namesVersion += 1
             let slot: StreamID
             if let reused = queue.free.popLast() {
                 slot = reused
                 queue.streams[Int(slot)] = name
-                queue.keepsConfidence[Int(slot)] = keepsConfidence
+                queue.layouts[Int(slot)] = layout
             } else {
                 slot = StreamID(queue.streams.count)
                 queue.streams.append(name)
-                queue.keepsConfidence.append(keepsConfidence)
+                queue.layouts.append(layout)
             }
             queue.slots[name] = slot
             return slot
@@ -125,6 +128,15 @@ public final class RecordingWriter: Sendable {
     @inline(__always)
     public func append(_ stream: StreamID, time: Double, x: Double, y: Double, confidence: Double = .nan) {
         queue.withLock { $0.records.append(Record(stream: stream, time: time, x: x, y: y, confidence: confidence)) }
+    }
+
+    /// Queues one raw sample as decoded, both eyes of a binocular one.
+    @inline(__always)
+    public func append(_ stream: StreamID, _ sample: RawGazeSample) {
+        queue.withLock {
+            $0.records.append(Record(stream: stream, time: sample.t, x: sample.x, y: sample.y, confidence: sample.confidence,
+                                     rx: sample.rx, ry: sample.ry, rightConfidence: sample.rightConfidence))
+        }
     }
 
     /// Counters so far.
@@ -160,7 +172,7 @@ public final class RecordingWriter: Sendable {
     private struct Files {
         var open: [StreamID: RecordingFile] = [:]
         var names: [String?] = []
-        var keepsConfidence: [Bool] = []
+        var layouts: [RecordingLayout] = []
         var namesVersion = -1
         var clock: UInt64 = 0
         /// Each stream's samples of the current batch, arrays kept between batches.
@@ -181,7 +193,7 @@ public final class RecordingWriter: Sendable {
                 swap(&queue.records, &batch)
                 if files.namesVersion != queue.namesVersion {
                     files.names = queue.streams
-                    files.keepsConfidence = queue.keepsConfidence
+                    files.layouts = queue.layouts
                     files.namesVersion = queue.namesVersion
                 }
                 return (queue.closing, queue.deadline)
@@ -259,7 +271,7 @@ public final class RecordingWriter: Sendable {
             do {
                 var file = try openFile(stream, name: name, date: date, files: &files)
                 files.line.removeAll(keepingCapacity: true)
-                for record in records { Self.appendCSV(record, withConfidence: file.withConfidence, to: &files.line) }  // the file's own layout
+                for record in records { Self.appendCSV(record, layout: file.layout, to: &files.line) }  // the file's own layout
                 var bytes = files.line[...]
                 if file.append(&bytes) {
                     written += count
@@ -319,27 +331,36 @@ public final class RecordingWriter: Sendable {
         try FileSystem.createDirectory(StreamPaths.recordings(name, in: directory))
         let index = Int(stream)
         var file = try RecordingFile(path: path(name, date), date: date,
-                                     withConfidence: files.keepsConfidence.indices.contains(index) && files.keepsConfidence[index])
+                                     layout: files.layouts.indices.contains(index) ? files.layouts[index] : .monocular)
         file.lastUse = files.clock
         return file
     }
 
-    /// `t,x,y\n` (or `t,x,y,confidence\n`) in shortest round-trip form, NaN as `nan`, formatted
-    /// straight into `line` (no String made: on a 2-core machine this thread shares the CPU with
-    /// the sample path).
-    private static func appendCSV(_ record: Record, withConfidence: Bool, to line: inout [UInt8]) {
+    /// One line in `layout` (`t,x,y\n`, `t,x,y,confidence\n`, `t,lx,ly,rx,ry\n`, …) in shortest
+    /// round-trip form, NaN as `nan`, formatted straight into `line` (no String made: on a
+    /// 2-core machine this thread shares the CPU with the sample path).
+    private static func appendCSV(_ record: Record, layout: RecordingLayout, to line: inout [UInt8]) {
         ASCIISink.append(to: &line) { sink in
             record.time.write(to: &sink)
             sink.append(",")
             record.x.write(to: &sink)
             sink.append(",")
             record.y.write(to: &sink)
-            if withConfidence {
+            if layout.binocular {
+                sink.append(",")
+                record.rx.write(to: &sink)
+                sink.append(",")
+                record.ry.write(to: &sink)
+            }
+            if layout.withConfidence {
                 sink.append(",")
                 record.confidence.write(to: &sink)
+                if layout.binocular {
+                    sink.append(",")
+                    record.rightConfidence.write(to: &sink)
+                }
             }
             sink.append("\n")
         }
     }
 }
-

@@ -27,6 +27,8 @@ public struct GazeStreamFilter: Sendable {
     public private(set) var lastTime: Double?
     /// Whether the last accepted sample was masked (lost, implausible, or not used).
     public private(set) var lastWasMasked = false
+    /// The eyes the last accepted sample did not use (`SampleJudgement.unusedEyes`).
+    public private(set) var lastUnusedEyes: UInt8 = 0
 
     private var filter: OnlineKalmanFilter
     /// Whether an observed sample went through the filter since its last (re)start.
@@ -37,6 +39,11 @@ public struct GazeStreamFilter: Sendable {
     private var estimateMean: [Double]
     private var estimateCovariance: [Double]
     private var unknownState: [Double]
+    /// Binocular streams: the published cyclopean gaze (2) and its covariance (2×2); and for
+    /// every stream the sample being judged (m), so lost eyes can be masked in place.
+    private var gazeMean = [Double](repeating: .nan, count: 2)
+    private var gazeCovariance = [Double](repeating: .nan, count: 4)
+    private var observationScratch: [Double]
     /// The fixed-lag smoother (with `smooth_lag`), and each pending sample's t, seq and whether
     /// it was masked, by index modulo the smoother's capacity. A smoother being replaced (a new
     /// lag or state size) is kept until its flushed estimates are read.
@@ -46,7 +53,7 @@ public struct GazeStreamFilter: Sendable {
 
     /// What the smoothed topic repeats of a sample.
     struct SmoothTag: Sendable {
-        var time = 0.0, sequence: UInt64 = 0, masked = false
+        var time = 0.0, sequence: UInt64 = 0, masked = false, unusedEyes: UInt8 = 0
     }
 
     /// A stream that has seen no sample yet.
@@ -59,8 +66,14 @@ public struct GazeStreamFilter: Sendable {
         estimateMean = [Double](repeating: .nan, count: m)
         estimateCovariance = [Double](repeating: .nan, count: m * m)
         unknownState = [Double](repeating: .nan, count: parameters.stateDimension)
+        observationScratch = [Double](repeating: .nan, count: m)
         replaceSmoother()
     }
+
+    /// Whether the stream publishes the cyclopean gaze of two eyes: a binocular model whose
+    /// parameters observe both (m = 4). The daemon never pairs a binocular stream with other
+    /// parameters (`ParameterSource`).
+    public var isBinocular: Bool { model.binocular && parameters.observationDimension == 4 }
 
     /// What `process` did with a sample.
     public enum Outcome: Sendable, Equatable {
@@ -74,11 +87,13 @@ public struct GazeStreamFilter: Sendable {
     /// Runs one sample through the filter.
     /// - Parameters:
     ///   - time: the sample's timestamp in seconds (from the tracker).
-    ///   - observation: the m observed values (for gaze, x and y in pixels), as received.
-    ///   - confidence: the tracker's confidence, NaN when the input carries none.
+    ///   - observation: the m observed values (for gaze, x and y in pixels; binocular: lx, ly,
+    ///     rx, ry), as received.
+    ///   - confidence: the tracker's confidence (binocular: the left eye's), NaN when the input carries none.
+    ///   - rightConfidence: binocular: the right eye's confidence, NaN when none.
     ///   - arrival: a monotonic clock reading in seconds, to detect silence by the wall clock.
     public mutating func process(time: Double, observation: UnsafeBufferPointer<Double>, confidence: Double = .nan,
-                                 arrival: Double) -> Outcome {
+                                 rightConfidence: Double = .nan, arrival: Double) -> Outcome {
         counters.received += 1
         if lastTime != nil && arrival - lastArrival > model.resetAfterSeconds {
             // Silent by the wall clock: start afresh, timestamps included, since a tracker that
@@ -103,17 +118,27 @@ public struct GazeStreamFilter: Sendable {
                 }
             }
         }
-        let verdict = model.verdict(observation, confidence: confidence)
+        // Each eye judged on its own (a monocular stream has one): lost eyes become NaN.
+        let count = min(observation.count, observationScratch.count)
+        for i in 0..<observationScratch.count { observationScratch[i] = i < count ? observation[i] : .nan }
+        let judgement = observationScratch.withUnsafeMutableBufferPointer {
+            model.judge($0, confidence: confidence, rightConfidence: rightConfidence)
+        }
+        let verdict = judgement.verdict
         lastTime = time
         lastArrival = arrival
         lastWasMasked = verdict.isMasked
+        lastUnusedEyes = judgement.unusedEyes
         sequenceNumber += 1
         counters.published += 1
         if verdict.isMasked { counters.masked += 1 }
-        if verdict == .implausible { counters.implausible += 1 }
+        if judgement.implausibleEyes > 0 { counters.implausible += 1 }
+        if judgement.isOneEye { counters.oneEye += 1 }
         var diverged = false
         do {
-            try filter.step(observation: verdict.isMasked ? nil : observation)
+            try observationScratch.withUnsafeBufferPointer { observed throws(KalmanError) in
+                _ = try filter.step(observation: verdict.isMasked ? nil : observed)
+            }
             if !verdict.isMasked { observedSinceStart = true }
         } catch .singularInnovationCovariance {
             counters.singular += 1  // published as the prediction
@@ -125,7 +150,8 @@ public struct GazeStreamFilter: Sendable {
             diverged = true
         }
         if smoother != nil {
-            smoothTags[smoother!.nextIndex % smoother!.capacity] = SmoothTag(time: time, sequence: sequenceNumber, masked: lastWasMasked)
+            smoothTags[smoother!.nextIndex % smoother!.capacity] = SmoothTag(time: time, sequence: sequenceNumber, masked: lastWasMasked,
+                                                                             unusedEyes: lastWasMasked ? (isBinocular ? 3 : 1) : lastUnusedEyes)
             smoother!.push(filter)
             // A sample the filter could not take stands alone: its sequence ends with it.
             if diverged { smoother!.flush() }
@@ -135,7 +161,8 @@ public struct GazeStreamFilter: Sendable {
 
     /// Calls `body` with the next fixed-lag estimate ready to publish, if any: its sample's
     /// time, `seq` and masked flag, H·mean + d (m values), H·Σ·Hᵀ (m×m) and the state (n), all
-    /// NaN when not known (a diffuse start that the samples up to k+N did not identify).
+    /// NaN when not known (a diffuse start that the samples up to k+N did not identify); for a
+    /// binocular stream the published gaze is the cyclopean one (`withNextSmoothed`).
     /// Estimates come in the order of their samples; read them all after each `process`.
     /// - Returns: whether there was one.
     @discardableResult
@@ -143,39 +170,82 @@ public struct GazeStreamFilter: Sendable {
         _ body: (_ time: Double, _ sequence: UInt64, _ masked: Bool, _ mean: UnsafeBufferPointer<Double>,
                  _ covariance: UnsafeBufferPointer<Double>, _ state: UnsafeBufferPointer<Double>) throws -> Void
     ) rethrows -> Bool {
-        if var old = retiring {
-            retiring = nil  // the replaced smoother: its flushed estimates first
-            let found = try Self.readNext(&old.smoother, old.tags, parameters, &estimateMean, &estimateCovariance, unknownState, body)
-            if found { retiring = old; return true }
+        try withNextSmoothed { estimate in
+            try body(estimate.time, estimate.sequence, estimate.masked, estimate.mean, estimate.covariance, estimate.state)
         }
-        guard smoother != nil else { return false }
-        return try Self.readNext(&smoother!, smoothTags, parameters, &estimateMean, &estimateCovariance, unknownState, body)
     }
 
-    private static func readNext(
-        _ smoother: inout FixedLagSmoother, _ tags: [SmoothTag], _ parameters: ModelParameters,
-        _ estimateMean: inout [Double], _ estimateCovariance: inout [Double], _ unknownState: [Double],
-        _ body: (Double, UInt64, Bool, UnsafeBufferPointer<Double>, UnsafeBufferPointer<Double>, UnsafeBufferPointer<Double>) throws -> Void
-    ) rethrows -> Bool {
+    /// Calls `body` with the next fixed-lag estimate ready to publish, as published
+    /// (`GazeEstimate`: for a binocular stream the cyclopean gaze, each eye's prediction and
+    /// the eyes its sample used). Estimates come in the order of their samples.
+    /// - Returns: whether there was one.
+    @discardableResult
+    public mutating func withNextSmoothed(_ body: (GazeEstimate) throws -> Void) rethrows -> Bool {
+        if var old = retiring {
+            retiring = nil  // the replaced smoother: its flushed estimates first
+            let found = try readNext(&old.smoother, old.tags, body)
+            if found { retiring = old; return true }
+        }
+        guard var current = smoother else { return false }
+        smoother = nil  // moved out while read, so it stays uniquely referenced (no copy)
+        defer { smoother = current }
+        return try readNext(&current, smoothTags, body)
+    }
+
+    private mutating func readNext(_ smoother: inout FixedLagSmoother, _ tags: [SmoothTag], _ body: (GazeEstimate) throws -> Void) rethrows -> Bool {
         guard let index = smoother.nextReady else { return false }
         let tag = tags[index % smoother.capacity], known = smoother.isKnown(index)
+        let parameters = self.parameters
         try smoother.withSmoothed(index) { mean, covariance in
-            try estimateMean.withUnsafeMutableBufferPointer { estimate in
-                try estimateCovariance.withUnsafeMutableBufferPointer { estimateCovariance in
-                    if known {
-                        parameters.observationEstimate(mean: mean, covariance: covariance, into: estimate, covariance: estimateCovariance)
-                    } else {
-                        for i in estimate.indices { estimate[i] = .nan }
-                        for i in estimateCovariance.indices { estimateCovariance[i] = .nan }
-                    }
-                    try unknownState.withUnsafeBufferPointer { unknown in
-                        try body(tag.time, tag.sequence, tag.masked, UnsafeBufferPointer(estimate), UnsafeBufferPointer(estimateCovariance),
-                                 known ? mean : unknown)
+            try publish(known: known, time: tag.time, sequence: tag.sequence, masked: tag.masked, unusedEyes: tag.unusedEyes,
+                        fill: { estimate, estimateCovariance in
+                            parameters.observationEstimate(mean: mean, covariance: covariance, into: estimate, covariance: estimateCovariance)
+                        }, state: known ? mean : nil, body)
+        }
+        return true
+    }
+
+    /// Hands `body` one estimate as published: `fill` writes H·mean + d and H·Σ·Hᵀ when `known`
+    /// (else they are NaN); a binocular stream's gaze is then their cyclopean part. `state` nil
+    /// publishes an unknown state (NaN).
+    private mutating func publish<Result>(
+        known: Bool, time: Double, sequence: UInt64, masked: Bool, unusedEyes: UInt8,
+        fill: (UnsafeMutableBufferPointer<Double>, UnsafeMutableBufferPointer<Double>) -> Void,
+        state: UnsafeBufferPointer<Double>?, _ body: (GazeEstimate) throws -> Result
+    ) rethrows -> Result {
+        let binocular = isBinocular
+        estimateMean.withUnsafeMutableBufferPointer { estimate in
+            estimateCovariance.withUnsafeMutableBufferPointer { estimateCovariance in
+                if known {
+                    fill(estimate, estimateCovariance)
+                } else {
+                    for i in estimate.indices { estimate[i] = .nan }
+                    for i in estimateCovariance.indices { estimateCovariance[i] = .nan }
+                }
+                guard binocular else { return }
+                gazeMean.withUnsafeMutableBufferPointer { gaze in
+                    gazeCovariance.withUnsafeMutableBufferPointer { gazeCovariance in
+                        BinocularGaze.cyclopean(eyes: UnsafeBufferPointer(estimate), covariance: UnsafeBufferPointer(estimateCovariance),
+                                                into: gaze, covariance: gazeCovariance)
                     }
                 }
             }
         }
-        return true
+        let unused: UInt8 = masked ? (binocular ? 3 : 1) : unusedEyes
+        return try estimateMean.withUnsafeBufferPointer { eyes in
+            try estimateCovariance.withUnsafeBufferPointer { eyesCovariance in
+                try gazeMean.withUnsafeBufferPointer { gaze in
+                    try gazeCovariance.withUnsafeBufferPointer { gazeCovariance in
+                        try unknownState.withUnsafeBufferPointer { unknown in
+                            try body(GazeEstimate(time: time, sequence: sequence, masked: masked,
+                                                  mean: binocular ? gaze : eyes, covariance: binocular ? gazeCovariance : eyesCovariance,
+                                                  state: state ?? unknown, eyes: binocular ? eyes : UnsafeBufferPointer(start: nil, count: 0),
+                                                  unusedEyes: unused))
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Ends the smoothed topic's current sequence: the pending samples get their estimates
@@ -198,31 +268,30 @@ public struct GazeStreamFilter: Sendable {
     }
 
     /// Calls `body` with the last estimate: H·mean (m values), its covariance H·Σ·Hᵀ (m×m,
-    /// row-major) and the full state mean (n values). What is not known yet is NaN (published
+    /// row-major) and the full state mean (n values); for a binocular stream the cyclopean gaze
+    /// (2 values) and its 2×2 covariance (`withLastEstimate` also has the eyes). What is not
+    /// known yet is NaN (published
     /// as null): under the diffuse start, everything before the stream's first observation, and
     /// the state until every part of it is identified (for position and velocity, until the
     /// second observation); under `first-sample`, the start's own mu_0 and sigma_0 before it.
     public mutating func withEstimate<Result>(
         _ body: (_ mean: UnsafeBufferPointer<Double>, _ covariance: UnsafeBufferPointer<Double>, _ state: UnsafeBufferPointer<Double>) throws -> Result
     ) rethrows -> Result {
+        try withLastEstimate { estimate in try body(estimate.mean, estimate.covariance, estimate.state) }
+    }
+
+    /// Calls `body` with the last sample's estimate as published (`GazeEstimate`), with its
+    /// time, `seq` and masked flag.
+    public mutating func withLastEstimate<Result>(_ body: (GazeEstimate) throws -> Result) rethrows -> Result {
+        let filter = self.filter, time = lastTime ?? .nan, sequence = sequenceNumber, masked = lastWasMasked, unused = lastUnusedEyes
         let known = filter.hasObservationEstimate
-        if known {
-            estimateMean.withUnsafeMutableBufferPointer { mean in
-                estimateCovariance.withUnsafeMutableBufferPointer { covariance in
-                    filter.observationEstimate(mean: mean.baseAddress!, covariance: covariance.baseAddress!)
-                }
-            }
-        } else {
-            for i in estimateMean.indices { estimateMean[i] = .nan }
-            for i in estimateCovariance.indices { estimateCovariance[i] = .nan }
+        guard filter.hasEstimate else {
+            return try publish(known: known, time: time, sequence: sequence, masked: masked, unusedEyes: unused,
+                               fill: { filter.observationEstimate(mean: $0.baseAddress!, covariance: $1.baseAddress!) }, state: nil, body)
         }
-        return try estimateMean.withUnsafeBufferPointer { mean in
-            try estimateCovariance.withUnsafeBufferPointer { covariance in
-                guard filter.hasEstimate else {
-                    return try unknownState.withUnsafeBufferPointer { state in try body(mean, covariance, state) }
-                }
-                return try filter.withState { state, _ in try body(mean, covariance, state) }
-            }
+        return try filter.withState { state, _ in
+            try publish(known: known, time: time, sequence: sequence, masked: masked, unusedEyes: unused,
+                        fill: { filter.observationEstimate(mean: $0.baseAddress!, covariance: $1.baseAddress!) }, state: state, body)
         }
     }
 
@@ -241,6 +310,7 @@ public struct GazeStreamFilter: Sendable {
             estimateMean = [Double](repeating: .nan, count: new.observationDimension)
             estimateCovariance = [Double](repeating: .nan, count: new.observationDimension * new.observationDimension)
             unknownState = [Double](repeating: .nan, count: new.stateDimension)
+            observationScratch = [Double](repeating: .nan, count: new.observationDimension)
             replaceFilter()
             replaceSmoother()
         }

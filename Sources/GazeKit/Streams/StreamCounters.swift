@@ -6,8 +6,11 @@ public struct StreamCounters: Sendable, Equatable {
     public var published: UInt64 = 0
     /// Accepted samples that were masked: lost by the stream's loss rule, or implausible.
     public var masked: UInt64 = 0
-    /// Of those, samples that were finite but outside the stream's plausible range.
+    /// Samples with a coordinate finite but outside the stream's plausible range (binocular:
+    /// in either eye; the sample is masked, or for one eye partly observed).
     public var implausible: UInt64 = 0
+    /// Binocular streams: accepted samples of which exactly one eye was used (partly observed).
+    public var oneEye: UInt64 = 0
     /// Samples dropped because they were older than the stream's last one.
     public var dropped: UInt64 = 0
     /// Messages for this stream that could not be decoded.

@@ -24,6 +24,11 @@ public struct StreamModel: Sendable, Equatable {
     /// the N samples after it) on `gaze.smooth.<stream>`; nil publishes none. At most
     /// `maximumSmoothLag`, which bounds the memory (N+1 states) and work (O(N·n³)) per sample.
     public var smoothLag: Int?
+    /// Whether the stream carries both eyes (`lx, ly, rx, ry`): its model observes m = 4
+    /// components of one gaze state, the loss rule and plausible range apply to each eye on its
+    /// own, and what it publishes is the gaze between the eyes (`BinocularGaze`). Fixed for a
+    /// stream's life in the daemon (a change takes effect at the next restart).
+    public var binocular = false
 
     /// The largest fixed-lag smoothing lag a stream may ask for.
     public static let maximumSmoothLag = 1000
@@ -36,14 +41,18 @@ public struct StreamModel: Sendable, Equatable {
     /// A stream model; the defaults: no rate (one sample, one step), restart after 5 s,
     /// negative coordinates lost, ±20,000 px plausible, diffuse start.
     public init(rateHz: Double? = nil, resetAfterSeconds: Double = 5, loss: LossRule = .negative,
-                plausible: PlausibleRange? = .screen, start: StartRule = .diffuse, smoothLag: Int? = nil) {
+                plausible: PlausibleRange? = .screen, start: StartRule = .diffuse, smoothLag: Int? = nil, binocular: Bool = false) {
         self.rateHz = rateHz
         self.resetAfterSeconds = resetAfterSeconds
         self.loss = loss
         self.plausible = plausible
         self.start = start
         self.smoothLag = smoothLag
+        self.binocular = binocular
     }
+
+    /// m, the components a sample of this stream carries: 2 (x, y), or 4 (lx, ly, rx, ry) when binocular.
+    public var observationDimension: Int { binocular ? 4 : 2 }
 
     /// The bound on predict-only steps bridged for one sample: a gap of up to `reset_after_s`,
     /// and never more than `bridgeLimit` steps (`max_bridged_steps`); a longer gap restarts instead.
@@ -62,6 +71,47 @@ public struct StreamModel: Sendable, Equatable {
         return plausible.contains(coordinates) ? .observed : .implausible
     }
 
+    /// Judges a sample eye by eye and masks what is not used, in place: the coordinates of an
+    /// eye that is lost or implausible become NaN, so the filter takes the sample as partly
+    /// observed (one eye) or masked (both). A monocular sample (2 values) is one eye; a
+    /// binocular one (4 values: lx, ly, rx, ry) is two, the left judged with `confidence`, the
+    /// right with `rightConfidence` (NaN when the input carries none). Allocates nothing.
+    @inline(__always)
+    public func judge(_ coordinates: UnsafeMutableBufferPointer<Double>, confidence: Double = .nan,
+                      rightConfidence: Double = .nan) -> SampleJudgement {
+        var judgement = SampleJudgement()
+        let eyes = coordinates.count == 4 ? 2 : 1
+        let width = coordinates.count / eyes
+        for eye in 0..<eyes {
+            let part = UnsafeMutableBufferPointer(rebasing: coordinates[(eye * width)..<((eye + 1) * width)])
+            let verdict = self.verdict(UnsafeBufferPointer(part), confidence: eye == 0 ? confidence : rightConfidence)
+            guard verdict.isMasked else { continue }
+            judgement.unusedEyes |= 1 << eye
+            if verdict == .implausible { judgement.implausibleEyes += 1 }
+            for i in part.indices { part[i] = .nan }
+        }
+        let allUnused: UInt8 = eyes == 2 ? 3 : 1
+        judgement.verdict = judgement.unusedEyes != allUnused ? .observed : judgement.implausibleEyes > 0 ? .implausible : .lost
+        return judgement
+    }
+
+    /// Why `parameters` cannot serve this stream, or nil when they can: a monocular stream
+    /// observes gaze (x, y), m = 2; a binocular one both eyes (lx, ly, rx, ry), m = 4. The
+    /// daemon and the refit refuse a mismatched parameter file with this reason.
+    public func parameterMismatch(_ parameters: ModelParameters) -> String? {
+        let m = parameters.observationDimension
+        if binocular {
+            return m == 4 ? nil : "a binocular stream observes both eyes (lx, ly, rx, ry): H must have 4 rows, it has \(m)"
+        }
+        return m == 2 ? nil : "the daemon observes gaze (x, y): H must have 2 rows, it has \(m)"
+            + (m == 4 ? " (parameters for both eyes: set \"binocular\": true for the stream)" : "")
+    }
+
+    /// `judge` for coordinates in an array (off the hot path).
+    public func judge(_ coordinates: inout [Double], confidence: Double = .nan, rightConfidence: Double = .nan) -> SampleJudgement {
+        coordinates.withUnsafeMutableBufferPointer { judge($0, confidence: confidence, rightConfidence: rightConfidence) }
+    }
+
     /// Values as they are: only what is not a number is masked (no loss rule, no range), for
     /// files that are not gaze (sampled states) and for replaying raw values.
     public static let raw = StreamModel(loss: .none, plausible: nil)
@@ -70,6 +120,23 @@ public struct StreamModel: Sendable, Equatable {
     public func verdict(_ coordinates: [Double], confidence: Double = .nan) -> SampleVerdict {
         coordinates.withUnsafeBufferPointer { verdict($0, confidence: confidence) }
     }
+}
+
+/// What a sample is to its stream's model, eye by eye (`StreamModel.judge`).
+public struct SampleJudgement: Sendable, Equatable {
+    /// The whole sample: observed when at least one eye is used; lost, or implausible when an
+    /// eye was implausible, when none is (the step is masked).
+    public var verdict = SampleVerdict.observed
+    /// The eyes not used, as bits: 1 the left (or the only) eye, 2 the right.
+    public var unusedEyes: UInt8 = 0
+    /// How many eyes were implausible (finite but outside the plausible range).
+    public var implausibleEyes = 0
+
+    /// A binocular sample of which exactly one eye is used: partly observed.
+    public var isOneEye: Bool { unusedEyes == 1 || unusedEyes == 2 }
+
+    /// Every eye used.
+    public init() {}
 }
 
 /// What a sample is to its stream's model.
@@ -108,5 +175,8 @@ extension StreamModel {
         Setting("smooth_lag", flag: "smooth-lag", SettingType.integer(in: 1...StreamModel.maximumSmoothLag, placeholder: "N").orNone,
                 at: \.smoothLag,
                 help: "also publish each sample's fixed-lag smoothed estimate, given the N samples after it, on gaze.smooth.<stream> (as soon as sample k+N is in; none: no smoothed topic)"),
+        Setting("binocular", flag: nil, .boolean, at: \.binocular,
+                help: "the stream carries both eyes (lx, ly, rx, ry; docs/PROTOCOL.md): its parameters observe m = 4 (binocular_params unless its own file), loss rule and plausible range apply per eye, the gaze between the eyes is published",
+                switches: [("binocular", "true", "every stream carries both eyes (lx, ly, rx, ry); per stream: \"binocular\": true")]),
     ], defaults: { StreamModel() })
 }

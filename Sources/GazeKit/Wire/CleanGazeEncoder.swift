@@ -1,5 +1,7 @@
 /// Writes the cleaned estimate JSON of the wire contract into a reusable buffer:
-/// `{"t":…,"x":…,"y":…,"cov":[[…],[…]],"state":[…],"masked":false,"seq":N}`.
+/// `{"t":…,"x":…,"y":…,"cov":[[…],[…]],"state":[…],"masked":false,"seq":N}`; a binocular
+/// stream's also has, before `masked`, `"eyes":{"lx":…,"ly":…,"rx":…,"ry":…,"left_observed":…,"right_observed":…}`
+/// (each eye's prediction, and whether the sample used it).
 ///
 /// Numbers are Swift's shortest round-trip form (read back exactly by any JSON parser),
 /// written through `TextOutputStream._writeASCII` so no String is made: after the first
@@ -18,6 +20,21 @@ public struct CleanGazeEncoder: Sendable {
     ///   - state: the full filtered state mean.
     public mutating func encode(t: Double, estimate: UnsafeBufferPointer<Double>, covariance: UnsafeBufferPointer<Double>,
                                 state: UnsafeBufferPointer<Double>, masked: Bool, sequence: UInt64) {
+        encode(t: t, estimate: estimate, covariance: covariance, state: state, eyes: UnsafeBufferPointer(start: nil, count: 0),
+               unusedEyes: 0, masked: masked, sequence: sequence)
+    }
+
+    /// Encodes one estimate as a stream publishes it (`GazeEstimate`), replacing the previous message.
+    public mutating func encode(_ estimate: GazeEstimate) {
+        encode(t: estimate.time, estimate: estimate.mean, covariance: estimate.covariance, state: estimate.state,
+               eyes: estimate.eyes, unusedEyes: estimate.unusedEyes, masked: estimate.masked, sequence: estimate.sequence)
+    }
+
+    /// Encodes one estimate; `eyes` (lx, ly, rx, ry predicted) empty for a monocular stream,
+    /// whose message then has no `eyes` field.
+    mutating func encode(t: Double, estimate: UnsafeBufferPointer<Double>, covariance: UnsafeBufferPointer<Double>,
+                         state: UnsafeBufferPointer<Double>, eyes: UnsafeBufferPointer<Double>, unusedEyes: UInt8,
+                         masked: Bool, sequence: UInt64) {
         bytes.removeAll(keepingCapacity: true)
         append("{\"t\":")
         number(t)
@@ -41,7 +58,20 @@ public struct CleanGazeEncoder: Sendable {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
             number(value)
         }
-        append(masked ? "],\"masked\":true,\"seq\":" : "],\"masked\":false,\"seq\":")
+        bytes.append(UInt8(ascii: "]"))
+        if eyes.count == 4 {
+            append(",\"eyes\":{\"lx\":")
+            number(eyes[0])
+            append(",\"ly\":")
+            number(eyes[1])
+            append(",\"rx\":")
+            number(eyes[2])
+            append(",\"ry\":")
+            number(eyes[3])
+            append(unusedEyes & 1 == 0 ? ",\"left_observed\":true" : ",\"left_observed\":false")
+            append(unusedEyes & 2 == 0 ? ",\"right_observed\":true}" : ",\"right_observed\":false}")
+        }
+        append(masked ? ",\"masked\":true,\"seq\":" : ",\"masked\":false,\"seq\":")
         integer(sequence)
         bytes.append(UInt8(ascii: "}"))
     }
@@ -101,16 +131,29 @@ public struct RawGazeEncoder: Sendable {
 
     public init() { bytes.reserveCapacity(96) }
 
-    /// Encodes one sample, replacing the previous message.
+    /// Encodes one sample, replacing the previous message: a binocular sample as
+    /// `{"t":…,"lx":…,"ly":…,"rx":…,"ry":…}` (NaN written as `null`).
     public mutating func encode(_ sample: RawGazeSample) {
         bytes.removeAll(keepingCapacity: true)
         ASCIISink.append(to: &bytes) { sink in
             sink.append("{\"t\":")
             sample.t.write(to: &sink)
-            sink.append(",\"x\":")
-            sample.x.write(to: &sink)
-            sink.append(",\"y\":")
-            sample.y.write(to: &sink)
+            guard sample.isBinocular else {
+                sink.append(",\"x\":")
+                sample.x.write(to: &sink)
+                sink.append(",\"y\":")
+                sample.y.write(to: &sink)
+                sink.append("}")
+                return
+            }
+            func field(_ key: StaticString, _ value: Double) {
+                sink.append(key)
+                if value.isNaN { sink.append("null") } else { value.write(to: &sink) }
+            }
+            field(",\"lx\":", sample.lx)
+            field(",\"ly\":", sample.ly)
+            field(",\"rx\":", sample.rx)
+            field(",\"ry\":", sample.ry)
             sink.append("}")
         }
     }

@@ -8,19 +8,49 @@ public struct PupilGazeDatum: Sendable, Equatable {
     public var confidence: Double
     /// Surface-mapped gaze only: whether the gaze fell inside the surface.
     public var onSurface: Bool?
+    /// Which eyes the datum was mapped from (its topic says: `gaze.3d.0.` the right eye,
+    /// `gaze.3d.1.` the left, `gaze.3d.01.` both).
+    public var eye: PupilEye
 
-    public init(timestamp: Double, normX: Double, normY: Double, confidence: Double, onSurface: Bool? = nil) {
+    public init(timestamp: Double, normX: Double, normY: Double, confidence: Double, onSurface: Bool? = nil, eye: PupilEye = .both) {
         self.timestamp = timestamp
         self.normX = normX
         self.normY = normY
         self.confidence = confidence
         self.onSurface = onSurface
+        self.eye = eye
     }
 
     /// The gaze in pixels of a `width` × `height` screen (or frame) with its origin top-left,
     /// as the rest of gazefilter counts pixels: Pupil's y grows upwards, so it is flipped.
     public func pixels(width: Double, height: Double) -> (x: Double, y: Double) {
         (normX * width, (1 - normY) * height)
+    }
+}
+
+/// The eyes a Pupil gaze datum was mapped from. Pupil Core's eye camera 0 films the right
+/// eye and camera 1 the left; its gaze mappers publish a monocular datum (`gaze.2d.0.`,
+/// `gaze.3d.1.`, …) from one eye's pupil and a binocular one (`gaze.2d.01.`, `gaze.3d.01.`)
+/// from both, matched in time, whose `norm_pos` is one gaze point for the pair.
+public enum PupilEye: Sendable, Equatable {
+    case right, left, both
+
+    /// The eyes named by a gaze topic (or a surface gaze datum's `topic`): the segment after
+    /// `gaze.<mapper>.`, `0` the right eye, `1` the left, anything else (`01`, or a topic
+    /// without the segment) both. Allocates nothing.
+    public static func of(topic: UnsafeRawBufferPointer) -> PupilEye {
+        guard PupilGazeDecoder.hasPrefix(topic, "gaze.") else { return .both }
+        var index = 5
+        while index < topic.count, topic[index] != UInt8(ascii: ".") { index += 1 }  // the mapper (2d, 3d)
+        index += 1
+        var end = index
+        while end < topic.count, topic[end] != UInt8(ascii: ".") { end += 1 }
+        guard end == index + 1 else { return .both }
+        switch topic[index] {
+        case UInt8(ascii: "0"): return .right
+        case UInt8(ascii: "1"): return .left
+        default: return .both
+        }
     }
 }
 
@@ -59,16 +89,19 @@ public enum PupilGazeDecoder {
     }
 
     /// Calls `body` with each gaze datum of the payload, in order; returns how many there were.
+    /// A gaze datum's `eye` is `eye` (the topic's: `PupilEye.of(topic:)`); a surface datum's is
+    /// named by its own `topic` key (both eyes without one).
     /// - Throws: `GazeWireError` when the payload is too large, not msgpack of the expected
     ///   shape, or a datum misses a field; then `body` is never called.
     @discardableResult
-    public static func decode(_ kind: TopicKind, payload: UnsafeRawBufferPointer,
+    public static func decode(_ kind: TopicKind, payload: UnsafeRawBufferPointer, eye: PupilEye = .both,
                               _ body: (PupilGazeDatum) -> Void) throws(GazeWireError) -> Int {
         guard payload.count <= maximumPayloadBytes else { throw .payloadTooLarge(payload.count) }
         switch kind {
         case .gaze:
             var reader = MessagePackReader(payload)
-            let datum = try readDatum(&reader, surface: false)
+            var datum = try readDatum(&reader, surface: false)
+            datum.eye = eye
             guard reader.isAtEnd else { throw .trailingBytes(offset: reader.position) }
             body(datum)
             return 1
@@ -123,6 +156,10 @@ public enum PupilGazeDecoder {
                 bit = 8
                 guard seen & bit == 0 else { throw .duplicateField("on_surf") }
                 datum.onSurface = try reader.readBool()
+            } else if surface && equals(key, "topic") && reader.nextIsString() {
+                bit = 16  // the gaze datum it was mapped from, e.g. "gaze.3d.1._on_surface"
+                guard seen & bit == 0 else { throw .duplicateField("topic") }
+                datum.eye = PupilEye.of(topic: try reader.readString())
             } else {
                 try reader.skipValue(depth: 1)
                 continue

@@ -5,18 +5,39 @@ import Glibc
 /// One raw sample as it arrives: time in seconds, gaze in pixels (NaN where the payload
 /// said `null` or `NaN`), and the tracker's confidence (NaN when the payload has none).
 /// Which samples are lost is the stream's `LossRule`'s question, not the decoder's.
+///
+/// A binocular sample (`isBinocular`) carries both eyes: `x`, `y` and `confidence` are then
+/// the left eye's (also named `lx`, `ly`), `rx`, `ry` and `rightConfidence` the right eye's.
 public struct RawGazeSample: Sendable {
     public var t: Double
     public var x: Double
     public var y: Double
     public var confidence: Double
+    /// The right eye's coordinates and confidence (binocular samples only; NaN otherwise).
+    public var rx = Double.nan, ry = Double.nan, rightConfidence = Double.nan
+    /// Whether the sample carries both eyes.
+    public var isBinocular = false
 
+    /// A monocular sample.
     public init(t: Double, x: Double, y: Double, confidence: Double = .nan) {
         self.t = t
         self.x = x
         self.y = y
         self.confidence = confidence
     }
+
+    /// A binocular sample: each eye's coordinates and confidence (NaN for none).
+    public init(t: Double, lx: Double, ly: Double, rx: Double, ry: Double, leftConfidence: Double = .nan, rightConfidence: Double = .nan) {
+        self.init(t: t, x: lx, y: ly, confidence: leftConfidence)
+        self.rx = rx
+        self.ry = ry
+        self.rightConfidence = rightConfidence
+        isBinocular = true
+    }
+
+    /// The left eye's coordinates (binocular samples).
+    public var lx: Double { x }
+    public var ly: Double { y }
 }
 
 extension RawGazeSample: Equatable {
@@ -24,6 +45,7 @@ extension RawGazeSample: Equatable {
     public static func == (a: RawGazeSample, b: RawGazeSample) -> Bool {
         func same(_ u: Double, _ v: Double) -> Bool { u == v || (u.isNaN && v.isNaN) }
         return same(a.t, b.t) && same(a.x, b.x) && same(a.y, b.y) && same(a.confidence, b.confidence)
+            && a.isBinocular == b.isBinocular && same(a.rx, b.rx) && same(a.ry, b.ry) && same(a.rightConfidence, b.rightConfidence)
     }
 }
 
@@ -35,6 +57,12 @@ extension RawGazeSample: Equatable {
 /// x or y may also be `null` or `NaN` (what JavaScript and Python write for a lost value),
 /// read as NaN, which every loss rule counts as lost. An optional `confidence` (a finite
 /// number, at most once) is read for the confidence loss rule.
+///
+/// Binocular streams (`decode(_:binocular: true)`) send `{"t", "lx", "ly", "rx", "ry"}`
+/// instead, each eye's coordinates under the same rules as x and y (`null` or `NaN` where the
+/// eye is lost), and optionally `left_confidence` and `right_confidence` (each eye's; where
+/// one is absent, `confidence` stands for both eyes). There `x` and `y` are ignored like any
+/// other key, and a monocular stream ignores the binocular keys.
 /// Their numbers follow JSON's grammar and are converted by the C library's correctly rounded
 /// `strtod` (the process never changes LC_NUMERIC from "C"), so results equal Foundation's to
 /// the bit.
@@ -55,13 +83,21 @@ public enum RawGazeDecoder {
     /// - Throws: `GazeWireError` naming the problem: `.payloadTooLarge` before any parsing,
     ///   then syntax, missing, duplicate or non-finite fields.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(GazeWireError) -> RawGazeSample {
+        try decode(bytes, binocular: false)
+    }
+
+    /// Decodes one payload frame of a monocular (`x`, `y`) or binocular (`lx`, `ly`, `rx`, `ry`) stream.
+    /// - Throws: `GazeWireError` naming the problem: `.payloadTooLarge` before any parsing,
+    ///   then syntax, missing, duplicate or non-finite fields.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, binocular: Bool) throws(GazeWireError) -> RawGazeSample {
         guard bytes.count <= maximumPayloadBytes else { throw .payloadTooLarge(bytes.count) }
         var reader = Reader(bytes: bytes)
         reader.skipWhitespace()
         guard reader.peek() == UInt8(ascii: "{") else { throw .notAnObject }
         reader.position += 1
-        var t = Double.nan, x = Double.nan, y = Double.nan, confidence = Double.nan
-        var seen: UInt8 = 0
+        // t, then the coordinates (x, y or lx, ly, rx, ry), then the confidences (shared, left, right).
+        var values = (Double.nan, Double.nan, Double.nan, Double.nan, Double.nan, Double.nan, Double.nan, Double.nan)
+        var seen: UInt16 = 0
         reader.skipWhitespace()
         if reader.peek() == UInt8(ascii: "}") {
             reader.position += 1
@@ -72,19 +108,14 @@ public enum RawGazeDecoder {
                 reader.skipWhitespace()
                 try reader.expect(UInt8(ascii: ":"), "':'")
                 reader.skipWhitespace()
-                if field != .other {
-                    let bit: UInt8 = field == .t ? 1 : field == .x ? 2 : field == .y ? 4 : 8
+                if let slot = field.slot(binocular: binocular) {
+                    let bit: UInt16 = 1 << slot
                     guard seen & bit == 0 else { throw .duplicateField(field.name) }
                     seen |= bit
                     var value = try reader.readNumberIfPresent()
-                    if value == nil, field == .x || field == .y, reader.skipNotANumber() { value = .nan }
-                    guard let value, value.isFinite || (value.isNaN && (field == .x || field == .y)) else { throw .notAFiniteNumber(field.name) }
-                    switch field {
-                    case .t: t = value
-                    case .x: x = value
-                    case .y: y = value
-                    default: confidence = value
-                    }
+                    if value == nil, field.isCoordinate, reader.skipNotANumber() { value = .nan }
+                    guard let value, value.isFinite || (value.isNaN && field.isCoordinate) else { throw .notAFiniteNumber(field.name) }
+                    withUnsafeMutableBytes(of: &values) { $0.storeBytes(of: value, toByteOffset: slot * 8, as: Double.self) }
                 } else {
                     try reader.skipValue(depth: 0)
                 }
@@ -98,14 +129,57 @@ public enum RawGazeDecoder {
         reader.skipWhitespace()
         guard reader.position == bytes.count else { throw .trailingBytes(offset: reader.position) }
         guard seen & 1 != 0 else { throw .missingField("t") }
-        guard seen & 2 != 0 else { throw .missingField("x") }
-        guard seen & 4 != 0 else { throw .missingField("y") }
-        return RawGazeSample(t: t, x: x, y: y, confidence: confidence)
+        guard binocular else {
+            guard seen & 2 != 0 else { throw .missingField("x") }
+            guard seen & 4 != 0 else { throw .missingField("y") }
+            return RawGazeSample(t: values.0, x: values.1, y: values.2, confidence: values.5)
+        }
+        guard seen & 2 != 0 else { throw .missingField("lx") }
+        guard seen & 4 != 0 else { throw .missingField("ly") }
+        guard seen & 8 != 0 else { throw .missingField("rx") }
+        guard seen & 16 != 0 else { throw .missingField("ry") }
+        let shared = values.5
+        return RawGazeSample(t: values.0, lx: values.1, ly: values.2, rx: values.3, ry: values.4,
+                             leftConfidence: seen & (1 << 6) != 0 ? values.6 : shared, rightConfidence: seen & (1 << 7) != 0 ? values.7 : shared)
     }
 
+    /// The keys the decoder reads; every other key is skipped.
     enum Field: Equatable {
-        case t, x, y, confidence, other
-        var name: String { self == .t ? "t" : self == .x ? "x" : self == .y ? "y" : "confidence" }
+        case t, x, y, lx, ly, rx, ry, confidence, leftConfidence, rightConfidence, other
+        var name: String {
+            switch self {
+            case .t: "t"
+            case .x: "x"
+            case .y: "y"
+            case .lx: "lx"
+            case .ly: "ly"
+            case .rx: "rx"
+            case .ry: "ry"
+            case .confidence: "confidence"
+            case .leftConfidence: "left_confidence"
+            case .rightConfidence: "right_confidence"
+            case .other: ""
+            }
+        }
+        /// Whether the value is a coordinate (which may be `null` or `NaN`, a lost value).
+        var isCoordinate: Bool { self != .t && self != .confidence && self != .leftConfidence && self != .rightConfidence }
+        /// Where the value goes (t 0, coordinates 1…4, confidences 5…7), or nil when this kind of
+        /// stream does not read the key.
+        func slot(binocular: Bool) -> Int? {
+            switch self {
+            case .t: 0
+            case .x: binocular ? nil : 1
+            case .y: binocular ? nil : 2
+            case .lx: binocular ? 1 : nil
+            case .ly: binocular ? 2 : nil
+            case .rx: binocular ? 3 : nil
+            case .ry: binocular ? 4 : nil
+            case .confidence: 5
+            case .leftConfidence: binocular ? 6 : nil
+            case .rightConfidence: binocular ? 7 : nil
+            case .other: nil
+            }
+        }
     }
 
     struct Reader {
@@ -128,11 +202,12 @@ public enum RawGazeDecoder {
             position += 1
         }
 
-        /// Reads a quoted key and says which field it names (after unescaping).
+        /// Reads a quoted key and says which field it names (after unescaping), comparing as it
+        /// reads: no key is stored, so a long key costs no memory.
         mutating func readKey() throws(GazeWireError) -> Field {
             try expect(UInt8(ascii: "\""), "a quoted key")
-            var first: UInt32 = 0, length = 0
-            var isConfidence = true  // so far, the key spells a prefix of "confidence"
+            var length = 0
+            var candidates: UInt16 = (1 << Self.keys.count) - 1  // the known keys this one still spells a prefix of
             while true {
                 guard let byte = peek() else { throw .syntax(offset: position, expected: "closing '\"'") }
                 position += 1
@@ -140,22 +215,20 @@ public enum RawGazeDecoder {
                 if byte == UInt8(ascii: "\"") { break }
                 if byte < 0x20 { throw .syntax(offset: position - 1, expected: "no control characters in strings") }
                 if byte == UInt8(ascii: "\\") { scalar = try readEscape() }
-                if length == 0 { first = scalar }
-                isConfidence = isConfidence && length < Self.confidenceKey.count && scalar == UInt32(Self.confidenceKey[length])
+                if candidates != 0 {
+                    for (index, key) in Self.keys.enumerated() where candidates & (1 << index) != 0 {
+                        if length >= key.bytes.count || scalar != UInt32(key.bytes[length]) { candidates &= ~(1 << index) }
+                    }
+                }
                 length += 1
             }
-            if isConfidence && length == Self.confidenceKey.count { return .confidence }
-            guard length == 1 else { return .other }
-            switch first {
-            case 0x74: return .t
-            case 0x78: return .x
-            case 0x79: return .y
-            default: return .other
-            }
+            for (index, key) in Self.keys.enumerated() where candidates & (1 << index) != 0 && key.bytes.count == length { return key.field }
+            return .other
         }
 
-        /// The key of the optional confidence field.
-        static let confidenceKey: [UInt8] = Array("confidence".utf8)
+        /// The keys read, spelled out.
+        static let keys: [(bytes: [UInt8], field: Field)] = [Field.t, .x, .y, .lx, .ly, .rx, .ry, .confidence, .leftConfidence, .rightConfidence]
+            .map { (Array($0.name.utf8), $0) }
 
         /// Moves past `null` or `NaN` (a lost coordinate); false, without moving, when neither is there.
         mutating func skipNotANumber() -> Bool { skip("null") || skip("NaN") }

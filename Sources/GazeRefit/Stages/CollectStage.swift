@@ -25,23 +25,30 @@ struct CollectStage {
         let model = configuration.model(for: stream)
         result.model = model
 
-        // The parameters in force: the stream's own file, else the default.
+        // The parameters in force, as the daemon chooses them: the stream's own file when it
+        // fits the stream's eyes, else the default of its kind (binocular streams: m = 4).
         let ownPath = StreamPaths.parameters(stream, in: configuration.parametersDirectory)
-        let current: ModelParameters
+        let defaultPath = model.binocular ? configuration.defaultBinocularParameters : configuration.defaultParameters
+        var current: ModelParameters
         do {
             if FileManager.default.fileExists(atPath: ownPath) {
                 current = try ParameterFile.read(ownPath).parameters
                 result.currentSource = ownPath
+                if let problem = model.parameterMismatch(current) {
+                    log("\(stream): \(ownPath): \(problem); starting from \(defaultPath), as the daemon does")
+                    current = try ParameterFile.read(defaultPath).parameters
+                    result.currentSource = defaultPath
+                }
             } else {
-                current = try ParameterFile.read(configuration.defaultParameters).parameters
-                result.currentSource = configuration.defaultParameters
+                current = try ParameterFile.read(defaultPath).parameters
+                result.currentSource = defaultPath
             }
         } catch {
             result.reason = FileSystem.describe(error)
             return .failed
         }
-        guard current.observationDimension == 2 else {
-            result.reason = "\(result.currentSource): parameters must observe (x, y), H has \(current.observationDimension) rows"
+        if let problem = model.parameterMismatch(current) {
+            result.reason = "\(result.currentSource): \(problem)"
             return .failed
         }
 
@@ -104,6 +111,7 @@ struct CollectStage {
         result.trimmed = scan.trimmed
         result.lostSamples = scan.lostSamples
         result.implausibleSamples = scan.implausibleSamples
+        result.oneEyeSamples = scan.oneEyeSamples
         result.bridgedSteps = scan.bridgedSteps
         result.samples = segments.reduce(0) { $0 + $1.observations.count }
         result.observedSamples = segments.reduce(0) { $0 + $1.observations.count - $1.observations.maskedCount }

@@ -83,12 +83,19 @@ struct ReportStage {
         if let first = (0..<count).first(where: { !observations.mask[$0] }) {
             let tail = observations.slice(first..<count), start = result.model.start
             if let smoothed = try? fitted.smooth(tail, start: start), let currentFiltered = try? current.filter(tail, start: start) {
+                // A binocular stream's gaze is the mean of its eyes (the cyclopean gaze it publishes);
+                // its raw point the mean of the eyes seen.
+                func gaze(_ p: [Double]) -> (x: Double, y: Double) {
+                    guard p.count == 4 else { return (p[0], p[1]) }
+                    let left = !p[0].isNaN, right = !p[2].isNaN
+                    return left && right ? ((p[0] + p[2]) / 2, (p[1] + p[3]) / 2) : left ? (p[0], p[1]) : (p[2], p[3])
+                }
                 func project(_ trajectory: StateTrajectory, _ h: Matrix) -> [(x: Double, y: Double)] {
-                    (0..<trajectory.count).map { let p = h * trajectory.mean(at: $0); return (p[0], p[1]) }
+                    (0..<trajectory.count).map { gaze(h * trajectory.mean(at: $0)) }
                 }
                 stretch = RefitFigure.Stretch(
                     times: Array(piece.times[first...]),
-                    raw: (first..<count).map { observations[$0].map { ($0[0], $0[1]) } },
+                    raw: (first..<count).map { observations[$0].map(gaze) },
                     filtered: project(smoothed.filter.filtered, fitted.observation), smoothed: project(smoothed.smoothed, fitted.observation),
                     current: project(currentFiltered.filtered, current.observation))
             }
