@@ -35,12 +35,16 @@ final class ParameterLoader: Sendable {
     private let state: Mutex<State>
     private let wake = DispatchSemaphore(value: 0)
     private let reloadConfiguration: @Sendable () throws -> DaemonConfiguration
+    /// The configuration the daemon started with: which streams are binocular stays as it says
+    /// (a change waits for a restart), so it decides whether the binocular parameters are read.
+    private let started: DaemonConfiguration
 
     /// A loader starting from what is in force now.
     init(parameters: ParameterSource, configuration: DaemonConfiguration,
          reloadConfiguration: @escaping @Sendable () throws -> DaemonConfiguration) {
         state = Mutex(State(base: parameters, configuration: configuration))
         self.reloadConfiguration = reloadConfiguration
+        started = configuration
         let thread = Thread { [self] in loop() }
         thread.name = "gazefilterd-reload"
         thread.start()
@@ -71,8 +75,9 @@ final class ParameterLoader: Sendable {
                 var configuration = current
                 var configurationFailure: String?
                 do { configuration = try reloadConfiguration() } catch { configurationFailure = "\(error)" }
+                let binocular = configuration.keepingEyes(of: started).hasBinocularStreams
                 let (parameters, globalFailure) = base.reloaded(
-                    path: configuration.parametersPath, binocularPath: configuration.hasBinocularStreams ? configuration.binocularParametersPath : nil,
+                    path: configuration.parametersPath, binocularPath: binocular ? configuration.binocularParametersPath : nil,
                     directory: configuration.parametersDirectory)
                 let allowedKeys = configuration.curveAllowedKeys.map { CurveAuthenticator.readAllowed($0) }
                 state.withLock { state in

@@ -96,6 +96,32 @@ import _TestSupport
         #expect(daemon.terminate()?.status == 0)
     }
 
+    /// At SIGHUP a binocular stream takes up new binocular parameters keeping its state, while
+    /// a change of `binocular` waits for the next restart (it decides the wire format, the
+    /// recording layout and the parameters' shape): the stream stays binocular, the log says why.
+    @Test func aReloadTakesNewBinocularParametersAndKeepsTheEyes() throws {
+        let directory = makeTemporaryDirectory("eyes-reload")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let daemon = try Self.start(directory)
+        let client = try GazeTestClient(daemon: daemon)
+        try client.publish(stream: "eyes", json: #"{"t": 0, "lx": 600, "ly": 400, "rx": 610, "ry": 404}"#)
+        #expect(try client.receive(count: 1) { $0 == "gaze.clean.eyes" }.count == 1)
+        var wider = GazeModels.binocular
+        wider.observationCovariance = .diagonal([90, 90, 90, 90])
+        try ParameterFile(parameters: wider).write(to: directory + "/binocular.json")
+        try """
+            {"params": "\(directory)/default.json", "binocular_params": "\(directory)/binocular.json", "params_dir": "\(directory)/params",
+             "record_dir": "\(directory)/rec", "stats_interval_s": 0.2, "streams": {"eyes": {"binocular": false}}}
+            """.write(toFile: directory + "/config.json", atomically: true, encoding: .utf8)
+        daemon.signal(SIGHUP)
+        #expect(daemon.waitForLog("reload: changes of \"binocular\" take effect at the next restart"), "\(daemon.log)")
+        #expect(daemon.waitForLog("1 of 2 streams took a new model: eyes (\(directory)/binocular.json)"), "\(daemon.log)")
+        try client.publish(stream: "eyes", json: #"{"t": 0.004, "lx": 601, "ly": 401, "rx": null, "ry": null}"#)
+        let after = try JSONValue.parse(Data(try #require(try client.receive(count: 1) { $0 == "gaze.clean.eyes" }.first).payload)).object
+        #expect(after?["eyes"]?.object?["right_observed"]?.bool == false && after?["seq"]?.number == 2, "\(String(describing: after))")
+        #expect(daemon.terminate()?.status == 0)
+    }
+
     /// Hostile binocular messages (absurd numbers, missing keys, wrong types, duplicates,
     /// a monocular payload, junk) under a 2 GB address-space limit: each counted as malformed
     /// or masked, none crashes the daemon or poisons the stream.
