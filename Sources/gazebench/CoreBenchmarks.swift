@@ -15,18 +15,27 @@ enum CoreBenchmarks {
     }
 
     /// The 4,096-sample stream both step benchmarks replay: observations drawn from `parameters`
-    /// (seed 1) and about 5% of them masked.
-    static func benchmarkStream(_ parameters: ModelParameters) -> (values: [Double], masked: [Bool]) {
+    /// (seed 1) and about 5% of them masked; with `oneEyeFraction`, a binocular stream (m = 4)
+    /// also has that fraction of its samples with one eye missing (NaN, partly observed).
+    static func benchmarkStream(_ parameters: ModelParameters, oneEyeFraction: Double = 0) -> (values: [Double], masked: [Bool]) {
         var generator = SeededGenerator(seed: 1)
-        let values = parameters.sample(steps: 4096, using: &generator).observations.values
+        var values = parameters.sample(steps: 4096, using: &generator).observations.values
         var masked = [Bool](repeating: false, count: 4096)
         for t in 0..<4096 where generator.nextUniform() < 0.05 { masked[t] = true }
+        if parameters.observationDimension == 4 {
+            for t in 0..<4096 where generator.nextUniform() < oneEyeFraction {
+                let eye = generator.nextUniform() < 0.5 ? 0 : 2
+                values[t * 4 + eye] = .nan
+                values[t * 4 + eye + 1] = .nan
+            }
+        }
         return (values, masked)
     }
 
-    /// ns per online filter step, over a stream with about 5% of samples masked.
-    static func nanosecondsPerStep(_ parameters: ModelParameters, steps: Int) -> Double {
-        let stream = benchmarkStream(parameters)
+    /// ns per online filter step, over a stream with about 5% of samples masked (and, binocular,
+    /// `oneEyeFraction` of them with one eye missing).
+    static func nanosecondsPerStep(_ parameters: ModelParameters, steps: Int, oneEyeFraction: Double = 0) -> Double {
+        let stream = benchmarkStream(parameters, oneEyeFraction: oneEyeFraction)
         var values = stream.values
         let masked = stream.masked
         let m = parameters.observationDimension
@@ -89,6 +98,9 @@ enum CoreBenchmarks {
     static func run(parameters: ModelParameters, emSteps: Int, emIterations: Int, dataDirectory: String?) {
         print("step_ns_n2 \(nanosecondsPerStep(parameters, steps: 5_000_000))")
         print("step_ns_n4 \(nanosecondsPerStep(velocityModel(), steps: 2_000_000))")
+        if let binocular = try? ParameterFile.read("config/params/binocular.json").parameters {  // n = 2, m = 4, a fifth one-eyed
+            print("step_ns_binocular \(nanosecondsPerStep(binocular, steps: 2_000_000, oneEyeFraction: 0.2))")
+        }
         for (name, model, steps) in [("n2", parameters, 1_000_000), ("n4", velocityModel(), 500_000)] {
             for lag in [5, 25, 100] {
                 print("fixed_lag_ns_\(name)_lag\(lag) \(nanosecondsPerFixedLagSample(model, lag: lag, steps: steps / max(1, lag / 5)))")
