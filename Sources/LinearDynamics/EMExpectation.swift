@@ -9,12 +9,17 @@ import Dispatch
 /// and settle within tens of steps of each start or masked run; once a predicted covariance
 /// repeats to `steadyTolerance`, the filter steps only the mean with the settled gain until the
 /// next masked step, and the smoother reuses J_t and, once it repeats, Σ_s_t (the saving is
-/// exact to about 1e-12; `reuseSteadyState: false` computes every step in full).
+/// exact to about 1e-12; `reuseSteadyState: false` computes every step in full). Partly observed
+/// steps are filtered on their observed components and enter the sums with the missing
+/// components' conditional moments (MODEL.md, "Missing components").
 struct ExpectationStep: Sendable {
     let parameters: ModelParameters
     let start: StartRule
     let layout: SufficientStatistics.Layout
     let shift: StatisticsShift
+    /// Where each sequence starts in the sequence it was cut from: row `firstSteps[k] + t` of
+    /// per-step transition offsets is the offset of sequence k's step t → t+1.
+    let firstSteps: [Int]
     let reuseSteadyState: Bool
 
     /// Relative change of a predicted (or smoothed) covariance between steps below which it counts as settled.
@@ -28,7 +33,7 @@ struct ExpectationStep: Sendable {
         let longest = sequences.reduce(0) { max($0, $1.count) }
         let output = SequenceBlocks(base: statistics.baseAddress!)
         let body: @Sendable (Int) -> Void = { worker in
-            var workspace = Workspace(n: parameters.stateDimension, steps: longest)
+            var workspace = Workspace(n: parameters.stateDimension, m: parameters.observationDimension, steps: longest)
             var online = OnlineKalmanFilter(parameters: parameters, start: start)
             var index = worker
             while index < count {
@@ -51,15 +56,19 @@ struct ExpectationStep: Sendable {
         var filteredCovariances: [Double] = [], predictedCovariances: [Double] = []
         /// P∞ of the filtered state at the steps of a diffuse start that are not identified.
         var diffuse: [Double] = []
+        /// The backward pass's n×n and n-sized blocks, then room for a partly observed step's
+        /// residuals and G_t Σ_s_t (m + m·n).
         var scratch: [Double]
+        /// The missing components' conditional moments per pattern (this E-step's parameters).
+        let missingPatterns = MissingPatternCache()
 
-        init(n: Int, steps: Int) {
+        init(n: Int, m: Int, steps: Int) {
             filteredMeans = [Double](repeating: 0, count: steps * n)
             predictedMeans = [Double](repeating: 0, count: steps * n)
             entry = [Int](repeating: 0, count: steps)
             filteredCovariances.reserveCapacity(64 * n * n)
             predictedCovariances.reserveCapacity(64 * n * n)
-            scratch = [Double](repeating: 0, count: 16 * n * n + 16 * n + 64)
+            scratch = [Double](repeating: 0, count: 16 * n * n + 16 * n + 64 + m * n + 2 * m)
         }
     }
 
@@ -70,6 +79,8 @@ struct ExpectationStep: Sendable {
         switch (n, m) {
         case (2, 2): return pass(Fixed2.self, Fixed2.self, sequence, index, &online, &workspace, block)
         case (4, 2): return pass(Fixed4.self, Fixed2.self, sequence, index, &online, &workspace, block)
+        case (2, 4): return pass(Fixed2.self, Fixed4.self, sequence, index, &online, &workspace, block)  // both eyes
+        case (4, 4): return pass(Fixed4.self, Fixed4.self, sequence, index, &online, &workspace, block)
         default: return pass(RuntimeDimension.self, RuntimeDimension.self, sequence, index, &online, &workspace, block)
         }
     }
@@ -93,6 +104,11 @@ struct ExpectationStep: Sendable {
         var logLikelihood = 0.0, diffuseSteps = 0, tracksDiffuse = start == .diffuse
         var failure: KalmanError?
         let d = parameters.transition.elements, h = parameters.observation.elements
+        let observationOffset = parameters.observationOffset, hasPartial = sequence.partialCount > 0
+        let constantOffset: [Double]? = parameters.transitionOffsets == nil && parameters.transitionOffset.contains { $0 != 0 }
+            ? parameters.transitionOffset : nil
+        // Per-step offsets: row first + t − 1 is step t's (fitEM checked there are enough rows).
+        let perStepOffsets = parameters.transitionOffsets?.elements ?? [], first = firstSteps[index]
         var steady = false, steadyEntry = 0, steadyConstant = 0.0
         // Settled gain: L (Cholesky of S), Z = L⁻¹ H P; K v = Zᵀ L⁻¹ v.
         var factor = [Double](repeating: 0, count: m * m), z = [Double](repeating: 0, count: m * n)
@@ -110,14 +126,19 @@ struct ExpectationStep: Sendable {
         factor.withUnsafeMutableBufferPointer { factor in
         z.withUnsafeMutableBufferPointer { z in
         innovation.withUnsafeMutableBufferPointer { u in
+        perStepOffsets.withUnsafeBufferPointer { perStepOffsets in
             let d = d.baseAddress!, h = h.baseAddress!, factor = factor.baseAddress!, z = z.baseAddress!, u = u.baseAddress!
             for t in 0..<steps {
                 let y = values.baseAddress! + t * m
                 let mean = means.baseAddress! + t * n, predicted = predictedMeans.baseAddress! + t * n
-                if steady && !mask[t] {
+                let stepOffset = perStepOffsets.isEmpty || t == 0 ? nil : perStepOffsets.baseAddress! + (first + t - 1) * n
+                let whole = !mask[t] && (!hasPartial || !(0..<m).contains { y[$0].isNaN })
+                if steady && whole {
                     LA.multiply(d, vector: mean - n, into: predicted, rows: n, columns: n)
+                    if let b = stepOffset { for i in 0..<n { predicted[i] += b[i] } }
+                    else if let b = constantOffset { for i in 0..<n { predicted[i] += b[i] } }
                     LA.multiply(h, vector: predicted, into: u, rows: m, columns: n)
-                    for i in 0..<m { u[i] = y[i] - u[i] }
+                    for i in 0..<m { u[i] = y[i] - u[i] - observationOffset[i] }
                     LA.solveLower(factor, u, m, columns: 1)
                     var mahalanobis = 0.0
                     for i in 0..<m { mahalanobis += u[i] * u[i] }
@@ -130,13 +151,13 @@ struct ExpectationStep: Sendable {
                     entry[t] = steadyEntry
                     continue
                 }
-                if steady {  // a masked step ends the settled stretch: the filter takes over again
+                if steady {  // a masked or partly observed step ends the settled stretch: the filter takes over again
                     workspace.filteredCovariances.withUnsafeBufferPointer { covariances in
                         online.setRegularState(mean: mean - n, covariance: covariances.baseAddress! + steadyEntry * size)
                     }
                     steady = false
                 }
-                switch online.advance(observation: mask[t] ? nil : y) {
+                switch online.advance(observation: mask[t] ? nil : y, transitionOffset: stepOffset) {
                 case .success(let value): logLikelihood += value
                 case .failure(let error): failure = error; return
                 }
@@ -161,7 +182,7 @@ struct ExpectationStep: Sendable {
                         diffuseSteps += 1
                     }
                 }
-                let observedRegular = !mask[t] && online.hasEstimate && !online.isAwaitingSample && diffuseSteps < t + 1
+                let observedRegular = whole && online.hasEstimate && !online.isAwaitingSample && diffuseSteps < t + 1
                 if reuseSteadyState && observedRegular && previousObservedRegular && index > 0 {
                     let settled = workspace.predictedCovariances.withUnsafeBufferPointer { p in
                         Self.repeats(p.baseAddress! + index * size, p.baseAddress! + (index - 1) * size, size)
@@ -176,7 +197,7 @@ struct ExpectationStep: Sendable {
                 }
                 previousObservedRegular = observedRegular
             }
-        }}}}}}}}}}
+        }}}}}}}}}}}
         if let failure { return failure }
         block[layout.logLikelihood] = logLikelihood
         backward(N.self, sequence, index: index, &workspace, diffuseSteps: diffuseSteps, block)
@@ -212,14 +233,15 @@ struct ExpectationStep: Sendable {
 
     /// The smoother's backward pass (MODEL.md; information form at unidentified diffuse steps),
     /// summing the statistics as it goes.
-    @inline(__always)
+    @inline(never)
     func backward<N: KernelDimension>(_: N.Type, _ sequence: ObservationSequence, index: Int, _ workspace: inout Workspace,
                                       diffuseSteps: Int, _ block: UnsafeMutablePointer<Double>) {
         typealias LA = SmallLinearAlgebra
         let n = N.resolve(parameters.stateDimension), m = parameters.observationDimension, size = n * n
         let steps = sequence.count, c = shift.states[index], cy = shift.observations[index]
-        let layout = self.layout
+        let layout = self.layout, first = firstSteps[index], perStepOffsets = parameters.transitionOffsets
         var scratch = workspace.scratch
+        let patterns = workspace.missingPatterns, hasPartial = sequence.partialCount > 0
         let d = parameters.transition.elements
         workspace.filteredMeans.withUnsafeBufferPointer { means in
         workspace.predictedMeans.withUnsafeBufferPointer { predictedMeans in
@@ -234,12 +256,14 @@ struct ExpectationStep: Sendable {
             let product = difference + size, nextCovariance = product + size, covariance = nextCovariance + size
             let nextLag = covariance + size, lag = nextLag + size
             let nextMean = lag + size, mean = nextMean + n, shifted = mean + n, nextShifted = shifted + n
-            let observedShift = nextShifted + n
+            let observedShift = nextShifted + n, partialScratch = observedShift + m
             // Step T−1: the filtered state.
             let last = steps - 1
             for i in 0..<n { nextMean[i] = means[last * n + i] }
             nextCovariance.update(from: filteredCovariances.baseAddress! + entry[last] * size, count: size)
-            func accumulate(_ t: Int, _ mu: UnsafePointer<Double>, _ sigma: UnsafePointer<Double>, _ x: UnsafeMutablePointer<Double>) {
+            // Not inlined: called twice, it would make this closure too large for the optimiser to
+            // inline into the specialised pass, leaving the whole backward loop unspecialised (30% slower).
+            @inline(never) func accumulate(_ t: Int, _ mu: UnsafePointer<Double>, _ sigma: UnsafePointer<Double>, _ x: UnsafeMutablePointer<Double>) {
                 for i in 0..<n { x[i] = mu[i] - c[i] }
                 for i in 0..<n {
                     block[layout.stateSum + i] += x[i]
@@ -249,6 +273,10 @@ struct ExpectationStep: Sendable {
                     block[layout.observedSteps] += 1
                     let y = values.baseAddress! + t * m
                     for i in 0..<m { observedShift[i] = y[i] - cy[i] }
+                    if hasPartial {
+                        patterns.accumulate(y, parameters: parameters, mean: mu, covariance: sigma, shift: cy,
+                                            shifted: observedShift, scratch: partialScratch, block: block, layout: layout)
+                    }
                     for i in 0..<m {
                         block[layout.observationSum + i] += observedShift[i]
                         for j in 0..<m { block[layout.observationSquares + i * m + j] += observedShift[i] * observedShift[j] }
@@ -269,7 +297,7 @@ struct ExpectationStep: Sendable {
             var t = last - 1
             while t >= 0 {
                 if t < diffuseSteps {
-                    diffuseStep(t, means: means.baseAddress!, covariances: filteredCovariances.baseAddress! + entry[t] * size,
+                    diffuseStep(t, first: first, means: means.baseAddress!, covariances: filteredCovariances.baseAddress! + entry[t] * size,
                                 diffuse: workspace.diffuse, nextMean: nextMean, nextCovariance: nextCovariance,
                                 mean: mean, covariance: covariance, lag: lag)
                     key = (-1, -1)
@@ -310,6 +338,9 @@ struct ExpectationStep: Sendable {
                 for i in 0..<n {
                     for j in 0..<n { block[layout.lagCross + i * n + j] += lag[i * n + j] + nextShifted[i] * shifted[j] }
                 }
+                if let perStepOffsets {
+                    Self.accumulateOffset(perStepOffsets, row: first + t, state: shifted, nextState: nextShifted, block: block, layout: layout)
+                }
                 block[layout.transitions] += 1
                 nextMean.update(from: mean, count: n)
                 nextCovariance.update(from: covariance, count: size)
@@ -331,8 +362,26 @@ struct ExpectationStep: Sendable {
         workspace.scratch = scratch
     }
 
-    /// The information-form step of MODEL.md ("Start rule") at an unidentified diffuse step t.
-    func diffuseStep(_ t: Int, means: UnsafePointer<Double>, covariances: UnsafePointer<Double>, diffuse: [Double],
+    /// Adds b_t (row `row` of the per-step offsets, the step t → t+1) to the M-step's offset sums:
+    /// Σ b_t x̃_tᵀ, Σ b_t x̃_{t+1}ᵀ, Σ b_t, Σ b_t b_tᵀ.
+    @inline(never)
+    static func accumulateOffset(_ offsets: Matrix, row: Int, state: UnsafePointer<Double>, nextState: UnsafePointer<Double>,
+                                 block: UnsafeMutablePointer<Double>, layout: SufficientStatistics.Layout) {
+        let n = layout.n, b = row * n
+        for i in 0..<n {
+            let bi = offsets.elements[b + i]
+            block[layout.offsetSum + i] += bi
+            for j in 0..<n {
+                block[layout.offsetStateCross + i * n + j] += bi * state[j]
+                block[layout.offsetNextStateCross + i * n + j] += bi * nextState[j]
+                block[layout.offsetSquares + i * n + j] += bi * offsets.elements[b + j]
+            }
+        }
+    }
+
+    /// The information-form step of MODEL.md ("Start rule") at an unidentified diffuse step t of
+    /// a sequence cut from step `first` (which aligns per-step transition offsets).
+    func diffuseStep(_ t: Int, first: Int, means: UnsafePointer<Double>, covariances: UnsafePointer<Double>, diffuse: [Double],
                      nextMean: UnsafePointer<Double>, nextCovariance: UnsafePointer<Double>,
                      mean: UnsafeMutablePointer<Double>, covariance: UnsafeMutablePointer<Double>, lag: UnsafeMutablePointer<Double>) {
         let n = parameters.stateDimension, size = n * n
@@ -341,7 +390,8 @@ struct ExpectationStep: Sendable {
             finite: Matrix(rows: n, columns: n, elements: Array(UnsafeBufferPointer(start: covariances, count: size))),
             infinite: Matrix(rows: n, columns: n, elements: Array(diffuse[(t * size)..<((t + 1) * size)])),
             nextMean: Array(UnsafeBufferPointer(start: nextMean, count: n)),
-            nextCovariance: Matrix(rows: n, columns: n, elements: Array(UnsafeBufferPointer(start: nextCovariance, count: size))))
+            nextCovariance: Matrix(rows: n, columns: n, elements: Array(UnsafeBufferPointer(start: nextCovariance, count: size))),
+            transitionOffset: parameters.transitionOffset(after: first + t))
         for i in 0..<n { mean[i] = result.mean[i] }
         for i in 0..<size { covariance[i] = result.covariance.elements[i]; lag[i] = result.lag.elements[i] }
     }

@@ -1,4 +1,4 @@
-/// Which of the six parameters an EM fit re-estimates.
+/// Which of the parameters an EM fit re-estimates: the six of the model and the offsets b and d.
 public struct FittedParameters: OptionSet, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: Int
     public init(rawValue: Int) { self.rawValue = rawValue }
@@ -15,14 +15,19 @@ public struct FittedParameters: OptionSet, Hashable, Sendable, CustomStringConve
     public static let initialMean = FittedParameters(rawValue: 1 << 4)
     /// sigma_0, the initial covariance.
     public static let initialCovariance = FittedParameters(rawValue: 1 << 5)
-    /// All six.
+    /// b, the transition offset (fitted as one constant vector, as pykalman does).
+    public static let transitionOffset = FittedParameters(rawValue: 1 << 6)
+    /// d, the observation offset.
+    public static let observationOffset = FittedParameters(rawValue: 1 << 7)
+    /// The six parameters of the model without offsets.
     public static let all: FittedParameters = [.transition, .transitionCovariance, .observation,
                                                .observationCovariance, .initialMean, .initialCovariance]
 
-    /// The MODEL.md names, in the order EM updates them.
+    /// The MODEL.md names, in the order EM updates them (pykalman's order).
     public static let names: [(name: String, member: FittedParameters)] = [
         ("H", .observation), ("R", .observationCovariance), ("D", .transition),
         ("Q", .transitionCovariance), ("mu_0", .initialMean), ("sigma_0", .initialCovariance),
+        ("b", .transitionOffset), ("d", .observationOffset),
     ]
 
     /// Parses a comma-separated list of names such as `D,Q,H,R`; nil names the unknown one.
@@ -32,16 +37,16 @@ public struct FittedParameters: OptionSet, Hashable, Sendable, CustomStringConve
             let name = raw.trimmingSpaces
             guard let entry = Self.names.first(where: { $0.name == name }) else {
                 throw ParameterError(name.isEmpty ? "(empty)" : name,
-                                     "is not a parameter name (expected some of D, Q, H, R, mu_0, sigma_0)")
+                                     "is not a parameter name (expected some of D, Q, H, R, mu_0, sigma_0, b, d)")
             }
             result.insert(entry.member)
         }
         self = result
     }
 
-    /// The names of the members, in MODEL.md's order (D, Q, H, R, mu_0, sigma_0).
+    /// The names of the members, in MODEL.md's order (D, Q, H, R, mu_0, sigma_0, b, d).
     public var memberNames: [String] {
-        ["D", "Q", "H", "R", "mu_0", "sigma_0"].filter { name in contains(Self.names.first { $0.name == name }!.member) }
+        ["D", "Q", "H", "R", "mu_0", "sigma_0", "b", "d"].filter { name in contains(Self.names.first { $0.name == name }!.member) }
     }
 
     public var description: String { memberNames.joined(separator: ",") }
@@ -87,10 +92,16 @@ public struct EMConfiguration: Sendable {
     /// Whether the E-step reuses settled covariances and gains (exact to about 1e-12; see
     /// MODEL.md "EM"); false computes every step in full.
     public var reuseSteadyState: Bool
+    /// Whether D and b (and H and d), when both are fitted, are updated together as one block
+    /// (MODEL.md, "EM for b and d"): far from the origin they trade along a narrow ridge that
+    /// pykalman's one-after-the-other updates climb very slowly. pykalman's order (false) is
+    /// what reproduces its iterations; by default, plain EM keeps it and SQUAREM updates jointly.
+    public var jointOffsets: Bool
 
     /// A configuration fitting `fitting` for at most `maximumIterations`, optionally to a tolerance.
     public init(fitting: FittedParameters, maximumIterations: Int, tolerance: Double? = nil, tolerancePerSample: Double? = nil,
-                start: StartRule = .parameters, acceleration: EMAcceleration = .none, workers: Int? = nil, reuseSteadyState: Bool = true) {
+                start: StartRule = .parameters, acceleration: EMAcceleration = .none, workers: Int? = nil, reuseSteadyState: Bool = true,
+                jointOffsets: Bool? = nil) {
         self.fitting = fitting
         self.maximumIterations = maximumIterations
         self.tolerance = tolerance
@@ -99,6 +110,7 @@ public struct EMConfiguration: Sendable {
         self.acceleration = acceleration
         self.workers = workers
         self.reuseSteadyState = reuseSteadyState
+        self.jointOffsets = jointOffsets ?? (acceleration == .squarem)
     }
 
     /// Why this configuration cannot run, or nil.
@@ -188,28 +200,31 @@ extension ModelParameters {
         progress: (_ iteration: Int, _ logLikelihood: Double) -> Void = { _, _ in }
     ) throws(EMError) -> EMResult {
         if let problem = configuration.problem { throw .configuration(problem) }
-        // The M-step does not have the offsets b, d nor partly observed steps yet: models with
-        // offsets are refused, and a partly observed step counts as masked (as before).
-        guard hasNoOffsets else {
-            throw .configuration("EM does not fit models with offsets b or d yet (MODEL.md, \"Offsets\"); fit a model without them")
-        }
-        let whole = sequences.map { $0.partialCount > 0 ? $0.maskingPartialSteps() : $0 }
         // Empty sequences carry nothing (not even a first state); errors name the given index.
-        // Unless the state starts at mu_0, a sequence starts at its first observed step: the
-        // masked steps before it carry nothing about the parameters.
-        let firstSteps = whole.map { sequence in
-            configuration.start == .parameters ? 0 : (sequence.mask.firstIndex(of: false) ?? sequence.count)
+        // Unless the state starts at mu_0, a sequence starts where its state does: the first step
+        // with an observed component (diffuse), or with every component observed (the course's
+        // rule); the masked steps before it carry nothing about the parameters.
+        let firstSteps = sequences.map { sequence in
+            switch configuration.start {
+            case .parameters: 0
+            case .diffuse: sequence.mask.firstIndex(of: false) ?? sequence.count
+            case .firstSample: (0..<sequence.count).first { !sequence.mask[$0] && !sequence.isPartial($0) } ?? sequence.count
+            }
         }
-        var given = whole.indices.filter { firstSteps[$0] < whole[$0].count }
+        if let offsets = transitionOffsets, let k = sequences.indices.first(where: { sequences[$0].count > offsets.rows + 1 }) {
+            throw .configuration("sequence \(k + 1) has \(sequences[k].count) steps but there are \(offsets.rows) per-step transition offsets (one per transition, \(sequences[k].count - 1) needed)")
+        }
+        var given = sequences.indices.filter { firstSteps[$0] < sequences[$0].count }
         // A diffuse start that the data never identify has no finite moments: such a sequence is
         // left out (counted in the result), judged once under the starting parameters.
-        let identifiable = given.filter { configuration.start != .diffuse || identifies(whole[$0]) }
+        let identifiable = given.filter { configuration.start != .diffuse || identifies(sequences[$0]) }
         let unidentified = given.count - identifiable.count
         given = identifiable
-        let sequences = given.map { firstSteps[$0] == 0 ? whole[$0] : whole[$0].slice(firstSteps[$0]..<whole[$0].count) }
-        guard !sequences.isEmpty else { throw EMError.noData }
+        let fitted = given.map { firstSteps[$0] == 0 ? sequences[$0] : sequences[$0].slice(firstSteps[$0]..<sequences[$0].count) }
+        guard !fitted.isEmpty else { throw EMError.noData }
         do {
-            var run = EMRun(sequences: sequences, configuration: configuration, shift: StatisticsShift(sequences, observation: observation))
+            var run = EMRun(sequences: fitted, firstSteps: given.map { firstSteps[$0] }, configuration: configuration,
+                            shift: StatisticsShift(fitted, observation: observation, offset: observationOffset))
             var result = try configuration.acceleration == .none
                 ? run.plain(from: self, progress: progress) : run.squarem(from: self, progress: progress)
             result.unidentifiedSequences = unidentified
@@ -236,6 +251,8 @@ extension ModelParameters {
 /// One EM fit in progress: the sequences, the E-step's storage, and the two ways of iterating.
 struct EMRun {
     let sequences: [ObservationSequence]
+    /// Where each sequence starts in the sequence given (it aligns per-step transition offsets).
+    let firstSteps: [Int]
     let configuration: EMConfiguration
     let shift: StatisticsShift
     let workers: Int
@@ -243,8 +260,9 @@ struct EMRun {
     var evaluations = 0
     var observedSteps = 0
 
-    init(sequences: [ObservationSequence], configuration: EMConfiguration, shift: StatisticsShift) {
+    init(sequences: [ObservationSequence], firstSteps: [Int], configuration: EMConfiguration, shift: StatisticsShift) {
         self.sequences = sequences
+        self.firstSteps = firstSteps
         self.configuration = configuration
         self.shift = shift
         workers = configuration.workers ?? processorCount()
@@ -254,7 +272,7 @@ struct EMRun {
     mutating func evaluate(_ parameters: ModelParameters, iteration: Int) throws(EMError) -> (logLikelihood: Double, next: ModelParameters) {
         let layout = SufficientStatistics.Layout(n: parameters.stateDimension, m: parameters.observationDimension)
         let step = ExpectationStep(parameters: parameters, start: configuration.start, layout: layout, shift: shift,
-                                   reuseSteadyState: configuration.reuseSteadyState)
+                                   firstSteps: firstSteps, reuseSteadyState: configuration.reuseSteadyState)
         if statistics.count != sequences.count * layout.count {
             statistics = [Double](repeating: 0, count: sequences.count * layout.count)
         }
@@ -270,7 +288,7 @@ struct EMRun {
         observedSteps = Int(observed)
         let next = statistics.withUnsafeBufferPointer { blocks in
             parameters.maximized(blocks: blocks.baseAddress!, sequences: sequences.count, layout: layout,
-                                 shift: shift, fitting: configuration.fitting, start: configuration.start)
+                                 shift: shift, fitting: configuration.fitting, start: configuration.start, jointOffsets: configuration.jointOffsets)
         }
         return (logLikelihood, next)
     }
@@ -325,8 +343,23 @@ struct EMRun {
         var current = start
         var (logLikelihood, update) = try evaluate(current, iteration: 0)
         var logLikelihoods = [logLikelihood], gains: [Double] = []
-        var stepMaximum = 1.0, fallbacks = 0
-        for iteration in stride(from: 1, through: configuration.maximumIterations, by: 1) {
+        var stepMaximum = 1.0, fallbacks = 0, firstIteration = 1
+        if fitting.contains(.transitionOffset) && current.transitionOffsets != nil && configuration.maximumIterations > 0 {
+            // Per-step offsets become one fitted b: the first iteration is a plain step, so that
+            // the extrapolation starts from a point that has the constant b it moves.
+            do { try update.validate() } catch { throw .invalidUpdate(iteration: 1, error) }
+            let (plainLogLikelihood, following) = try evaluate(update, iteration: 1)
+            if plainLogLikelihood - logLikelihood < -ModelParameters.decreaseTolerance * max(1, abs(logLikelihood)) {
+                return result(current, logLikelihoods, converged: false, decreasedAt: 1)
+            }
+            gains.append(plainLogLikelihood - logLikelihood)
+            (current, logLikelihood, update) = (update, plainLogLikelihood, following)
+            progress(1, logLikelihood)
+            logLikelihoods.append(logLikelihood)
+            if converged(gains) { return result(current, logLikelihoods, converged: true) }
+            firstIteration = 2
+        }
+        for iteration in stride(from: firstIteration, through: configuration.maximumIterations, by: 1) {
             let first = update
             do { try first.validate() } catch { throw .invalidUpdate(iteration: iteration, error) }
             let (firstLogLikelihood, second) = try evaluate(first, iteration: iteration)
@@ -388,7 +421,7 @@ struct EMRun {
 }
 
 extension ModelParameters {
-    /// The fitted parameters' entries as one vector (D, Q, H, R, mu_0, sigma_0 order), for SQUAREM.
+    /// The fitted parameters' entries as one vector (D, Q, H, R, mu_0, sigma_0, b, d order), for SQUAREM.
     func vector(_ fitting: FittedParameters) -> [Double] {
         var result: [Double] = []
         if fitting.contains(.transition) { result += transition.elements }
@@ -397,10 +430,13 @@ extension ModelParameters {
         if fitting.contains(.observationCovariance) { result += observationCovariance.elements }
         if fitting.contains(.initialMean) { result += initialMean }
         if fitting.contains(.initialCovariance) { result += initialCovariance.elements }
+        if fitting.contains(.transitionOffset) { result += transitionOffset }
+        if fitting.contains(.observationOffset) { result += observationOffset }
         return result
     }
 
-    /// These parameters with the fitted ones read back from `vector` (covariances symmetrised).
+    /// These parameters with the fitted ones read back from `vector` (covariances symmetrised; a
+    /// fitted b replaces per-step offsets).
     func replacing(_ fitting: FittedParameters, with vector: [Double]) -> ModelParameters {
         var next = self, offset = 0
         func take(_ count: Int) -> [Double] { defer { offset += count }; return Array(vector[offset..<(offset + count)]) }
@@ -411,6 +447,8 @@ extension ModelParameters {
         if fitting.contains(.observationCovariance) { next.observationCovariance = matrix(observationCovariance).symmetrized }
         if fitting.contains(.initialMean) { next.initialMean = take(initialMean.count) }
         if fitting.contains(.initialCovariance) { next.initialCovariance = matrix(initialCovariance).symmetrized }
+        if fitting.contains(.transitionOffset) { next.transitionOffset = take(transitionOffset.count); next.transitionOffsets = nil }
+        if fitting.contains(.observationOffset) { next.observationOffset = take(observationOffset.count) }
         return next
     }
 }

@@ -70,14 +70,6 @@ public struct ObservationSequence: Equatable, Sendable {
         mask[t] ? nil : Array(values[(t * dimension)..<((t + 1) * dimension)])
     }
 
-    /// This sequence with every partly observed step masked whole.
-    public func maskingPartialSteps() -> ObservationSequence {
-        var result = ObservationSequence(dimension: dimension)
-        result.reserveCapacity(count)
-        for t in 0..<count { if mask[t] || isPartial(t) { result.appendMasked() } else { result.append(self[t]) } }
-        return result
-    }
-
     /// Steps `range` as a sequence of their own.
     public func slice(_ range: Range<Int>) -> ObservationSequence {
         var result = ObservationSequence(dimension: dimension)

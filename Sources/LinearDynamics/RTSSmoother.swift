@@ -115,10 +115,10 @@ extension ModelParameters {
     }
 
     /// mu_s_t, Σ_s_t and V_{t+1,t} at an unidentified diffuse step from its filtered a_t, P*_t,
-    /// P∞_t and the smoothed moments of step t+1 (see `diffuseBackwardStep`), with the constant b.
-    func diffuseBackwardMoments(filteredMean: [Double], finite: Matrix, infinite: Matrix, nextMean: [Double], nextCovariance: Matrix)
-        -> (mean: [Double], covariance: Matrix, lag: Matrix) {
-        let link = diffuseSmootherLink(filteredMean: filteredMean, infinite: infinite, finite: finite, transitionOffset: transitionOffset)
+    /// P∞_t and the smoothed moments of step t+1 (see `diffuseBackwardStep`), with b_t the offset of the step t → t+1.
+    func diffuseBackwardMoments(filteredMean: [Double], finite: Matrix, infinite: Matrix, nextMean: [Double], nextCovariance: Matrix,
+                                transitionOffset b: [Double]) -> (mean: [Double], covariance: Matrix, lag: Matrix) {
+        let link = diffuseSmootherLink(filteredMean: filteredMean, infinite: infinite, finite: finite, transitionOffset: b)
         let mean = zip(link.shift, link.gain * nextMean).map(+)
         return (mean, (link.covariance + link.gain * nextCovariance * link.gain.transposed).symmetrized, nextCovariance * link.gain.transposed)
     }

@@ -11,8 +11,43 @@ enum EMBenchmarks {
     /// `samples` samples of 250 Hz gaze in 8-second trials, each starting at a random point of a
     /// 1920×1080 screen, with a blink (25 masked samples, 100 ms) about every 4 s.
     static func trials(samples: Int, seed: UInt64) -> [ObservationSequence] {
-        var generator = SeededGenerator(seed: seed)
+        var blink = 0
+        return trials(of: truth, samples: samples, seed: seed) { generator, t, row in
+            if t == 0 { blink = 0 }
+            if blink == 0 && generator.nextUniform() < 1.0 / 1000 { blink = 25 }
+            if blink > 0 { blink -= 1; return nil }
+            return row
+        }
+    }
+
+    /// Both eyes of the gaze (m = 4, H = [I; I], each eye with R's noise, the eyes'
+    /// noise correlated), as `trials` gives it, with one eye lost for 20 to 100 ms about every
+    /// second (about 6% of the samples partly observed).
+    static func binocularTrials(samples: Int, seed: UInt64) -> (ModelParameters, [ObservationSequence]) {
         var model = truth
+        model.observation = Matrix(nestedRows: [[1, 0], [0, 1], [1, 0], [0, 1]])!
+        model.observationCovariance = Matrix(nestedRows: [[50, 10, 15, 0], [10, 60, 0, 15], [15, 0, 50, 10], [0, 15, 10, 60]])!
+        model.observationOffset = [0, 0, 0, 0]
+        var lost = 0, eye = 0
+        return (model, trials(of: model, samples: samples, seed: seed) { generator, t, row in
+            if t == 0 { lost = 0 }
+            if lost == 0 && generator.nextUniform() < 1.0 / 250 { lost = 5 + Int(generator.nextUniform() * 20); eye = generator.nextUniform() < 0.5 ? 0 : 2 }
+            guard lost > 0 else { return row }
+            lost -= 1
+            var partial = row
+            partial[eye] = .nan
+            partial[eye + 1] = .nan
+            return partial
+        })
+    }
+
+    /// `samples` samples of `model` in trials of 2,000 steps, each starting at a random point of a
+    /// 1920×1080 screen; `observe` turns each sampled row (and its step in the trial) into what is
+    /// recorded (nil: masked).
+    static func trials(of model: ModelParameters, samples: Int, seed: UInt64,
+                       observe: (inout SeededGenerator, Int, [Double]) -> [Double]?) -> [ObservationSequence] {
+        var generator = SeededGenerator(seed: seed)
+        var model = model
         var result: [ObservationSequence] = []
         var remaining = samples
         while remaining > 0 {
@@ -20,12 +55,8 @@ enum EMBenchmarks {
             remaining -= steps
             model.initialMean = [1920 * generator.nextUniform(), 1080 * generator.nextUniform()]
             let sampled = model.sample(steps: steps, using: &generator).observations
-            var sequence = ObservationSequence(dimension: 2)
-            var blink = 0
-            for t in 0..<steps {
-                if blink == 0 && generator.nextUniform() < 1.0 / 1000 { blink = 25 }
-                if blink > 0 { blink -= 1; sequence.appendMasked() } else { sequence.append(sampled[t]) }
-            }
+            var sequence = ObservationSequence(dimension: model.observationDimension)
+            for t in 0..<steps { sequence.append(observe(&generator, t, sampled[t]!)) }
             result.append(sequence)
         }
         return result
@@ -47,6 +78,12 @@ enum EMBenchmarks {
             let elapsed = bestOf(3) { sink += (try? start.fitEM(to: data, configuration: configuration))?.logLikelihoods[0] ?? 0 }
             print("em_hour_\(name) \(elapsed / 1e9)")
         }
+        // The same hour seen by both eyes, one eye now and then lost: one E-step on every core.
+        let (binocular, binocularData) = binocularTrials(samples: samples, seed: 4)
+        print("em_hour_binocular_partly_observed \(binocularData.reduce(0) { $0 + $1.partialCount })")
+        let binocularConfiguration = EMConfiguration(fitting: fitting, maximumIterations: 0, start: .diffuse)
+        let binocularElapsed = bestOf(3) { sink += (try? binocular.fitEM(to: binocularData, configuration: binocularConfiguration))?.logLikelihoods[0] ?? 0 }
+        print("em_hour_binocular_estep_seconds \(binocularElapsed / 1e9)")
         for acceleration in [EMAcceleration.squarem, .none] {
             let configuration = EMConfiguration(fitting: fitting, maximumIterations: maximumIterations, tolerancePerSample: tolerancePerSample,
                                                 start: .diffuse, acceleration: acceleration)

@@ -21,6 +21,8 @@ import _TestSupport
         /// What the daemon runs before the refit (the fit starts here).
         var current: ModelParameters
         var trials: Int
+        /// Parameters to fit instead of the shipped settings' (`--fit`).
+        var fit: String? = nil
         var description: String { name }
     }
 
@@ -38,6 +40,17 @@ import _TestSupport
             model.observationCovariance = .diagonal([30, 30])
             return model
         }(), trials: 10),
+        Case(name: "reverting to the screen's centre with b, n = 2, fitting b", truth: {
+            var model = GazeModels.randomWalk
+            model.transition = 0.99 * .identity(2)
+            model.transitionOffset = [0.01 * 960, 0.01 * 540]  // b = (I − D) c, c the centre
+            return model
+        }(), current: {
+            var model = GazeModels.randomWalk
+            model.transition = 0.99 * .identity(2)
+            model.transitionCovariance = Matrix(nestedRows: [[9, 0], [0, 9]])!
+            return model
+        }(), trials: 8, fit: "D,Q,H,R,b"),
     ]
 
     /// Log-likelihood per observed sample of `session` under `parameters`, read by the stream
@@ -71,7 +84,7 @@ import _TestSupport
 
         // The shipped settings, pointed at this daemon's config.
         let arguments = ["refit", "--config", packageRoot + "/config/gazefit.json", "--daemon-config", root + "/gazefilterd.json",
-                         "--report-dir", root + "/reports", "--reload", "none"]
+                         "--report-dir", root + "/reports", "--reload", "none"] + (example.fit.map { ["--fit", $0] } ?? [])
         let first = try runTool("gazefit", arguments)
         #expect(first.status == 0, "\(first.standardError)")
         let report = try #require(try RefitTests.report(first)["s"], "\(first.standardOutput)")
@@ -81,6 +94,10 @@ import _TestSupport
         #expect((report["bridged_steps"]?.number ?? 0) > 0 && (report["lost_samples"]?.number ?? 0) > 0)
 
         let installed = try ParameterFile.read(root + "/params/s.json").parameters
+        if example.fit?.contains("b") == true {  // the fitted model reverts to where the truth does
+            let centre = SymmetricEigen(Matrix.identity(2) - installed.transition).pseudoInverse * installed.transitionOffset
+            #expect(abs(centre[0] - 960) < 150 && abs(centre[1] - 540) < 150, "reverts to \(centre)")
+        }
         let fresh = GazeTrials(model: example.truth, layout: layout, seed: 82)
         let installedScore = try Self.score(installed, fresh, in: root + "/fresh")
         let trueScore = try Self.score(example.truth, fresh, in: root + "/fresh")
