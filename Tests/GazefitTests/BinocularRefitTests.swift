@@ -14,12 +14,8 @@ import _TestSupport
     /// The daemon's view of the stream: binocular, 250 Hz, pauses restart it.
     static let stream = StreamModel(rateHz: 250, resetAfterSeconds: 1, binocular: true)
 
-    /// Both eyes of one random walk, each its own noise (no offsets: EM fits models without them).
-    static let truth: ModelParameters = {
-        var model = GazeModels.binocular
-        model.observationOffset = [0, 0, 0, 0]
-        return model
-    }()
+    /// Both eyes of one random walk, each its own noise and offset from the gaze.
+    static let truth = GazeModels.binocular
 
     /// Log-likelihood per observed sample of `session` under `parameters`, read as the refit reads it.
     static func score(_ parameters: ModelParameters, _ session: GazeTrials, in directory: String) throws -> Double {
