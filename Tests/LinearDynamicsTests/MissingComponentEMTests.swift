@@ -279,6 +279,18 @@ import _TestSupport
         #expect(joint.converged && Self.isMonotone(joint.logLikelihoods) && Self.isMonotone(sequential.logLikelihoods))
         #expect(joint.logLikelihoods.last! >= trueLogLikelihood, "joint \(joint.logLikelihoods.last!) vs true \(trueLogLikelihood)")
         #expect(sequential.logLikelihoods.last! < joint.logLikelihoods.last! - 1, "pykalman's order reached \(sequential.logLikelihoods.last!)")
+        // Crawling along the ridge (README's example: D, Q, R, b from a random walk), pykalman's
+        // order must not claim convergence while it is still below the true model.
+        var generator1 = SeededGenerator(seed: 1)
+        let example = truth.sample(steps: 20000, using: &generator1).observations
+        var walk = start
+        walk.transitionCovariance = Matrix(nestedRows: [[9, 2], [2, 9]])!
+        let crawl = try walk.fitEM(to: [example], configuration: EMConfiguration(
+            fitting: [.transition, .transitionCovariance, .observationCovariance, .transitionOffset], maximumIterations: 500,
+            tolerancePerSample: 1e-7, start: .diffuse, acceleration: .squarem, jointOffsets: false))
+        let exampleTruth = try truth.logLikelihood(of: example, start: .diffuse)
+        #expect(!crawl.converged || crawl.logLikelihoods.last! >= exampleTruth,
+                "claimed convergence at \(crawl.logLikelihoods.last!) after \(crawl.iterations) iterations, the truth scores \(exampleTruth)")
         let d = joint.parameters.transition, b = joint.parameters.transitionOffset
         let centre = NaiveKalman.inverse(Matrix.identity(2) - d) * b
         #expect(abs(centre[0] - 960) < 30 && abs(centre[1] - 540) < 30, "reverts to \(centre)")
