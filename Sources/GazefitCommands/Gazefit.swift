@@ -148,18 +148,24 @@ public enum Gazefit {
         let file = try readObservations(input, for: parameters, options: options)
         try applyTransitionOffsets(options, to: &parameters, steps: [(input, file.observations.count)])
         let start = try model(options).start
-        let means: StateTrajectory, logLikelihood: Double
+        let means: StateTrajectory, logLikelihood: Double, known: [Bool]
         do {
+            // Which rows the data determine: from the state's first step (the course's rule: the
+            // first sample), once it is identified (diffuse: by the rows the estimate uses).
+            let filtered = try parameters.filter(file.observations, start: start)
+            let steps = file.observations.count
+            func determined(usingRowsUpTo last: (Int) -> Int) -> [Bool] {
+                (0..<steps).map { t in start == .parameters || (t >= filtered.startStep && last(t) >= filtered.diffuseSteps) }
+            }
             switch kind {
             case .filter:
-                let result = try parameters.filter(file.observations, start: start)
-                (means, logLikelihood) = (result.filtered, result.logLikelihood)
+                (means, logLikelihood, known) = (filtered.filtered, filtered.logLikelihood, determined { $0 })
             case .smooth:
-                let result = try parameters.smooth(file.observations, start: start)
-                (means, logLikelihood) = (result.smoothed, result.filter.logLikelihood)
+                let result = parameters.smooth(filtered: filtered)
+                (means, logLikelihood, known) = (result.smoothed, filtered.logLikelihood, determined { _ in steps - 1 })
             case .fixedLag(let lag):
                 let result = try parameters.fixedLagSmooth(file.observations, lag: lag, start: start)
-                (means, logLikelihood) = (result.estimates, result.logLikelihood)
+                (means, logLikelihood, known) = (result.estimates, result.logLikelihood, determined { min($0 + lag, steps - 1) })
             }
         } catch {
             throw ComputationError("\(input): \(error)")
@@ -170,7 +176,7 @@ public enum Gazefit {
         let format = try EstimateTable.Format.chosen(flag: options.value("format"), output: options.value("output"),
                                                      command: kind.command)
         let table = EstimateTable(columnNames: file.columnNames, times: file.times, mask: file.observations.mask,
-                                  states: means, observation: parameters.observation, offset: parameters.observationOffset,
+                                  states: means, known: known, observation: parameters.observation, offset: parameters.observationOffset,
                                   logLikelihood: logLikelihood)
         try emit(table.text(format), to: options.value("output"))
     }
@@ -206,11 +212,15 @@ public enum Gazefit {
                 start: start, acceleration: acceleration))
         } catch .filter(let iteration, let sequence, let error) {
             throw ComputationError("\(inputs[sequence]): EM iteration \(iteration): \(error)")
+        } catch .unidentified {
+            throw GazeFileError(path: inputs.joined(separator: ", "), "\(EMError.unidentified)")
+        } catch .configuration(let problem) {
+            throw UsageError(command: "gazefit em", problem)
         } catch {
             throw ComputationError("\(inputs.joined(separator: ", ")): \(error)")
         }
         if let iteration = result.decreasedAt {
-            try? StandardStream.error.write("gazefit em: warning: iteration \(iteration) lowered the log-likelihood (a loss of numerical precision); stopped with the parameters of iteration \(iteration - 1)\n")
+            try? StandardStream.error.write("gazefit em: warning: iteration \(iteration) lowered the log-likelihood; stopped with the parameters of iteration \(iteration - 1) (\(ModelParameters.decreaseCauses))\n")
         }
         let output = ParameterFile(parameters: result.parameters, extra: [
             "loglikelihoods": JSONValue(result.logLikelihoods), "converged": .bool(result.converged), "iterations": .integer(result.iterations)])

@@ -167,6 +167,8 @@ public enum EMError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidUpdate(iteration: Int, ParameterError)
     /// There is nothing to fit.
     case noData
+    /// No sequence identifies the state under the diffuse start rule (part of it is never observed).
+    case unidentified
     /// The configuration cannot run (see `EMConfiguration.problem`).
     case configuration(String)
 
@@ -178,6 +180,9 @@ public enum EMError: Error, Equatable, Sendable, CustomStringConvertible {
             "EM iteration \(iteration) produced invalid parameters: \(error)"
         case .noData:
             "EM needs at least one non-empty sequence"
+        case .unidentified:
+            "no sequence identifies the state under the diffuse start rule: part of it is never observed (a column empty throughout?); "
+                + "fit with the params start rule, or with a model whose observed components determine the state"
         case .configuration(let problem):
             "EM cannot run: \(problem)"
         }
@@ -221,7 +226,9 @@ extension ModelParameters {
         let unidentified = given.count - identifiable.count
         given = identifiable
         let fitted = given.map { firstSteps[$0] == 0 ? sequences[$0] : sequences[$0].slice(firstSteps[$0]..<sequences[$0].count) }
-        guard !fitted.isEmpty else { throw EMError.noData }
+        guard !fitted.isEmpty else {
+            throw unidentified > 0 ? EMError.unidentified : EMError.noData
+        }
         do {
             var run = EMRun(sequences: fitted, firstSteps: given.map { firstSteps[$0] }, configuration: configuration,
                             shift: StatisticsShift(fitted, observation: observation, offset: observationOffset))
@@ -246,6 +253,10 @@ extension ModelParameters {
 
     /// A fall of the log-likelihood larger than this, relative to its size, is not rounding.
     static let decreaseTolerance = 1e-9
+
+    /// Why an EM iteration can lower the log-likelihood (`EMResult.decreasedAt`), for messages.
+    public static let decreaseCauses = "with the diffuse start, a part of the state is identified late, e.g. a column empty at first "
+        + "(MODEL.md, \"Start rule\"; --start params avoids it); else a loss of precision, e.g. with huge coordinates"
 }
 
 /// One EM fit in progress: the sequences, the E-step's storage, and the two ways of iterating.

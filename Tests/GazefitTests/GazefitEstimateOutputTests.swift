@@ -91,4 +91,32 @@ import _TestSupport
         #expect(output.status == 2 && output.standardError == "gazefit filter: --format must be json or csv, got \"xlsx\" (see gazefit filter --help)\n",
                 "\(output.standardError)")
     }
+
+    /// Rows whose state the data have not determined yet have no estimate, as the daemon publishes
+    /// nulls there: under the diffuse start, the filter's rows before y is first seen, the
+    /// fixed-lag rows whose window has not seen it, none of the smoother's; under the course's
+    /// rule, the rows before its first sample. Empty CSV cells, JSON nulls.
+    @Test func rowsTheDataHaveNotDeterminedHaveNoEstimate() throws {
+        let directory = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let input = directory + "/late.csv"
+        try "t,x,y\n0,,\n1,500,\n2,501,\n3,502,400\n4,503,401\n".write(toFile: input, atomically: true, encoding: .utf8)
+        let params = packageRoot + "/config/params/simulate-gaze.json"
+        func known(_ arguments: [String]) throws -> [Bool] {
+            let output = try runTool("gazefit", arguments + ["--params", params, "--input", input, "--format", "csv"])
+            #expect(output.status == 0, "\(output.standardError)")
+            return readCSV(output.standardOutput).rows.map { row in row.dropFirst().dropLast().allSatisfy { !$0.isNaN } }
+        }
+        #expect(try known(["filter"]) == [false, false, false, true, true])
+        #expect(try known(["fixed-lag", "--lag", "1"]) == [false, false, true, true, true])
+        #expect(try known(["smooth"]) == [true, true, true, true, true])
+        #expect(try known(["filter", "--start", "first-sample"]) == [false, false, false, true, true])
+        #expect(try known(["filter", "--start", "params"]) == [true, true, true, true, true])
+        let json = try runTool("gazefit", ["filter", "--params", params, "--input", input])
+        let object = try JSONValue.parse(Data(json.standardOutput.utf8)).object!
+        for key in ["means", "covariances", "estimates", "estimate_covariances"] {
+            #expect(object[key]!.array!.map { $0 == .null } == [true, true, true, false, false], "\(key)")
+        }
+    }
 }
+

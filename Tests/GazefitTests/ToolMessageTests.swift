@@ -15,6 +15,24 @@ import _TestSupport
         #expect(output.standardError.split(separator: "\n").count == 1, "\(output.standardError)")
     }
 
+    /// A file whose y column is empty throughout never identifies the state under the diffuse
+    /// start: one line naming the file and the cause, exit 2 (not "no non-empty sequence").
+    @Test func emOnAColumnNeverObservedNamesTheFileAndTheCause() throws {
+        let directory = makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let input = directory + "/x-only.csv"
+        try ("t,x,y\n" + (0..<50).map { "\(Double($0) / 60),\(500 + $0 % 7)," }.joined(separator: "\n") + "\n")
+            .write(toFile: input, atomically: true, encoding: .utf8)
+        let output = try runTool("gazefit", ["em", "--params", packageRoot + "/config/params/simulate-gaze.json", "--input", input,
+                                             "--fit", "D,Q", "--iterations", "5"])
+        #expect(output.status == 2)
+        #expect(output.standardError.hasPrefix("gazefit: \(input): no sequence identifies the state under the diffuse start rule"), "\(output.standardError)")
+        #expect(output.standardError.filter { $0 == "\n" }.count == 1)
+        let withParams = try runTool("gazefit", ["em", "--params", packageRoot + "/config/params/simulate-gaze.json", "--input", input,
+                                                 "--fit", "D,Q", "--iterations", "5", "--start", "params"])
+        #expect(withParams.status == 0, "\(withParams.standardError)")
+    }
+
     @Test func anOutputIntoAMissingDirectoryNamesTheUsersPath() throws {
         let directory = makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

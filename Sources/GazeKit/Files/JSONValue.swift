@@ -120,6 +120,8 @@ public struct JSONTextWriter: Sendable {
     }
     /// Writes an integer.
     public mutating func integer(_ value: Int) { separate(); text += "\(value)" }
+    /// Writes null.
+    public mutating func null() { separate(); text += "null" }
     /// Writes a string.
     public mutating func string(_ value: String) { separate(); text += Self.quoted(value) }
     /// Writes a Boolean.
@@ -139,7 +141,7 @@ public struct JSONTextWriter: Sendable {
     /// Writes any parsed JSON value.
     public mutating func value(_ value: JSONValue) {
         switch value {
-        case .null: separate(); text += "null"
+        case .null: null()
         case .bool(let b): bool(b)
         case .number(let x): number(x)
         case .string(let s): string(s)

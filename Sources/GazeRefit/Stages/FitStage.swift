@@ -41,7 +41,7 @@ struct FitStage {
         result.evaluations = fit.evaluations
         result.trainingObserved = fit.observedSteps > 0 ? fit.observedSteps : result.trainingObserved
         if let iteration = fit.decreasedAt {
-            log("\(result.stream): EM iteration \(iteration) lowered the log-likelihood (numerical precision); kept the parameters before it")
+            log("\(result.stream): EM iteration \(iteration) lowered the log-likelihood; kept the parameters before it (\(ModelParameters.decreaseCauses))")
         }
         return .fitted(fit)
     }
