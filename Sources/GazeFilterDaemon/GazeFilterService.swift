@@ -151,7 +151,8 @@ public final class GazeFilterService {
         let inputEndpoint = (try? input.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.inputEndpoint
         let outputEndpoint = (try? output.lastEndpoint).flatMap { $0.isEmpty ? nil : $0 } ?? configuration.outputEndpoint
         let served = configuration.subscriptions == [""] ? "gaze.raw.*" : configuration.subscriptions.map { "gaze.raw.\($0)*" }.joined(separator: ", ")
-        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath), "
+        logger.info("listening for \(served) on \(inputEndpoint), publishing gaze.clean.* on \(outputEndpoint), parameters \(parameters.globalPath)"
+                    + (parameters.binocularPath.map { " (binocular streams: \($0))" } ?? "") + ", "
                     + (recorder != nil ? "recording to \(configuration.recordDirectory ?? "")" : "not recording (--no-record)")
                     + (authenticator.map { ", CURVE server key \($0.publicKey), \(allowedKeys.count) client keys allowed" } ?? ""))
         for source in pupilSources { logger.info("stream \(source.stream): from Pupil Remote \(source.settings.remote), topic \(source.settings.topic.debugDescription)") }

@@ -113,7 +113,7 @@ struct ParameterSource: Sendable {
         var error = failures[stream]
         if let entry = own[stream] {
             guard let problem = Self.mismatch(entry.parameters, binocular: binocular) else { return (entry.parameters, entry.path, nil) }
-            error = GazeFileError(path: entry.path, "stream \(stream): \(problem)")
+            error = GazeFileError(path: entry.path, problem)  // the caller names the stream
         }
         return binocular ? (self.binocular, binocularPath ?? "(no binocular_params read)", error) : (global, globalPath, error)
     }

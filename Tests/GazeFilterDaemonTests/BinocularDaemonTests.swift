@@ -85,14 +85,14 @@ import _TestSupport
         try client.publish(stream: "mono", json: #"{"t": 0, "x": 600, "y": 400}"#)
         let received = try client.receive(count: 2) { $0.hasPrefix("gaze.clean.") }
         #expect(received.count == 2)
-        #expect(daemon.waitForLog("stream eyes: \(directory)/params/eyes.json: stream eyes: a binocular stream observes both eyes (lx, ly, rx, ry): H must have 4 rows, it has 2; using \(directory)/binocular.json"),
+        #expect(daemon.waitForLog("stream eyes: \(directory)/params/eyes.json: a binocular stream observes both eyes (lx, ly, rx, ry): H must have 4 rows, it has 2; using \(directory)/binocular.json"),
                 "\(daemon.log)")
-        #expect(daemon.waitForLog("\(directory)/params/mono.json: stream mono: the daemon observes gaze (x, y): H must have 2 rows, it has 4 (parameters for both eyes: set \"binocular\": true for the stream)"),
+        #expect(daemon.waitForLog("stream mono: \(directory)/params/mono.json: the daemon observes gaze (x, y): H must have 2 rows, it has 4 (parameters for both eyes: set \"binocular\": true for the stream)"),
                 "\(daemon.log)")
         let stats = try JSONValue.parse(Data(try client.receive(count: 1) { $0 == "gaze.stats" }.first?.payload ?? [])).object
         #expect(stats?["streams"]?.object?["eyes"]?.object?["params"]?.string == directory + "/binocular.json")
         daemon.signal(SIGHUP)
-        #expect(daemon.waitForLog("reload: stream eyes: \(directory)/params/eyes.json: stream eyes: a binocular stream observes both eyes"), "\(daemon.log)")
+        #expect(daemon.waitForLog("reload: stream eyes: \(directory)/params/eyes.json: a binocular stream observes both eyes"), "\(daemon.log)")
         #expect(daemon.terminate()?.status == 0)
     }
 

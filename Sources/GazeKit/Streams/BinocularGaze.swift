@@ -19,11 +19,13 @@ public enum BinocularGaze {
                                  into mean: UnsafeMutableBufferPointer<Double>, covariance gazeCovariance: UnsafeMutableBufferPointer<Double>) {
         precondition(eyes.count == 4 && covariance.count == 16 && mean.count == 2 && gazeCovariance.count == 4,
                      "cyclopean gaze buffers have the wrong sizes")
+        // Each term halved (quartered) before the sum, so that eyes near the largest finite number
+        // do not overflow into a gaze that is not.
         for i in 0..<2 {
-            mean[i] = 0.5 * (eyes[i] + eyes[i + 2])
+            mean[i] = 0.5 * eyes[i] + 0.5 * eyes[i + 2]
             for j in 0..<2 {
-                gazeCovariance[i * 2 + j] = 0.25 * (covariance[i * 4 + j] + covariance[i * 4 + j + 2]
-                                                    + covariance[(i + 2) * 4 + j] + covariance[(i + 2) * 4 + j + 2])
+                gazeCovariance[i * 2 + j] = 0.25 * covariance[i * 4 + j] + 0.25 * covariance[i * 4 + j + 2]
+                    + 0.25 * covariance[(i + 2) * 4 + j] + 0.25 * covariance[(i + 2) * 4 + j + 2]
             }
         }
     }
