@@ -311,18 +311,19 @@ struct EMRun {
         guard let perSample = configuration.tolerancePerSample else { return false }
         let samples = Double(max(observedSteps, 1))
         if gain <= 0 || gain / samples < 1e-3 * perSample { return true }  // no progress left within rounding
-        // At the last two iterations: SQUAREM's gains come unevenly (a long extrapolated step,
-        // then a short one), and one small gain after a large one is not the end of the climb.
-        return Self.isWithin(perSample * samples, gains[...]) && Self.isWithin(perSample * samples, gains.dropLast())
+        return Self.isWithin(perSample * samples, gains[...])
     }
 
-    /// Whether the last of `gains` and the gain still to come, extrapolated from the last two as
-    /// for a linearly converging sequence, are both below `tolerance` (MODEL.md, "Stopping rule").
+    /// Whether the last of `gains` and the gain still to come are both below `tolerance` (MODEL.md,
+    /// "Stopping rule"): the rest extrapolated as for a linearly converging sequence, with the
+    /// larger of the last two ratios between gains. SQUAREM's gains come unevenly (a long
+    /// extrapolated step, then a short one), and one small gain after a large one is not the end.
     static func isWithin(_ tolerance: Double, _ gains: ArraySlice<Double>) -> Bool {
-        guard gains.count >= 2, let gain = gains.last, gain < tolerance else { return false }
-        let previous = gains[gains.endIndex - 2]
-        guard previous > 0, gain < previous else { return false }
-        let ratio = gain / previous
+        guard gains.count >= 3, let gain = gains.last, gain < tolerance else { return false }
+        let previous = gains[gains.endIndex - 2], before = gains[gains.endIndex - 3]
+        guard previous > 0, before > 0 else { return false }
+        let ratio = max(gain / previous, previous / before)
+        guard ratio < 1 else { return false }
         return gain * ratio / (1 - ratio) < tolerance
     }
 
