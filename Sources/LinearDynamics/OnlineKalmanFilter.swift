@@ -163,7 +163,7 @@ public struct OnlineKalmanFilter: Sendable {
     ///   step's part of the diffuse log-likelihood (MODEL.md, "Start rule").
     /// - Throws: `KalmanError.singularInnovationCovariance` when S_t is not positive definite
     ///   (the step then counts as masked: the state is the prediction), and
-    ///   `KalmanError.nonFiniteState` when the prediction overflowed (an unstable D over a
+    ///   `KalmanError.nonFiniteState` when the prediction or the update overflowed (an unstable D over a
     ///   long masked stretch): the filter never hands out NaN or infinity as an estimate.
     @discardableResult
     public mutating func step(observation: UnsafeBufferPointer<Double>?) throws(KalmanError) -> Double {
@@ -205,7 +205,12 @@ public struct OnlineKalmanFilter: Sendable {
     mutating func advance(observation: UnsafePointer<Double>?, transitionOffset: UnsafePointer<Double>? = nil) -> Result<Double, KalmanError> {
         let step = stepCount
         switch advanceKernel(observation: observation, transitionOffset: transitionOffset) {
-        case .updated(let logLikelihood): return .success(logLikelihood)
+        case .updated(let logLikelihood):
+            // An update can overflow too (absurd but finite observations): say so at this step, not
+            // at the next one, whose sample would then be lost with it.
+            let n = stateDimension
+            let finite = withStorage { base, layout in (0..<n).allSatisfy { base[layout.mean + $0].isFinite } }
+            return finite ? .success(logLikelihood) : .failure(.nonFiniteState(step: step))
         case .singular: return .failure(.singularInnovationCovariance(step: step))
         case .nonFinite: return .failure(.nonFiniteState(step: step))
         }

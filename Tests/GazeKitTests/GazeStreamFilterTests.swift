@@ -22,6 +22,27 @@ import _TestSupport
         filter.withEstimate { _, _, state in #expect(Array(state) == reference.mean) }
     }
 
+    /// With no plausible range, eyes at ±1e308 overflow the filter: each sample that does so is
+    /// the one that diverges (the stream starts afresh, counted, the sample published as lost),
+    /// and the good sample after them is not lost with them.
+    @Test func anUpdateThatOverflowsLosesOnlyItsOwnSample() {
+        let binocular = ModelParameters(
+            transition: .identity(2), transitionCovariance: .identity(2), observation: Matrix(nestedRows: [[1, 0], [0, 1], [1, 0], [0, 1]])!,
+            observationCovariance: .diagonal([50, 50, 50, 50]), initialMean: [0, 0], initialCovariance: .identity(2))
+        var filter = GazeStreamFilter(parameters: binocular, model: StreamModel(loss: .none, plausible: nil, binocular: true))
+        func send(_ t: Double, _ eyes: [Double]) -> (masked: Bool, finite: Bool) {
+            _ = eyes.withUnsafeBufferPointer { filter.process(time: t, observation: $0, arrival: 0) }
+            return (filter.lastWasMasked, filter.withEstimate { mean, _, state in mean.allSatisfy(\.isFinite) && state.allSatisfy(\.isFinite) })
+        }
+        _ = send(0, [1e308, 1e308, 1e308, 1e308])
+        _ = send(0.004, [1e308, 1e308, 1e308, 1e308])
+        let mixed = send(0.008, [-1e308, -1e308, 1e308, 1e308])
+        #expect(mixed.masked || mixed.finite, "published as observed with a state that is not finite")
+        let good = send(0.012, [500, 400, 502, 401])
+        #expect(!good.masked && good.finite, "the good sample after them was lost")
+        #expect(filter.counters.diverged >= 1)
+    }
+
     @Test func staleSamplesAreDroppedAndCounted() {
         var filter = GazeStreamFilter(parameters: Self.model, model: StreamModel(start: .firstSample))
         _ = Self.run(&filter, 1.0, 10, 10)
