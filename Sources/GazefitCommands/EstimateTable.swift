@@ -5,9 +5,9 @@ import LinearDynamics
 /// What `gazefit filter|smooth` estimated at each input row, ready to be written as JSON or CSV:
 /// the row's time, the estimate in observation space (H·mean + d) with its covariance (H·P·Hᵀ), the
 /// state's mean and covariance, and whether the row was masked. One row out per row in, so the
-/// result lines up with the input file. A row whose state the data have not yet determined (a
-/// diffuse start before the state is identified, the course's rule before its first sample) has
-/// no estimate: empty CSV cells and JSON nulls, as the daemon publishes nulls.
+/// result lines up with the input file. What the data have not determined yet under a diffuse
+/// start (the estimate before H·mean is finite, the state before it is identified) is left out:
+/// empty CSV cells and JSON nulls, where the daemon publishes nulls.
 struct EstimateTable {
     /// The output formats.
     enum Format: String, CaseIterable {
@@ -33,8 +33,9 @@ struct EstimateTable {
     let mask: [Bool]
     /// The filtered or smoothed state moments, one per row.
     let states: StateTrajectory
-    /// Whether each row's state is determined by the data (else it has no estimate).
-    let known: [Bool]
+    /// Whether each row's estimate in observation space (and the gaze), and its state, are
+    /// determined by the data (else written as empty or null).
+    let estimateKnown: [Bool], stateKnown: [Bool]
     /// H and d, which map a state to the observation space.
     let observation: Matrix, offset: [Double]
     /// The data's log-likelihood under the model (the filter's).
@@ -83,11 +84,11 @@ struct EstimateTable {
         writer.beginObject()
         writer.key("means")
         writer.beginArray()
-        for t in 0..<states.count { if known[t] { writer.numbers(states.mean(at: t)) } else { writer.null() } }
+        for t in 0..<states.count { if stateKnown[t] { writer.numbers(states.mean(at: t)) } else { writer.null() } }
         writer.endArray()
         writer.key("covariances")
         writer.beginArray()
-        for t in 0..<states.count { if known[t] { writer.matrix(states.covariance(at: t)) } else { writer.null() } }
+        for t in 0..<states.count { if stateKnown[t] { writer.matrix(states.covariance(at: t)) } else { writer.null() } }
         writer.endArray()
         writer.key("loglikelihood")
         writer.number(logLikelihood)
@@ -97,21 +98,21 @@ struct EstimateTable {
         writer.numbers(times)
         writer.key("estimates")
         writer.beginArray()
-        for t in 0..<states.count { if known[t] { writer.numbers(estimate(at: t)) } else { writer.null() } }
+        for t in 0..<states.count { if estimateKnown[t] { writer.numbers(estimate(at: t)) } else { writer.null() } }
         writer.endArray()
         writer.key("estimate_covariances")
         writer.beginArray()
-        for t in 0..<states.count { if known[t] { writer.matrix(estimateCovariance(at: t)) } else { writer.null() } }
+        for t in 0..<states.count { if estimateKnown[t] { writer.matrix(estimateCovariance(at: t)) } else { writer.null() } }
         writer.endArray()
         if isBinocular {  // the gaze between the eyes (T×2) and its covariance (T×2×2)
             writer.key("gaze")
             writer.beginArray()
-            for t in 0..<states.count { if known[t] { writer.numbers(gaze(at: t).mean) } else { writer.null() } }
+            for t in 0..<states.count { if estimateKnown[t] { writer.numbers(gaze(at: t).mean) } else { writer.null() } }
             writer.endArray()
             writer.key("gaze_covariances")
             writer.beginArray()
             for t in 0..<states.count {
-                if known[t] { writer.matrix(Matrix(rows: 2, columns: 2, elements: gaze(at: t).covariance)) } else { writer.null() }
+                if estimateKnown[t] { writer.matrix(Matrix(rows: 2, columns: 2, elements: gaze(at: t).covariance)) } else { writer.null() }
             }
             writer.endArray()
         }
@@ -140,18 +141,22 @@ struct EstimateTable {
         var text = csvHeader.joined(separator: ",") + "\n"
         text.reserveCapacity(text.utf8.count + states.count * 24 * csvHeader.count)
         let m = columnNames.count
-        let empty = String(repeating: ",", count: csvHeader.count - 2)
+        let n = states.dimension
+        let emptyEstimate = String(repeating: ",", count: csvHeader.count - 2 - n), emptyState = String(repeating: ",", count: n)
         for t in 0..<states.count {
             text += "\(times[t])"
-            guard known[t] else { text += empty + (mask[t] ? ",1\n" : ",0\n"); continue }
-            for value in estimate(at: t) { text += ",\(value)" }
-            let covariance = estimateCovariance(at: t)
-            for i in 0..<m { for j in i..<m { text += ",\(covariance[i, j])" } }
-            if isBinocular {
-                let (mean, gazeCovariance) = gaze(at: t)
-                text += ",\(mean[0]),\(mean[1]),\(gazeCovariance[0]),\(gazeCovariance[1]),\(gazeCovariance[3])"
+            if estimateKnown[t] {
+                for value in estimate(at: t) { text += ",\(value)" }
+                let covariance = estimateCovariance(at: t)
+                for i in 0..<m { for j in i..<m { text += ",\(covariance[i, j])" } }
+                if isBinocular {
+                    let (mean, gazeCovariance) = gaze(at: t)
+                    text += ",\(mean[0]),\(mean[1]),\(gazeCovariance[0]),\(gazeCovariance[1]),\(gazeCovariance[3])"
+                }
+            } else {
+                text += emptyEstimate
             }
-            for value in states.mean(at: t) { text += ",\(value)" }
+            if stateKnown[t] { for value in states.mean(at: t) { text += ",\(value)" } } else { text += emptyState }
             text += mask[t] ? ",1\n" : ",0\n"
         }
         return text

@@ -148,24 +148,25 @@ public enum Gazefit {
         let file = try readObservations(input, for: parameters, options: options)
         try applyTransitionOffsets(options, to: &parameters, steps: [(input, file.observations.count)])
         let start = try model(options).start
-        let means: StateTrajectory, logLikelihood: Double, known: [Bool]
+        // What the data determine, row by row, by the daemon's own rules: gaze.clean's estimate
+        // once H·mu is finite and its state once identified; gaze.smooth's per the smoother.
+        let means: StateTrajectory, logLikelihood: Double, estimateKnown: [Bool], stateKnown: [Bool]
+        let steps = file.observations.count
         do {
-            // Which rows the data determine: from the state's first step (the course's rule: the
-            // first sample), once it is identified (diffuse: by the rows the estimate uses).
-            let filtered = try parameters.filter(file.observations, start: start)
-            let steps = file.observations.count
-            func determined(usingRowsUpTo last: (Int) -> Int) -> [Bool] {
-                (0..<steps).map { t in start == .parameters || (t >= filtered.startStep && last(t) >= filtered.diffuseSteps) }
-            }
             switch kind {
             case .filter:
-                (means, logLikelihood, known) = (filtered.filtered, filtered.logLikelihood, determined { $0 })
+                let result = try parameters.filter(file.observations, start: start)
+                (means, logLikelihood) = (result.filtered, result.logLikelihood)
+                estimateKnown = (0..<steps).map { $0 >= result.observationUnknownSteps }
+                stateKnown = (0..<steps).map { $0 >= result.diffuseSteps }
             case .smooth:
-                let result = parameters.smooth(filtered: filtered)
-                (means, logLikelihood, known) = (result.smoothed, filtered.logLikelihood, determined { _ in steps - 1 })
+                let result = try parameters.smooth(file.observations, start: start)
+                (means, logLikelihood) = (result.smoothed, result.filter.logLikelihood)
+                estimateKnown = [Bool](repeating: result.filter.diffuseSteps < steps, count: steps)
+                stateKnown = estimateKnown
             case .fixedLag(let lag):
                 let result = try parameters.fixedLagSmooth(file.observations, lag: lag, start: start)
-                (means, logLikelihood, known) = (result.estimates, result.logLikelihood, determined { min($0 + lag, steps - 1) })
+                (means, logLikelihood, estimateKnown, stateKnown) = (result.estimates, result.logLikelihood, result.known, result.known)
             }
         } catch {
             throw ComputationError("\(input): \(error)")
@@ -176,7 +177,8 @@ public enum Gazefit {
         let format = try EstimateTable.Format.chosen(flag: options.value("format"), output: options.value("output"),
                                                      command: kind.command)
         let table = EstimateTable(columnNames: file.columnNames, times: file.times, mask: file.observations.mask,
-                                  states: means, known: known, observation: parameters.observation, offset: parameters.observationOffset,
+                                  states: means, estimateKnown: estimateKnown, stateKnown: stateKnown,
+                                  observation: parameters.observation, offset: parameters.observationOffset,
                                   logLikelihood: logLikelihood)
         try emit(table.text(format), to: options.value("output"))
     }

@@ -16,6 +16,10 @@ public struct FilterResult: Equatable, Sendable {
     /// How many leading steps have a filtered state that is not yet identified (P∞_t ≠ 0):
     /// 0 unless the start is diffuse; the sequence's length when it never is identified.
     public internal(set) var diffuseSteps: Int = 0
+    /// How many leading steps have no finite estimate in observation space, H·mu_t with H·Σ_t·Hᵀ
+    /// (the daemon publishes them as null, `OnlineKalmanFilter.hasObservationEstimate`): at most
+    /// `diffuseSteps`, fewer when H sees only an identified part of the state (position and velocity).
+    public internal(set) var observationUnknownSteps: Int = 0
     /// P∞_t of the filtered state for t < `diffuseSteps`, n×n blocks.
     public internal(set) var diffuseCovariances: [Double] = []
     /// P∞ of the predicted state for t ≤ `diffuseSteps` (within the sequence), n×n blocks.
@@ -52,7 +56,7 @@ extension ModelParameters {
         var online = OnlineKalmanFilter(parameters: self, start: start)
         var failure: KalmanError?
         var diffuse: [Double] = [], predictedDiffuse: [Double] = [], diffuseSteps = 0
-        var startStep = 0, waiting = start == .firstSample
+        var startStep = 0, waiting = start == .firstSample, observationUnknownSteps = 0
         var block = [Double](repeating: 0, count: 2 * size)
         withTransitionOffsets(steps: steps) { offsets in
         observations.values.withUnsafeBufferPointer { values in
@@ -69,6 +73,7 @@ extension ModelParameters {
                     case .failure(let error): failure = error; return
                     }
                     if waiting && !online.isAwaitingSample { waiting = false; startStep = t }
+                    if observationUnknownSteps == t && !online.hasObservationEstimate { observationUnknownSteps += 1 }
                     online.copyMoments(
                         predictedMean: predictedMeans.baseAddress! + t * n,
                         predictedCovariance: predictedCovariances.baseAddress! + t * size,
@@ -90,6 +95,7 @@ extension ModelParameters {
         if waiting { startStep = steps }
         result.startStep = startStep
         result.diffuseSteps = diffuseSteps
+        result.observationUnknownSteps = observationUnknownSteps
         result.diffuseCovariances = diffuse
         result.predictedDiffuseCovariances = predictedDiffuse
         return result

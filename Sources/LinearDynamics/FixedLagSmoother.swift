@@ -338,10 +338,12 @@ extension ModelParameters {
         precondition(observations.dimension == observationDimension,
                      "observations have \(observations.dimension) components, the model \(observationDimension)")
         let n = stateDimension, m = observationDimension, steps = observations.count
-        var result = FixedLagResult(estimates: StateTrajectory(dimension: n, count: steps), logLikelihood: 0)
+        var result = FixedLagResult(estimates: StateTrajectory(dimension: n, count: steps), logLikelihood: 0,
+                                    known: [Bool](repeating: false, count: steps))
         var online = OnlineKalmanFilter(parameters: self, start: start)
         var smoother = FixedLagSmoother(lag: min(lag, max(steps, 1)), stateDimension: n)
         func store(_ index: Int) {
+            result.known[index] = smoother.isKnown(index)
             smoother.withSmoothed(index) { mean, covariance in
                 for i in 0..<n { result.estimates.means[index * n + i] = mean[i] }
                 for i in 0..<(n * n) { result.estimates.covariances[index * n * n + i] = covariance[i] }
@@ -371,4 +373,7 @@ public struct FixedLagResult: Equatable, Sendable {
     public internal(set) var estimates: StateTrajectory
     /// The filter's log-likelihood of the sequence.
     public internal(set) var logLikelihood: Double
+    /// Whether step t's estimate is known (`FixedLagSmoother.isKnown`: false while a diffuse start
+    /// is not identified by the steps up to t+N), as the daemon publishes it on gaze.smooth.
+    public internal(set) var known: [Bool]
 }
